@@ -1,0 +1,51 @@
+# Quizwire: the two commands of the README, and the build steps behind them.
+#   make run   installs what is missing, builds, starts the whole stack on loopback
+#   make test  installs what is missing, builds with sanitizers, runs every test
+BUILD      ?= build/release
+TEST_BUILD ?= build/test
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps deps-test build build-test web node-deps run test test-unit test-integration \
+        bench test-faults config-doc format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+build-test: deps-test
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQW_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS) -- --no-print-directory
+
+# The web pages: built into web/dist, which every gateway serves.
+web:
+	@scripts/build-web.sh
+
+node-deps:
+	@cd tests && (test -d node_modules/ws && test -d node_modules/playwright-core || npm ci --no-audit --no-fund --silent)
+
+run: build web
+	@scripts/stack.sh --dir var --bin $(BUILD)
+
+config-doc: build
+	@$(BUILD)/shared/qw-config-doc > docs/CONFIG.md
+
+test: build-test web node-deps
+	@cd $(TEST_BUILD) && ctest --output-on-failure
+	@tests/run.sh $(TEST_BUILD)
+
+bench: build web node-deps
+	@stress/bench.sh $(BUILD)
+
+format:
+	@clang-format -i shared/*.[ch] services/*/*.[ch] tests/unit/*.c
+
+clean:
+	rm -rf build

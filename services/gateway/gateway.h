@@ -1,0 +1,33 @@
+/*
+ * gateway: the state one gateway process shares between its HTTP threads
+ * (libmicrohttpd's pool), its WebSocket loop and its NATS callbacks.
+ *
+ * The gateway holds no state another gateway needs: everything durable is
+ * behind NATS. It never decides a score; it only measures time.
+ */
+#ifndef QW_GATEWAY_H
+#define QW_GATEWAY_H
+
+#include "daemon.h"
+
+struct ws_server;
+
+struct gateway {
+    struct daemon d;              /* NATS connection, ops listener, instance name */
+    struct MHD_Daemon *mhd;       /* public HTTP listener */
+    struct ws_server *ws;         /* WebSocket sockets and their event loop */
+    const char *static_dir;       /* QW_STATIC_DIR */
+    int port;                     /* QW_HTTP_PORT */
+    char **allowed_origins;       /* NULL-terminated; QW_ALLOWED_ORIGINS */
+    char **trusted_proxies;       /* NULL-terminated; QW_TRUSTED_PROXIES */
+};
+
+/* Splits a comma separated list into a NULL-terminated array of trimmed,
+ * non-empty strings. The caller frees it with gateway_free_list(). */
+char **gateway_split_list(const char *s);
+void gateway_free_list(char **list);
+
+/* True when `s` is in `list`. */
+int gateway_list_has(char *const *list, const char *s);
+
+#endif

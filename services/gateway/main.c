@@ -1,0 +1,34 @@
+/*
+ * qw-gateway: wiring only. Starts the daemon frame (settings, logging, NATS,
+ * ops listener), the WebSocket loop and the public HTTP listener; on
+ * SIGTERM/SIGINT stops taking connections, closes sockets, drains NATS.
+ */
+#include "gateway.h"
+#include "http.h"
+#include "log.h"
+
+#include <microhttpd.h>
+#include <stdlib.h>
+
+int gateway_health(void *ctx, json_t *detail);
+
+int main(void) {
+    static struct gateway gw;
+    int rc = 1;
+    if (daemon_start(&gw.d, "gateway", CFG_GATEWAY, NULL, 0) != 0) goto out;
+    gw.d.extra_health = gateway_health;
+    gw.d.extra_ctx = &gw;
+    gw.static_dir = config_str("QW_STATIC_DIR");
+    gw.port = (int)config_int("QW_HTTP_PORT");
+    gw.allowed_origins = gateway_split_list(config_str("QW_ALLOWED_ORIGINS"));
+    gw.trusted_proxies = gateway_split_list(config_str("QW_TRUSTED_PROXIES"));
+    if (http_start(&gw) != 0) goto out;
+    rc = 0;
+    daemon_wait(&gw.d);
+out:
+    http_stop(&gw);
+    daemon_finish(&gw.d);
+    gateway_free_list(gw.allowed_origins);
+    gateway_free_list(gw.trusted_proxies);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/*
+ * bus: nats.c wrappers shared by the daemons (see bus.h). The callbacks here
+ * run on nats.c's own threads and only log.
+ */
+#include "bus.h"
+
+#include "log.h"
+
+#include <string.h>
+
+static void on_disconnected(natsConnection *nc, void *closure) {
+    (void)nc;
+    (void)closure;
+    LOG_WARN("nats_disconnected", "");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure) {
+    (void)nc;
+    (void)closure;
+    LOG_INFO("nats_reconnected", "");
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {
+    (void)nc;
+    (void)sub;
+    (void)closure;
+    LOG_WARN("nats_error", "status=\"%s\"", natsStatus_GetText(err));
+}
+
+int bus_connect(const char *url, const char *name, natsConnection **out) {
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+    if (s == NATS_OK) s = natsOptions_SetReconnectJitter(opts, 100, 100);
+    if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 32 * 1024 * 1024);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 2);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(opts, 1000000);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, NULL);
+    if (s == NATS_OK) s = natsConnection_Connect(out, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        LOG_ERROR("nats_connect_failed", "var=QW_NATS_URL url=%s status=\"%s\"", url,
+                  natsStatus_GetText(s));
+        *out = NULL;
+        return -1;
+    }
+    LOG_INFO("nats_connected", "url=%s", url);
+    return 0;
+}
+
+void bus_close(natsConnection *nc) {
+    if (!nc) return;
+    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsConnection_DrainTimeout(nc, 2000);
+    natsConnection_Close(nc);
+    natsConnection_Destroy(nc);
+}
+
+int bus_connected(natsConnection *nc) {
+    return nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+json_t *bus_parse(natsMsg *msg) {
+    json_error_t err;
+    const char *data = natsMsg_GetData(msg);
+    int len = natsMsg_GetDataLength(msg);
+    if (!data || len <= 0) return NULL;
+    json_t *j = json_loadb(data, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+json_t *bus_request(natsConnection *nc, const char *subject, const json_t *req, int timeout_ms) {
+    char *body = json_dumps(req, JSON_COMPACT);
+    if (!body) return NULL;
+    natsMsg *reply = NULL;
+    natsStatus s = natsConnection_Request(&reply, nc, subject, body, (int)strlen(body), timeout_ms);
+    free(body);
+    if (s != NATS_OK) {
+        LOG_DEBUG("bus_request_failed", "subject=%s status=\"%s\"", subject, natsStatus_GetText(s));
+        return NULL;
+    }
+    json_t *j = bus_parse(reply);
+    natsMsg_Destroy(reply);
+    return j;
+}
+
+int bus_publish(natsConnection *nc, const char *subject, const json_t *obj) {
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body) return -1;
+    natsStatus s = natsConnection_Publish(nc, subject, body, (int)strlen(body));
+    free(body);
+    return s == NATS_OK ? 0 : -1;
+}
+
+int bus_respond(natsConnection *nc, natsMsg *msg, const json_t *reply) {
+    const char *to = natsMsg_GetReply(msg);
+    if (!to || !*to) return 0;
+    char *body = json_dumps(reply, JSON_COMPACT);
+    if (!body) return -1;
+    natsStatus s = natsConnection_Publish(nc, to, body, (int)strlen(body));
+    free(body);
+    return s == NATS_OK ? 0 : -1;
+}

@@ -1,0 +1,42 @@
+/*
+ * bus: the NATS side of every daemon (nats.c).
+ *
+ * Connects with reconnect-forever options so that a restarted nats-server is
+ * picked up without a hand on it; sends JSON requests with a deadline; sends
+ * JSON replies and events. Never blocks longer than the deadline it is given.
+ * Thread-safe as nats.c is: any thread may call any function here.
+ */
+#ifndef QW_BUS_H
+#define QW_BUS_H
+
+#include <jansson.h>
+#include <nats/nats.h>
+
+/* Connects to `url` (comma separated list allowed) as client `name`.
+ * Returns 0 and sets *out, or -1 after logging. The caller owns *out and
+ * releases it with bus_close(). */
+int bus_connect(const char *url, const char *name, natsConnection **out);
+
+/* Drains subscriptions (bounded), closes and destroys the connection.
+ * Accepts NULL. */
+void bus_close(natsConnection *nc);
+
+/* True while the connection is up (not reconnecting or closed). */
+int bus_connected(natsConnection *nc);
+
+/* Sends `req` (borrowed) to `subject` and waits at most timeout_ms.
+ * Returns the parsed reply (caller owns it), or NULL when no answer came in
+ * time, no one listens, or the reply is not a JSON object. */
+json_t *bus_request(natsConnection *nc, const char *subject, const json_t *req, int timeout_ms);
+
+/* Publishes `obj` (borrowed) as JSON to `subject`. Returns 0 or -1. */
+int bus_publish(natsConnection *nc, const char *subject, const json_t *obj);
+
+/* Answers `msg` with `reply` (borrowed). Returns 0 or -1. Does nothing
+ * when the message has no reply subject. */
+int bus_respond(natsConnection *nc, natsMsg *msg, const json_t *reply);
+
+/* Parses a message body as a JSON object. Returns a new reference or NULL. */
+json_t *bus_parse(natsMsg *msg);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * config_table: the one table of settings (see config.h). Add a setting
+ * here and it is read, checked and documented; nowhere else.
+ */
+#include "config.h"
+
+#include <stddef.h>
+
+const struct config_def config_table[] = {
+    /* every daemon */
+    {"QW_NATS_URL", CFG_ALL, CFG_STR, "nats://127.0.0.1:4222", 0, 0,
+     "NATS server URL(s), comma separated; the only channel between daemons."},
+    {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
+     "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
+     "libpq connection string of the PostgreSQL database (never logged)."},
+    {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
+     "Lowest level logged: debug, info, warn or error."},
+    {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
+     "Address of the ops listener (GET /healthz, GET /metrics)."},
+    {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535,
+     "Port of the ops listener; 0 turns it off."},
+    {"QW_INSTANCE", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "Name of this instance in logs and NATS (default: daemon-pid)."},
+    {"QW_REQUEST_TIMEOUT_MS", CFG_ALL, CFG_INT, "3000", 50, 60000,
+     "How long a NATS request waits for its answer before the caller gets 503/unavailable."},
+    {"QW_WORKERS", CFG_AUTH | CFG_SESSION, CFG_INT, "4", 1, 64,
+     "Worker threads (each with its own Postgres connection) serving NATS requests."},
+    {"QW_MIGRATIONS_DIR", CFG_MIGRATE, CFG_STR, "db/migrations", 0, 0,
+     "Folder of the numbered SQL migrations applied by qw-migrate."},
+
+    /* auth */
+    {"QW_ADMIN_USER", CFG_AUTH, CFG_STR, "admin", 0, 0, "The instructor's user name."},
+    {"QW_ADMIN_PASSWORD", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
+     "Instructor password; when set it replaces the stored hash. Unset: the stored hash is kept "
+     "(the stack script generates one at first start). Stored only as a yescrypt hash."},
+    {"QW_TOKEN_KEY", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
+     "HMAC-SHA256 token key (at least 32 characters). Unset: generated once and kept in Postgres."},
+    {"QW_ADMIN_TOKEN_TTL_S", CFG_AUTH, CFG_INT, "43200", 60, 2592000,
+     "Lifetime of an instructor token in seconds."},
+    {"QW_STUDENT_TOKEN_TTL_S", CFG_AUTH, CFG_INT, "86400", 60, 2592000,
+     "Lifetime of a student token in seconds."},
+    {"QW_LOGIN_LIMIT", CFG_AUTH, CFG_INT, "10", 1, 1000,
+     "Login tries allowed per client IP in any 60 s window (good or bad)."},
+
+    /* session */
+    {"QUIZ_POOL_PATH", CFG_SESSION, CFG_STR, NULL, 0, 0,
+     "A question pool file loaded at start-up into the default session `main`."},
+    {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
+     "How often a standby session daemon tries to take over the sessions."},
+    {"QW_STATS_INTERVAL_MS", CFG_SESSION, CFG_INT, "250", 50, 5000,
+     "Least time between two answer_stats events of one session."},
+
+    /* scoring */
+    {"QW_BATCH_MAX", CFG_SCORING, CFG_INT, "256", 1, 10000,
+     "Most submits committed in one transaction (group commit)."},
+    {"QW_BATCH_WAIT_MS", CFG_SCORING, CFG_INT, "2", 0, 1000,
+     "Longest wait for more submits before a batch is committed."},
+
+    /* gateway */
+    {"QW_HTTP_ADDR", CFG_GATEWAY, CFG_STR, "127.0.0.1", 0, 0, "Address the gateway listens on."},
+    {"QW_HTTP_PORT", CFG_GATEWAY, CFG_INT, "8080", 1, 65535, "Port of the gateway's HTTP/WebSocket listener."},
+    {"QW_HTTP_THREADS", CFG_GATEWAY, CFG_INT, "8", 1, 256,
+     "HTTP worker threads (REST requests wait on NATS in these)."},
+    {"QW_STATIC_DIR", CFG_GATEWAY, CFG_STR, "web/dist", 0, 0, "Folder of the built web pages."},
+    {"QW_ALLOWED_ORIGINS", CFG_GATEWAY, CFG_STR, "", 0, 0,
+     "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always allowed)."},
+    {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
+     "Peer IPs whose X-Forwarded-For first hop is taken as the client IP, comma separated."},
+    {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
+     "Most messages queued to one slow socket before it is dropped."},
+    {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,
+     "WebSocket ping interval; a socket that misses two pongs is dropped."},
+    {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
+};

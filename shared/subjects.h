@@ -1,0 +1,47 @@
+/*
+ * subjects: every NATS subject Quizwire uses, in one place.
+ *
+ * Requests carry one JSON object and are answered with one JSON object:
+ * {"ok":true,...} or {"ok":false,"status":<http status>,"error":"<code>",
+ * "message":"<text>"}. docs/ARCHITECTURE.md lists each payload.
+ */
+#ifndef QW_SUBJECTS_H
+#define QW_SUBJECTS_H
+
+/* health: every instance of a daemon answers {"ok":true,"db":bool,...} */
+#define SUBJ_HEALTH_AUTH "qw.health.auth"
+#define SUBJ_HEALTH_SESSION "qw.health.session"
+#define SUBJ_HEALTH_SCORING "qw.health.scoring"
+
+/* auth daemon, queue group "auth" */
+#define SUBJ_AUTH_ALL "qw.auth.*"
+#define SUBJ_AUTH_LOGIN "qw.auth.login"
+#define SUBJ_AUTH_LOGOUT "qw.auth.logout"
+#define SUBJ_AUTH_VERIFY "qw.auth.verify"
+#define SUBJ_AUTH_JOIN "qw.auth.join"
+#define QUEUE_AUTH "auth"
+
+/* session daemon: queries any instance answers (queue "session-q") ... */
+#define SUBJ_SESSION_QUERY_ALL "qw.session.query.*"
+#define SUBJ_QUIZ_CREATE "qw.session.query.quiz_create"
+#define SUBJ_QUIZ_LIST "qw.session.query.quiz_list"
+#define SUBJ_SESSION_CREATE "qw.session.query.create"
+#define SUBJ_SESSION_LIST "qw.session.query.list"
+#define SUBJ_SESSION_GET "qw.session.query.get"
+#define SUBJ_SESSION_SNAPSHOT "qw.session.query.snapshot"
+#define QUEUE_SESSION_QUERY "session-q"
+/* ... and lifecycle commands only the instance holding the lease answers. */
+#define SUBJ_SESSION_CMD "qw.session.cmd"
+#define QUEUE_SESSION_CMD "session-c"
+
+/* scoring daemon */
+#define SUBJ_SCORING_SUBMIT "qw.scoring.submit"
+#define QUEUE_SCORING "scoring"
+#define SUBJ_SCORING_RESULTS "qw.scoring.query.results"
+#define QUEUE_SCORING_QUERY "scoring-q"
+
+/* events of one session, published by session/scoring/auth, fanned out by
+ * every gateway holding a socket of that session: "qw.evt.<sid>" */
+#define SUBJ_EVENT_PREFIX "qw.evt."
+
+#endif

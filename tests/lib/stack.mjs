@@ -1,0 +1,153 @@
+// stack.mjs: what every integration test needs to talk to the real stack
+// that tests/run.sh started: its URLs from the environment, an HTTP helper,
+// an admin login, a WebSocket client that awaits messages by type, and
+// helpers to find and signal the daemons' processes.
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+
+export const env = {
+  gateways: (process.env.QW_GATEWAYS || '').split(',').filter(Boolean),
+  gatewayOps: (process.env.QW_GATEWAY_OPS || '').split(',').filter(Boolean),
+  ops: {
+    auth: process.env.QW_OPS_AUTH,
+    session: process.env.QW_OPS_SESSION,
+    scoring: process.env.QW_OPS_SCORING,
+  },
+  runDir: process.env.QW_RUN_DIR,
+  logDir: process.env.QW_LOG_DIR,
+  buildDir: process.env.QW_BUILD_DIR,
+  root: process.env.QW_ROOT,
+  natsUrl: process.env.QW_NATS_URL,
+  dbUrl: process.env.QW_DB_URL,
+  adminPassword: process.env.QW_ADMIN_PASSWORD,
+};
+if (env.gateways.length === 0) throw new Error('QW_GATEWAYS is not set: run the tests through tests/run.sh');
+
+// http(base, method, path, {body, cookie, headers}) -> {status, headers, json, text}
+// A string body is sent as is; anything else is sent as JSON.
+export async function http(base, method, p, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  let body;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === 'string' || opts.body instanceof Uint8Array ? opts.body : JSON.stringify(opts.body);
+    if (!headers['content-type']) headers['content-type'] = 'application/json';
+  }
+  if (opts.cookie) headers.cookie = opts.cookie;
+  const res = await fetch(base + p, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(opts.timeout || 10000) });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+// The "name=value" part of a Set-Cookie header for cookie `name`, or null.
+export function cookieFrom(res, name) {
+  const all = res.headers.getSetCookie ? res.headers.getSetCookie() : [res.headers.get('set-cookie')];
+  for (const c of all) {
+    if (c && c.startsWith(name + '=')) return c.split(';')[0];
+  }
+  return null;
+}
+
+export async function adminLogin(base = env.gateways[0]) {
+  const res = await http(base, 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
+  if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${res.text}`);
+  return cookieFrom(res, 'qw_admin');
+}
+
+// Polls `fn` until it returns a truthy value or `timeout` ms pass; returns
+// that value or throws naming `what`.
+export async function waitFor(what, fn, { timeout = 10000, interval = 50 } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
+}
+
+export function pidOf(name) {
+  const f = path.join(env.runDir, `${name}.pid`);
+  return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8').trim()) : null;
+}
+
+export function alive(pid) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+// A pool with `n` questions, each with 4 choices and answer B by default.
+export function makePool(n, { title = 'Test pool', timeLimit = 20, answers } = {}) {
+  return {
+    title,
+    questions: Array.from({ length: n }, (_, i) => ({
+      text: `Question ${i + 1}: what is ${i} + 1?`,
+      choices: [`${i}`, `${i + 1}`, `${i + 2}`, `${i + 3}`],
+      answer: answers ? answers[i % answers.length] : 'B',
+      time_limit_s: timeLimit,
+    })),
+  };
+}
+
+// A WebSocket client that keeps every message and awaits them by type.
+export class WsClient {
+  constructor(url, { cookie, origin, headers } = {}) {
+    this.url = url;
+    this.messages = [];
+    this.waiters = [];
+    this.closed = null;
+    const h = { ...(headers || {}) };
+    if (cookie) h.cookie = cookie;
+    this.ws = new WebSocket(url, { headers: h, origin: origin ?? new URL(url.replace(/^ws/, 'http')).origin });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', resolve);
+      this.ws.once('unexpected-response', (req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+      this.ws.once('error', reject);
+    });
+    this.opened.catch(() => {});
+    this.ws.on('message', (data, isBinary) => {
+      let m;
+      try { m = JSON.parse(data.toString()); } catch { m = { type: '_unparsed', raw: data.toString(), isBinary }; }
+      m._at = performance.now();
+      this.messages.push(m);
+      this._wake();
+    });
+    this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this._wake(); });
+  }
+  _wake() {
+    for (const w of [...this.waiters]) w();
+  }
+  send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
+  // Resolves with the first message (after index `from`) of `type` matching `pred`.
+  next(type, { timeout = 10000, pred = () => true, from = 0 } = {}) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        for (let i = from; i < this.messages.length; i++) {
+          const m = this.messages[i];
+          if (m.type === type && pred(m) && !m._taken) { m._taken = true; done(); resolve(m); return true; }
+        }
+        if (this.closed) { done(); reject(new Error(`socket closed (${this.closed.code}) while waiting for ${type}`)); return true; }
+        return false;
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for ${type} on ${this.url}`)); }, timeout);
+      const done = () => { clearTimeout(timer); this.waiters = this.waiters.filter((w) => w !== waiter); };
+      const waiter = () => { check(); };
+      this.waiters.push(waiter);
+      check();
+    });
+  }
+  waitClose(timeout = 10000) {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return resolve(this.closed);
+      const timer = setTimeout(() => reject(new Error('timed out waiting for close')), timeout);
+      this.ws.once('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: reason.toString() }); });
+    });
+  }
+  close() { try { this.ws.close(); } catch { /* already closed */ } }
+  terminate() { try { this.ws.terminate(); } catch { /* already closed */ } }
+}
+
+export function wsUrl(base, p) {
+  return base.replace(/^http/, 'ws') + p;
+}
