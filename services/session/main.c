@@ -1,17 +1,38 @@
 /*
- * qw-session: wiring only. Starts the shared daemon frame (settings, logging,
- * NATS, health, ops listener), waits for SIGTERM/SIGINT and stops cleanly.
+ * qw-session: wiring only. Starts the daemon frame, the query workers
+ * (any instance answers them) and the lifecycle thread (commands and timers
+ * of the sessions this instance holds the lease for); stops cleanly on
+ * SIGTERM/SIGINT.
  */
-#include "daemon.h"
+#include "service.h"
+#include "session.h"
 #include "subjects.h"
 
+static const struct service_route query_routes[] = {
+    {SUBJ_QUIZ_CREATE, handle_quiz_create},
+    {SUBJ_QUIZ_LIST, handle_quiz_list},
+    {SUBJ_SESSION_CREATE, handle_session_create},
+    {SUBJ_SESSION_LIST, handle_session_list},
+    {SUBJ_SESSION_GET, handle_session_get},
+    {SUBJ_SESSION_SNAPSHOT, handle_snapshot},
+    {NULL, NULL},
+};
+
 int main(void) {
-    struct daemon d;
-    if (daemon_start(&d, "session", CFG_SESSION, SUBJ_HEALTH_SESSION, 1) != 0) {
-        daemon_finish(&d);
-        return 1;
-    }
-    daemon_wait(&d);
-    daemon_finish(&d);
-    return 0;
+    static struct session_daemon sd;
+    struct service *queries = NULL;
+    int rc = 1;
+    if (daemon_start(&sd.d, "session", CFG_SESSION, SUBJ_HEALTH_SESSION, 1) != 0) goto out;
+    sd.db_url = config_str("QW_DB_URL");
+    queries = service_start(sd.d.nc, SUBJ_SESSION_QUERY_ALL, QUEUE_SESSION_QUERY, query_routes,
+                            (int)config_int("QW_WORKERS"), sd.db_url, &sd);
+    if (!queries) goto out;
+    if (!(sd.lc = lifecycle_start(&sd))) goto out;
+    rc = 0;
+    daemon_wait(&sd.d);
+out:
+    lifecycle_stop(sd.lc);
+    service_stop(queries);
+    daemon_finish(&sd.d);
+    return rc;
 }

@@ -1,0 +1,40 @@
+/*
+ * session: the session daemon's shared declarations.
+ *
+ * Two kinds of work: queries (quizzes, session create/list/get, snapshots)
+ * that any instance answers from Postgres on `service` worker threads, and
+ * lifecycle commands and timers that only the instance holding the lease
+ * performs, on one thread (handle_lifecycle.c).
+ */
+#ifndef QW_SESSION_H
+#define QW_SESSION_H
+
+#include "daemon.h"
+#include "db.h"
+
+#include <jansson.h>
+
+struct session_daemon {
+    struct daemon d;      /* NATS connection, ops listener */
+    const char *db_url;   /* QW_DB_URL */
+    struct lifecycle *lc; /* lease, commands, timers (handle_lifecycle.c) */
+};
+
+/* handle_quiz.c: pools. Requests are borrowed; replies are new. */
+json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req);
+json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req);
+
+/* handle_sessions.c: session rows. */
+json_t *handle_session_create(void *ctx, struct db *db, json_t *req);
+json_t *handle_session_list(void *ctx, struct db *db, json_t *req);
+json_t *handle_session_get(void *ctx, struct db *db, json_t *req);
+
+/* handle_snapshot.c: what a new or returning socket is shown. */
+json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
+
+/* handle_lifecycle.c: starts the lease/command/timer thread; loads
+ * QUIZ_POOL_PATH into session `main`. Returns NULL after logging. */
+struct lifecycle *lifecycle_start(struct session_daemon *sd);
+void lifecycle_stop(struct lifecycle *lc);
+
+#endif
