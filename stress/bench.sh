@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# stress/bench.sh BUILD_DIR (what `make bench` runs): starts its own stack
+# with scripts/stack.sh (random ports, its own data folder), measures the
+# baselines on the same machine and the same PostgreSQL (pgbench with one
+# one-row INSERT per transaction; a NATS request/reply round trip with
+# qw-natsrtt), then runs qw-loadgen at N = 50, 500, 2000 (and 5000 unless
+# QW_BENCH_QUICK=1) plus 10,000 idle sockets on one gateway, prints a table
+# and keeps every JSON line in runs/bench-<time>.jsonl. Stops the stack
+# even when a run fails.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:?usage: stress/bench.sh BUILD_DIR}" && pwd)
+LOADGEN=$BUILD/stress/qw-loadgen
+NATSRTT=$BUILD/stress/qw-natsrtt
+[ -x "$LOADGEN" ] && [ -x "$NATSRTT" ] || { echo "bench.sh: build $BUILD first (make build)" >&2; exit 2; }
+SIZES=${QW_BENCH_SIZES:-50 500 2000 5000}
+[ "${QW_BENCH_QUICK:-0}" = 1 ] && SIZES="50 500 2000"
+IDLE=${QW_BENCH_IDLE:-10000}
+QUESTIONS=${QW_BENCH_QUESTIONS:-3}
+PG_CLIENTS=${QW_BENCH_PG_CLIENTS:-1}   # the scoring daemon's Postgres connections (one batcher)
+mkdir -p "$ROOT/runs"
+OUT=$ROOT/runs/bench-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+TMP=$(mktemp -d /tmp/qwbench.XXXXXX)
+chmod 755 "$TMP"
+export QW_ADMIN_PASSWORD
+QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+"$ROOT/scripts/stack.sh" --dir "$TMP/stack" --bin "$BUILD" --random-ports >"$TMP/stack.out" 2>&1 &
+STACK=$!
+cleanup() { kill -TERM "$STACK" 2>/dev/null && wait "$STACK" 2>/dev/null; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for _ in $(seq 1 600); do
+  [ -f "$TMP/stack/stack.env" ] && break
+  kill -0 "$STACK" 2>/dev/null || break
+  sleep 0.2
+done
+[ -f "$TMP/stack/stack.env" ] || { echo "bench.sh: the stack did not come up, see $TMP/stack/logs" >&2; cat "$TMP/stack.out" >&2; exit 1; }
+set -a; . "$TMP/stack/stack.env"; set +a
+echo "bench.sh: stack up at $QW_GATEWAYS (data $TMP/stack), results to $OUT" >&2
+
+# ---- baselines --------------------------------------------------------------
+PSQL=("$QW_PG_BIN/psql" -h "$QW_PG_SOCKET" -p "$QW_PG_PORT" -U quizwire -qAt)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE qwbench" >/dev/null
+"${PSQL[@]}" -d qwbench -c "CREATE TABLE bench_answers (sid text, student_id text, question_idx int, choice text, points int, PRIMARY KEY (sid, student_id, question_idx))" >/dev/null
+cat >"$TMP/insert.sql" <<'SQL'
+\set s random(1, 1000000000)
+INSERT INTO bench_answers VALUES ('bench', :s, 0, 'A', 750) ON CONFLICT DO NOTHING;
+SQL
+"$QW_PG_BIN/pgbench" -h "$QW_PG_SOCKET" -p "$QW_PG_PORT" -U quizwire -n -c "$PG_CLIENTS" -j "$PG_CLIENTS" -T 10 \
+  -f "$TMP/insert.sql" qwbench >"$TMP/pgbench.out" 2>&1
+TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out" | head -n 1)
+COMMIT_MS=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench.out" | head -n 1)
+[ -n "$TPS" ] || { echo "bench.sh: pgbench failed:" >&2; cat "$TMP/pgbench.out" >&2; exit 1; }
+NATS=$("$NATSRTT" "$QW_NATS_URL" 2000) || { echo "bench.sh: qw-natsrtt failed" >&2; exit 1; }
+NATS_P50=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$NATS")
+printf '{"tool":"pgbench","clients":%s,"tps":%s,"latency_ms":%s}\n' "$PG_CLIENTS" "$TPS" "$COMMIT_MS" >>"$OUT"
+echo "$NATS" >>"$OUT"
+echo "bench.sh: pgbench one-row INSERT: $TPS tps at $PG_CLIENTS client(s), $COMMIT_MS ms/commit; NATS rtt p50 $NATS_P50 ms" >&2
+
+# ---- load runs ---------------------------------------------------------------
+status=0
+for n in $SIZES; do
+  echo "bench.sh: $n students x $QUESTIONS questions, burst" >&2
+  timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$n" --questions "$QUESTIONS" --mode burst \
+    --pids "$QW_RUN_DIR" --label "bench-$n" >>"$OUT" || status=1
+done
+GW1=${QW_GATEWAYS%%,*}
+echo "bench.sh: $IDLE idle sockets on $GW1" >&2
+timeout 300 "$LOADGEN" --gateways "$GW1" --students "$IDLE" --idle 3 --pids "$QW_RUN_DIR" --label "idle-$IDLE" \
+  >>"$OUT" || status=1
+
+# ---- the table -----------------------------------------------------------------
+python3 - "$OUT" "$TPS" "$COMMIT_MS" "$NATS_P50" <<'PY'
+import json, sys
+out, tps, commit, nats = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+floor = nats + commit
+print(f"\nbaselines: pgbench {tps:.0f} tps (one-row INSERT, {commit:.2f} ms/commit); NATS rtt p50 {nats:.3f} ms; "
+      f"floor for one ack = {floor:.2f} ms")
+print(f"{'N':>6} {'ok':3} {'joins/s':>8} {'conn s':>7} {'fan p50':>8} {'fan p99':>8} {'ack p50':>8} {'ack p99':>8} "
+      f"{'ack max':>8} {'acks/s':>8} {'/pgbench':>8} {'p50/floor':>9} {'mism':>5}")
+for line in open(out):
+    r = json.loads(line)
+    if r.get("tool") != "qw-loadgen":
+        continue
+    if r["mode"] == "idle":
+        for gw, v in (r.get("idle") or {}).items():
+            print(f"idle {r['students']} sockets on {gw}: rss +{v['rss_delta_kb']} kB = {v['kb_per_socket']:.2f} kB/socket "
+                  f"(connect {r['connect_s']:.2f} s, {'ok' if r['ok'] else r.get('error')})")
+        continue
+    a, f = r.get("ack_ms", {}), r.get("open_fanout_ms", {})
+    print(f"{r['students']:>6} {'yes' if r['ok'] else 'NO':3} {r['joins_per_s']:>8.0f} {r['connect_s']:>7.2f} "
+          f"{f.get('p50', 0):>8.1f} {f.get('p99', 0):>8.1f} {a.get('p50', 0):>8.1f} {a.get('p99', 0):>8.1f} "
+          f"{a.get('max', 0):>8.1f} {r.get('acks_per_s', 0):>8.0f} {r.get('acks_per_s', 0) / tps:>8.2f} "
+          f"{a.get('p50', 0) / floor:>9.2f} {r.get('mismatches', 0):>5}")
+    if not r["ok"]:
+        print(f"       error: {r.get('error')}")
+PY
+exit $status
