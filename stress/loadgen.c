@@ -750,7 +750,7 @@ static void report(int ok)
     double *acks = malloc(sizeof(double) * (n + 1)), *fan = malloc(sizeof(double) * (n + 1));
     size_t na = 0, nf = 0;
     long counts[ACK__COUNT] = {0};
-    for (int i = 0; i < L.n; i++)
+    for (int i = 0; L.cells && i < L.n; i++)
         for (int q = 0; q < L.q; q++) {
             struct cell *c = cell_at(i, q);
             if (c->ack != ACK_NONE) {
@@ -762,7 +762,7 @@ static void report(int ok)
     qsort(acks, na, sizeof(double), cmp_double);
     qsort(fan, nf, sizeof(double), cmp_double);
     double window = 0;
-    for (int q = 0; q < L.q; q++)
+    for (int q = 0; L.q_first_send && q < L.q; q++)
         if (L.q_first_send[q] > 0 && L.q_last_ack[q] > L.q_first_send[q]) window += L.q_last_ack[q] - L.q_first_send[q];
 
     json_t *ack_counts = json_object();
