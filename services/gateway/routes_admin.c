@@ -200,7 +200,8 @@ static const char *cell_text(json_t *v, char *tmp, size_t n) {
 static void results_csv(json_t *res, struct buf *b) {
     static const char *const student_cols[] = {"student_id", "name", "score", "rank"};
     static const char *const answer_cols[] = {"question_idx", "choice", "correct", "points", "latency_ms"};
-    buf_add(b, "student_id,name,score,rank,question_idx,choice,correct,points,latency_ms\r\n", 75);
+    static const char header[] = "student_id,name,score,rank,question_idx,choice,correct,points,latency_ms\r\n";
+    buf_add(b, header, sizeof(header) - 1);
     size_t i, j;
     json_t *s, *ans;
     char tmp[64];
