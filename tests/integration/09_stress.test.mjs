@@ -10,6 +10,16 @@ import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
 
 const LIVE = path.join(env.root, 'stress/live');
 
+// Until the WebSocket routes are merged, /ws answers 404 (no such route);
+// once they are, an upgrade without credentials answers 401. Only the
+// first case skips the runs that need sockets.
+async function wsRoutesMissing() {
+  const res = await http(env.gateways[0], 'GET', '/ws', {
+    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+  }).catch(() => ({ status: 0 }));
+  return res.status === 404;
+}
+
 // Runs stress/live; resolves {code, json, stderr, ms}. Killed after `limit` ms.
 function live(args, { limit = 90000, password = env.adminPassword } = {}) {
   return new Promise((resolve) => {
@@ -32,7 +42,8 @@ function live(args, { limit = 90000, password = env.adminPassword } = {}) {
   });
 }
 
-test('stress/live with 50 students x 3 questions passes its own checks against the stack', async () => {
+test('stress/live with 50 students x 3 questions passes its own checks against the stack', async (t) => {
+  if (await wsRoutesMissing()) return t.skip('the gateway has no /ws route yet');
   const r = await live(['--students', '50', '--questions', '3', '--mode', 'burst']);
   assert.equal(r.signal, null, `killed after ${r.ms} ms:\n${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
@@ -48,7 +59,8 @@ test('stress/live with 50 students x 3 questions passes its own checks against t
   assert.doesNotMatch(r.stderr, /AddressSanitizer|runtime error/);
 });
 
-test('stress/live fails within its bounds naming the stalled submit when scoring is stopped', async () => {
+test('stress/live fails within its bounds naming the stalled submit when scoring is stopped', async (t) => {
+  if (await wsRoutesMissing()) return t.skip('the gateway has no /ws route yet');
   const pid = pidOf('scoring');
   assert.ok(pid, 'scoring.pid must exist');
   process.kill(pid, 'SIGSTOP');
