@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
+import { env, http, waitFor, pidOf, WsClient, wsUrl } from '../lib/stack.mjs';
 
 const LIVE = path.join(env.root, 'stress/live');
 
@@ -14,10 +14,9 @@ const LIVE = path.join(env.root, 'stress/live');
 // once they are, an upgrade without credentials answers 401. Only the
 // first case skips the runs that need sockets.
 async function wsRoutesMissing() {
-  const res = await http(env.gateways[0], 'GET', '/ws', {
-    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
-  }).catch(() => ({ status: 0 }));
-  return res.status === 404;
+  const c = new WsClient(wsUrl(env.gateways[0], '/ws'));
+  try { await c.opened; } catch (e) { return e.status === 404; } finally { c.terminate(); }
+  return false;
 }
 
 // Runs stress/live; resolves {code, json, stderr, ms}. Killed after `limit` ms.
