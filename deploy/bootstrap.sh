@@ -53,7 +53,8 @@ install_file() {
 }
 
 # ---- packages -----------------------------------------------------------
-PKGS=(postgresql nats-server haproxy curl openssl ca-certificates
+# nodejs and npm: scripts/build-web.sh fetches the pinned QR code generator
+PKGS=(postgresql nats-server haproxy curl openssl ca-certificates nodejs npm
   libnats3.4 libmicrohttpd12 libwslay1 libjansson4 libpq5 libssl3 libcrypt1)
 [ -z "$BUILD" ] && PKGS+=(build-essential cmake pkg-config libnats-dev libmicrohttpd-dev
   libwslay-dev libjansson-dev libpq-dev libssl-dev libcrypt-dev)

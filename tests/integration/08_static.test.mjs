@@ -133,6 +133,11 @@ test('the Dockerfile builds in a full stage and runs in a slim one, unprivileged
   const build = stages[0].body.map(([i, a]) => `${i} ${a}`).join('\n');
   assert.match(build, /-DCMAKE_BUILD_TYPE=RelWithDebInfo/);
   assert.match(build, /scripts\/build-web\.sh/);
+  if (/\bnpm\b/.test(read('scripts/build-web.sh'))) {
+    assert.match(build, /\bnodejs\b/, 'build-web.sh uses npm: the build stage installs nodejs');
+    assert.match(build, /\bnpm\b/, 'build-web.sh uses npm: the build stage installs npm');
+    assert.match(read('deploy/bootstrap.sh'), /^PKGS=\(.*\bnpm\b/m, 'bootstrap.sh installs npm for build-web.sh');
+  }
   const run = stages[1].body;
   const users = run.filter(([i]) => i === 'USER');
   assert.ok(users.length && !/^(root|0)(:|$)/.test(users.at(-1)[1]), 'runs as a non-root USER');
