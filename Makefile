@@ -29,7 +29,7 @@ web:
 	@scripts/build-web.sh
 
 node-deps:
-	@cd tests && (test -d node_modules/ws && test -d node_modules/playwright-core || npm ci --no-audit --no-fund --silent)
+	@cd tests && (test -d node_modules/ws && test -d node_modules/playwright-core && test -d node_modules/yaml || npm ci --no-audit --no-fund --silent)
 
 run: build web
 	@scripts/stack.sh --dir var --bin $(BUILD)

@@ -1,0 +1,223 @@
+// Static checks of compose/ and deploy/, which cannot run here for real
+// (no Docker engine, no systemd as pid 1): every shell script passes
+// shellcheck, the compose file parses and sets only documented QW_*
+// variables, every service is health-checked or one-shot, the Dockerfile
+// follows the image rules, the systemd units verify, both HAProxy configs
+// pass `haproxy -c` and share one defaults/backend block.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync, execFileSync } from 'node:child_process';
+import YAML from 'yaml';
+import { env } from '../lib/stack.mjs';
+import { sharedBlock, renderDeployConfig, selfSignedCert } from './08_haproxy_lib.mjs';
+
+const root = env.root;
+const read = (p) => fs.readFileSync(path.join(root, p), 'utf8');
+const DAEMONS = ['auth', 'session-a', 'session-b', 'scoring', 'gateway'];
+
+// Every variable docs/CONFIG.md documents (generated from the settings table).
+const documented = new Set([...read('docs/CONFIG.md').matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+const compose = YAML.parse(read('compose/docker-compose.yml'), { merge: true });
+
+// Findings shellcheck may report in files this check does not own, each
+// with why; anything else fails. tests/run.sh globs QW_TEST_ONLY on purpose.
+const SHELLCHECK_ALLOWED = { 'tests/run.sh': ['SC2206'] };
+
+test('every shell script passes shellcheck (warnings and above; ours at style level)', () => {
+  const files = execFileSync('git', ['ls-files', '*.sh', '.ci/run', 'compose', 'deploy'], { cwd: root, encoding: 'utf8' })
+    .split('\n').filter((f) => f && (f.endsWith('.sh') || f === '.ci/run'));
+  for (const f of ['compose/entrypoint.sh', 'compose/init-secrets.sh', 'deploy/bootstrap.sh', '.ci/run']) {
+    assert.ok(files.includes(f) || fs.existsSync(path.join(root, f)), `${f} missing`);
+    if (!files.includes(f)) files.push(f);
+  }
+  const problems = [];
+  for (const f of files) {
+    const ours = f.startsWith('compose/') || f.startsWith('deploy/');
+    const r = spawnSync('shellcheck', ['-f', 'json', '-S', ours ? 'style' : 'warning', f], { cwd: root, encoding: 'utf8' });
+    const found = JSON.parse(r.stdout || '[]')
+      .filter((c) => !(SHELLCHECK_ALLOWED[f] || []).includes(`SC${c.code}`));
+    for (const c of found) problems.push(`${f}:${c.line}: SC${c.code} ${c.message}`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('every QW_ variable the compose services or the image set is one docs/CONFIG.md documents', () => {
+  assert.ok(documented.has('QW_NATS_URL') && documented.has('QUIZ_POOL_PATH'), 'CONFIG.md table parsed');
+  const unknown = [];
+  for (const [name, svc] of Object.entries(compose.services)) {
+    for (const k of Object.keys(svc.environment || {})) {
+      if (/^(QW_|QUIZ_)/.test(k) && !documented.has(k)) unknown.push(`${name}: ${k}`);
+    }
+  }
+  for (const m of read('compose/Dockerfile').matchAll(/\b((?:QW|QUIZ)_[A-Z_]+)=/g)) {
+    if (!documented.has(m[1])) unknown.push(`Dockerfile: ${m[1]}`);
+  }
+  for (const f of fs.readdirSync(path.join(root, 'deploy/systemd'))) {
+    for (const m of read(`deploy/systemd/${f}`).matchAll(/\b((?:QW|QUIZ)_[A-Z_]+)=/g)) {
+      if (!documented.has(m[1])) unknown.push(`${f}: ${m[1]}`);
+    }
+  }
+  for (const m of read('deploy/bootstrap.sh').matchAll(/^((?:QW|QUIZ)_[A-Z_]+)=/gm)) {
+    if (!documented.has(m[1])) unknown.push(`bootstrap.sh env file: ${m[1]}`);
+  }
+  assert.deepEqual(unknown, []);
+});
+
+test('the compose stack has every part, each health-checked or one-shot, daemons after the migrations', () => {
+  const s = compose.services;
+  for (const name of ['nats', 'postgres', 'migrate', 'haproxy', ...DAEMONS]) assert.ok(s[name], `service ${name}`);
+  const oneShot = new Set(['migrate']);
+  for (const [name, svc] of Object.entries(s)) {
+    if (oneShot.has(name)) {
+      assert.equal(svc.restart, 'no', `${name} runs once`);
+      continue;
+    }
+    const hc = svc.healthcheck;
+    assert.ok(hc && !hc.disable && Array.isArray(hc.test) && hc.test.length > 1, `${name} has a healthcheck`);
+  }
+  assert.deepEqual(s.migrate.command, ['qw-migrate']);
+  assert.deepEqual(s.migrate.depends_on.postgres, { condition: 'service_healthy' });
+  for (const name of DAEMONS) {
+    assert.equal(s[name].depends_on?.migrate?.condition, 'service_completed_successfully', `${name} waits for migrate`);
+    assert.equal(s[name].image, 'quizwire:latest');
+    assert.match(s[name].environment.QW_NATS_URL, /^nats:\/\/nats:4222$/);
+    if (name !== 'gateway') {
+      assert.match(s[name].environment.QW_DB_URL, /host=postgres/);
+      assert.ok(s[name].env_file.includes('db.env'), `${name} gets the database password`);
+    }
+  }
+  assert.ok(s.auth.env_file.includes('admin.env'), 'auth gets QW_ADMIN_PASSWORD from an env file');
+  assert.notEqual(s['session-a'].environment.QW_INSTANCE, s['session-b'].environment.QW_INSTANCE);
+  assert.match(s.postgres.image, /^postgres:15/);
+  assert.deepEqual(s.postgres.healthcheck.test.slice(0, 2), ['CMD', 'pg_isready']);
+  assert.ok(s.postgres.volumes.some((v) => v.startsWith('pgdata:')), 'named volume');
+  assert.ok(compose.volumes && 'pgdata' in compose.volumes);
+  assert.match(read('compose/nats.conf'), /^max_payload: 8MB$/m);
+  for (const v of Object.values(compose.services)) assert.ok(!JSON.stringify(v).match(/PASSWORD=[^$]|password=/i), 'no secret in the file');
+});
+
+test('the gateway scales: no fixed host port, no container name, HAProxy finds replicas by DNS and is trusted', () => {
+  const gw = compose.services.gateway;
+  assert.equal(gw.ports, undefined);
+  assert.equal(gw.container_name, undefined);
+  assert.equal(gw.environment.QW_HTTP_ADDR, '0.0.0.0');
+  assert.equal(String(gw.environment.QW_HTTP_PORT), '8080');
+  assert.ok(gw.healthcheck.test.join(' ').includes('127.0.0.1:8080/healthz'), 'public /healthz checked');
+  const lb = compose.services.haproxy;
+  assert.match(lb.image, /^haproxy:2\.6/);
+  assert.ok(lb.volumes.some((v) => v.startsWith('./haproxy.cfg:')));
+  const lbAddr = lb.networks.quizwire.ipv4_address;
+  assert.equal(gw.environment.QW_TRUSTED_PROXIES, lbAddr);
+  const subnet = compose.networks.quizwire.ipam.config[0].subnet;
+  assert.ok(lbAddr.startsWith(subnet.split('.').slice(0, 3).join('.') + '.'), `${lbAddr} in ${subnet}`);
+  const cfg = read('compose/haproxy.cfg');
+  assert.match(cfg, /^\s*nameserver \S+ 127\.0\.0\.11:53$/m);
+  assert.match(cfg, /^\s*server-template gw \d+ gateway:8080 check resolvers docker init-addr none$/m);
+});
+
+test('the Dockerfile builds in a full stage and runs in a slim one, unprivileged and health-checked', () => {
+  const text = read('compose/Dockerfile').replace(/\\\n/g, ' ');
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const stages = [];
+  for (const l of lines) {
+    const [instr, ...rest] = l.split(/\s+/);
+    if (instr.toUpperCase() === 'FROM') stages.push({ from: rest.join(' '), body: [] });
+    else stages.at(-1).body.push([instr.toUpperCase(), rest.join(' ')]);
+  }
+  assert.equal(stages.length, 2, 'multi-stage: build and run');
+  assert.match(stages[0].from, /^debian:bookworm AS build$/i);
+  assert.match(stages[1].from, /^debian:bookworm-slim AS run$/i);
+  const build = stages[0].body.map(([i, a]) => `${i} ${a}`).join('\n');
+  assert.match(build, /-DCMAKE_BUILD_TYPE=RelWithDebInfo/);
+  assert.match(build, /scripts\/build-web\.sh/);
+  if (/\bnpm\b/.test(read('scripts/build-web.sh'))) {
+    assert.match(build, /\bnodejs\b/, 'build-web.sh uses npm: the build stage installs nodejs');
+    assert.match(build, /\bnpm\b/, 'build-web.sh uses npm: the build stage installs npm');
+    assert.match(read('deploy/bootstrap.sh'), /^PKGS=\(.*\bnpm\b/m, 'bootstrap.sh installs npm for build-web.sh');
+  }
+  const run = stages[1].body;
+  const users = run.filter(([i]) => i === 'USER');
+  assert.ok(users.length && !/^(root|0)(:|$)/.test(users.at(-1)[1]), 'runs as a non-root USER');
+  const hc = run.filter(([i]) => i === 'HEALTHCHECK');
+  assert.equal(hc.length, 1);
+  assert.match(hc[0][1], /\/healthz/);
+  assert.ok(!run.some(([i, a]) => i === 'RUN' && /-dev\b|build-essential|cmake/.test(a)), 'no build tools in the run stage');
+  // every library the daemons link directly comes from a package the run stage installs
+  const installed = run.filter(([i]) => i === 'RUN').map(([, a]) => a).join(' ');
+  const needed = new Set();
+  for (const d of ['auth', 'session', 'scoring', 'gateway', 'migrate']) {
+    const bin = path.join(env.buildDir, `services/${d}/qw-${d}`);
+    const ldd = execFileSync('ldd', [bin], { encoding: 'utf8' });
+    const direct = execFileSync('readelf', ['-d', bin], { encoding: 'utf8' });
+    for (const m of direct.matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)) {
+      if (/^(libc|libm|libasan|libubsan|libgcc_s|libstdc\+\+|libpthread|libdl)\.so/.test(m[1])) continue;
+      const file = ldd.match(new RegExp(`${m[1].replace(/[.+]/g, '\\$&')} => (\\S+)`))[1];
+      const pkg = execFileSync('dpkg', ['-S', fs.realpathSync(file)], { encoding: 'utf8' }).split(':')[0];
+      needed.add(pkg);
+    }
+  }
+  assert.ok(needed.size >= 5, `found linked packages: ${[...needed]}`);
+  for (const p of needed) assert.match(installed, new RegExp(`\\b${p.replace(/[.+]/g, '\\$&')}\\b`), `run stage installs ${p}`);
+});
+
+test('the systemd units verify and carry the hardening', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qw-units-'));
+  try {
+    const units = fs.readdirSync(path.join(root, 'deploy/systemd'));
+    for (const u of units) {
+      // the binaries are not installed here: point ExecStart at the build
+      const text = read(`deploy/systemd/${u}`).replace(/\/usr\/local\/bin\/qw-(\w+)/g,
+        (_, d) => path.join(env.buildDir, `services/${d}/qw-${d}`));
+      fs.writeFileSync(path.join(dir, u), text);
+      if (u.endsWith('.service')) {
+        const t = read(`deploy/systemd/${u}`);
+        for (const want of ['User=quizwire', 'EnvironmentFile=/etc/quizwire/quizwire.env', 'NoNewPrivileges=yes',
+          'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ProtectKernelTunables=yes',
+          'ProtectControlGroups=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'CapabilityBoundingSet=\n']) {
+          assert.ok(t.includes(want), `${u}: ${want.trim()}`);
+        }
+        assert.match(t, u === 'qw-migrate.service' ? /^Type=oneshot$/m : /^Restart=on-failure$/m, u);
+      }
+    }
+    fs.symlinkSync('qw-session@.service', path.join(dir, 'qw-session@1.service'));
+    fs.symlinkSync('qw-gateway@.service', path.join(dir, 'qw-gateway@8080.service'));
+    const targets = ['qw-auth.service', 'qw-scoring.service', 'qw-migrate.service', 'qw-session@1.service',
+      'qw-gateway@8080.service', 'quizwire.target'].map((u) => path.join(dir, u));
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...targets], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), '', r.stderr);
+    // the target starts two session instances and the gateways on 8080 and 8081
+    assert.match(read('deploy/systemd/quizwire.target'),
+      /^Wants=.*qw-session@1\.service qw-session@2\.service.*qw-gateway@8080\.service qw-gateway@8081\.service/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('both HAProxy configs pass haproxy -c and share one defaults and backend block', () => {
+  const composeCfg = read('compose/haproxy.cfg');
+  const tmpl = read('deploy/haproxy.cfg.tmpl');
+  assert.equal(sharedBlock(composeCfg), sharedBlock(tmpl));
+  const block = sharedBlock(tmpl);
+  for (const want of [/^\s*timeout tunnel \S+/m, /^\s*option httpchk$/m, /uri \/healthz/, /^\s*http-check expect status 200$/m,
+    /^\s*http-request set-header X-Forwarded-For %\[src\]$/m, /^backend gateways$/m]) assert.match(block, want);
+  assert.doesNotMatch(block, /cookie|stick/, 'no sticky sessions');
+  // compose's config parses as it is: haproxy -c does not query the
+  // Docker DNS (127.0.0.11) it names, and init-addr none allows no address
+  const c = spawnSync('haproxy', ['-c', '-f', path.join(root, 'compose/haproxy.cfg')], { encoding: 'utf8' });
+  assert.equal(c.status, 0, c.stderr);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qw-hacheck-'));
+  try {
+    const cert = selfSignedCert(dir);
+    const cfg = path.join(dir, 'deploy.cfg');
+    fs.writeFileSync(cfg, renderDeployConfig(root, { servers: ['127.0.0.1:8080', '127.0.0.1:8081'],
+      httpBind: ':80', httpsBind: ':443', cert: cert.pem }));
+    const d = spawnSync('haproxy', ['-c', '-f', cfg], { encoding: 'utf8' });
+    assert.equal(d.status, 0, d.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
