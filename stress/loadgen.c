@@ -890,7 +890,14 @@ static int run(void)
     }
     for (size_t k = 0; k < (size_t)L.n * (size_t)L.q; k++) L.cells[k].closed_points = -1;
 
-    /* the instructor first, so it sees every lobby update */
+    L.phase = PH_JOIN;
+    L.t_join0 = net_now_ms();
+    for (int k = 0; k < L.concurrency && k < L.n; k++) join_next(&L.pool[k]);
+    if (run_until(pred_joined, "joining students") != 0) return -1;
+    L.t_join1 = net_now_ms();
+    for (int k = 0; k < L.concurrency; k++) hc_free(&L.pool[k]);
+
+    L.phase = PH_CONNECT; /* the instructor's socket before the students' */
     char path[256];
     snprintf(path, sizeof(path), "/admin/ws?sid=%s", L.sid);
     wsc_init(&L.instr, &L.gw[0], instr_text, instr_fail, NULL);
@@ -900,13 +907,6 @@ static int run(void)
         return -1;
     }
     if (run_until(pred_instr, "opening the instructor socket") != 0) return -1;
-
-    L.phase = PH_JOIN;
-    L.t_join0 = net_now_ms();
-    for (int k = 0; k < L.concurrency && k < L.n; k++) join_next(&L.pool[k]);
-    if (run_until(pred_joined, "joining students") != 0) return -1;
-    L.t_join1 = net_now_ms();
-    for (int k = 0; k < L.concurrency; k++) hc_free(&L.pool[k]);
 
     L.have_procs = procs_sample(&L.p0, L.pids_dir) > 0;
     L.phase = PH_CONNECT;
