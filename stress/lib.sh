@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: shared by the stress scripts (sourced, never run): finds the
 # qw-loadgen binary of a build. It holds no secret and starts nothing.
 STRESS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
