@@ -151,9 +151,10 @@ test('30 submits racing a close: every reply agrees with the record (accepted â‡
   const log = bus.events(sid);
   try {
     await bus.cmd(sid, 'next');
-    const replies = students.map((student_id, i) => new Promise((r) => setTimeout(r, i)).then(() =>
+    // submits spread over ~60 ms; the close is sent in the middle of them
+    const replies = students.map((student_id, i) => new Promise((r) => setTimeout(r, 2 * i)).then(() =>
       bus.submit({ sid, epoch, student_id, question_idx: 0, choice: 'B' })));
-    await new Promise((r) => setTimeout(r, 12));
+    await new Promise((r) => setTimeout(r, 25));
     const closeReply = await bus.cmd(sid, 'close');
     assert.equal(closeReply.state, 'closed');
     const got = await Promise.all(replies);
@@ -167,6 +168,7 @@ test('30 submits racing a close: every reply agrees with the record (accepted â‡
       assert.equal(closed.results[students[i]][0] !== null, r.status === 'accepted', 'question_closed agrees too');
     });
     assert.equal(closed.counts.B, accepted);
+    console.log(`# race: ${accepted} accepted, ${30 - accepted} closed`);
   } finally { log.close(); }
 });
 
