@@ -4,9 +4,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { env, waitFor, pidOf, alive } from '../lib/stack.mjs';
-import { Bus, createQuiz, createSession } from '../lib/fixtures.mjs';
+import { Bus, sql, createQuiz, createSession } from '../lib/fixtures.mjs';
 
 let standby = null;
 let bus = null;
@@ -50,4 +51,24 @@ test('a standby session instance never drives while the holder lives, and the se
   const sid2 = createSession(createQuiz([{}]));
   const r = await bus.cmd(sid2, 'next', 15000);
   assert.equal(r.state, 'question');
+});
+
+test('a holder whose lock connection is cut stops driving, takes the lease again and still closes its questions', async () => {
+  const b = await Bus.open(env.natsUrl);
+  const sid = createSession(createQuiz([{ time_limit_s: 5 }, {}]));
+  const log = b.events(sid);
+  try {
+    await b.cmd(sid, 'next', 15000);
+    const open = await log.next('question_open');
+    const cut = sql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7157002 AND granted");
+    assert.equal(cut.length, 1, 'exactly one connection holds the lease');
+    const logFile = path.join(env.logDir, 'session.log');
+    await waitFor('the holder to log lease_lost', () => /event=lease_lost reason=lock_connection_broken/.test(fs.readFileSync(logFile, 'utf8')));
+    const closed = await log.next('question_closed', { timeout: 15000 });
+    assert.equal(closed.question_idx, 0);
+    assert.ok(closed._at >= open.deadline_ms - 20);
+    const r = await b.cmd(sid, 'next', 15000);
+    assert.equal(r.question_idx, 1, 'commands are driven again');
+    assert.equal(log.lifecycle().filter((e) => e.type === 'question_closed').length, 1, 'closed exactly once');
+  } finally { log.close(); await b.close(); }
 });
