@@ -12,7 +12,7 @@ chmod 755 "$TMP"
 export QW_ADMIN_PASSWORD
 QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
 export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$TMP/stack/logs/asan"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
 "$ROOT/scripts/stack.sh" --dir "$TMP/stack" --bin "$BUILD" --random-ports >"$TMP/stack.out" 2>&1 &
 STACK=$!
