@@ -30,6 +30,7 @@ int main(void) {
 out:
     ws_server_stop(&gw); /* closes every socket with 1001 before HTTP stops */
     http_stop(&gw);
+    ws_server_free(&gw);
     daemon_finish(&gw.d);
     gateway_free_list(gw.allowed_origins);
     gateway_free_list(gw.trusted_proxies);

@@ -37,6 +37,10 @@ int ws_server_start(struct gateway *gw);
  * returns, new upgrades are closed at once. Accepts gw->ws == NULL. */
 void ws_server_stop(struct gateway *gw);
 
+/* Frees the server; only after libmicrohttpd stopped (no upgrade callback
+ * can come any more). Accepts gw->ws == NULL. */
+void ws_server_free(struct gateway *gw);
+
 /* A verified client about to be upgraded (built on an HTTP thread). */
 struct ws_claims {
     int admin;                   /* 1 instructor, 0 student */

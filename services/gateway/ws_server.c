@@ -471,8 +471,15 @@ void ws_server_stop(struct gateway *gw) {
         srv->pending = p->next;
         free(p);
     }
-    if (srv->epfd >= 0) close(srv->epfd);
     LOG_INFO("ws_stopped", "");
-    /* srv itself stays allocated: a late upgrade callback may still read
-     * `closed` until libmicrohttpd stops; the process exits right after. */
+}
+
+void ws_server_free(struct gateway *gw) {
+    struct ws_server *srv = gw->ws;
+    if (!srv) return;
+    if (srv->epfd >= 0) close(srv->epfd);
+    if (srv->evfd >= 0) close(srv->evfd);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+    gw->ws = NULL;
 }
