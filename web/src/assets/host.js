@@ -1,0 +1,485 @@
+// host.js: the instructor console. Logs in (POST /admin/login sets the
+// HttpOnly qw_admin cookie), uploads or picks a pool, creates a session and
+// drives it over /admin/ws?sid=S. The sid lives in the URL (#sid=...) so a
+// reload rebuilds the console from the `snapshot`. Text from users (names,
+// questions, server messages) goes in with textContent only.
+'use strict';
+
+(() => {
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const HINT = 'qw_host_logged_in';
+
+  const st = {
+    sid: null,
+    info: null,          // GET /admin/api/sessions/{sid}
+    socket: null,
+    state: null,
+    qIdx: -1,
+    qCount: 0,
+    question: null,      // {text, choices}
+    players: 0,
+    names: [],
+    lastCmd: { cmd: null, at: 0 },
+  };
+
+  const countdown = new Countdown((ms, frac) => {
+    setText('hq-seconds', Math.ceil(ms / 1000));
+    $('hq-timebar').style.transform = 'scaleX(' + frac.toFixed(4) + ')';
+    $('stage-question').classList.toggle('hurry', ms <= 5000);
+  });
+
+  function announce(text) { setText('live', ''); setTimeout(() => setText('live', text), 30); }
+
+  function show(view) {
+    for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
+    document.body.dataset.view = view;
+    const inApp = view === 'setup' || view === 'console';
+    $('h-logout').hidden = !inApp;
+    $('h-new').hidden = view !== 'console';
+    $('h-title').hidden = view !== 'console';
+  }
+
+  function stage(name) {
+    for (const s of document.querySelectorAll('.stage')) s.hidden = s.id !== 'stage-' + name;
+    document.body.dataset.stage = name;
+    const labels = { lobby: 'Lobby', question: 'Question open', closed: 'Answer revealed', ended: 'Ended' };
+    setText('h-state', labels[name] || '');
+    $('btn-next').hidden = name === 'ended';
+    $('btn-close').hidden = name !== 'question';
+    $('btn-end').hidden = name === 'ended';
+    setText($('btn-next').firstChild, name === 'lobby' ? 'Start ' : (st.qIdx + 1 >= st.qCount && name === 'closed' ? 'Finish ' : 'Next '));
+  }
+
+  function toast(text) {
+    const t = $('h-toast');
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+  }
+
+  function sidFromHash() {
+    const m = /(?:^|[#&])sid=([^&]+)/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  // Any 401 means the login is gone: back to the login form, then on.
+  function needLogin(r) {
+    if (r.status !== 401) return false;
+    try { localStorage.removeItem(HINT); } catch (e) { /* private mode */ }
+    showLogin();
+    return true;
+  }
+
+  // ---- login ---------------------------------------------------------------
+
+  function showLogin() {
+    if (st.socket) { st.socket.stop(); st.socket = null; }
+    show('login');
+    $('login-pass').focus();
+  }
+
+  async function onLogin(ev) {
+    ev.preventDefault();
+    const err = $('login-error');
+    err.hidden = true;
+    const btn = $('login-button');
+    btn.disabled = true;
+    const r = await api('POST', '/admin/login', { username: $('login-user').value, password: $('login-pass').value });
+    btn.disabled = false;
+    if (r.status === 200) {
+      $('login-pass').value = '';
+      try { localStorage.setItem(HINT, '1'); } catch (e) { /* private mode */ }
+      return route();
+    }
+    err.textContent = r.status === 401 ? 'Wrong user name or password.'
+      : r.status === 429 ? 'Too many tries. Wait ' + (r.retryAfter || 'a minute') + ' seconds and try again.'
+        : r.message || 'Login failed (' + r.status + ').';
+    err.hidden = false;
+  }
+
+  async function onLogout() {
+    await api('POST', '/admin/logout');
+    try { localStorage.removeItem(HINT); } catch (e) { /* private mode */ }
+    history.replaceState(null, '', '/host');
+    showLogin();
+  }
+
+  // ---- setup: pools and sessions -------------------------------------------
+
+  async function showSetup() {
+    if (st.socket) { st.socket.stop(); st.socket = null; }
+    st.sid = null;
+    show('setup');
+    await loadQuizzes();
+  }
+
+  async function loadQuizzes() {
+    const r = await api('GET', '/admin/api/quizzes');
+    if (needLogin(r)) return;
+    const list = $('quiz-list');
+    clear(list);
+    if (r.status !== 200 || !r.json) {
+      setText('setup-error', r.message || 'Could not load the quizzes.');
+      $('setup-error').hidden = false;
+      return;
+    }
+    $('setup-error').hidden = true;
+    const quizzes = r.json.quizzes || [];
+    $('quiz-empty').hidden = quizzes.length > 0;
+    for (const q of quizzes) {
+      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session' });
+      b.addEventListener('click', () => createSession(q.quiz_id, b));
+      list.append(el('li', null,
+        el('div', null, el('b', { text: q.title || 'Untitled' }),
+          el('span.muted', { text: ' · ' + (q.question_count || 0) + ' questions' })),
+        b));
+    }
+  }
+
+  async function onUpload(ev) {
+    ev.preventDefault();
+    const out = $('upload-result');
+    clear(out);
+    out.hidden = true;
+    const file = $('pool-file').files[0];
+    if (!file) return;
+    const text = await file.text();
+    const fail = (title, detail, where) => {
+      out.className = 'upload-error';
+      out.append(el('p', null, el('b', { text: title })));
+      if (where) out.append(el('p.where', { text: where }));
+      if (detail) out.append(el('p', { text: detail }));
+      out.hidden = false;
+    };
+    try { JSON.parse(text); } catch (e) { return fail('This file is not valid JSON.', e.message); }
+    const r = await api('POST', '/admin/api/quizzes', text);
+    if (needLogin(r)) return;
+    if (r.status === 200 || r.status === 201) {
+      out.className = 'upload-ok';
+      out.append(el('p', { text: 'Stored “' + file.name + '”. Start a session from the list.' }));
+      out.hidden = false;
+      $('upload-form').reset();
+      return loadQuizzes();
+    }
+    if (r.status === 413) return fail('The file is too large (1 MiB at most).');
+    // Point at the question and field the server named, when it did.
+    const msg = r.message || '';
+    const q = /question[\s_#]*(\d+)/i.exec(msg);
+    const f = /field[\s:'"`]*([a-z_]+)/i.exec(msg);
+    const where = q || f ? [q ? 'Question ' + q[1] : null, f ? 'field “' + f[1] + '”' : null].filter(Boolean).join(' · ') : null;
+    return fail('The pool was refused; nothing of it was stored.', msg, where);
+  }
+
+  async function createSession(quizId, btn) {
+    btn.disabled = true;
+    const r = await api('POST', '/admin/api/sessions', { quiz_id: quizId });
+    btn.disabled = false;
+    if (needLogin(r)) return;
+    if ((r.status === 200 || r.status === 201) && r.json && r.json.sid) {
+      location.hash = 'sid=' + encodeURIComponent(r.json.sid);
+      return;
+    }
+    setText('setup-error', r.message || 'Could not create the session.');
+    $('setup-error').hidden = false;
+  }
+
+  // ---- console ---------------------------------------------------------------
+
+  async function openConsole(sid) {
+    if (st.socket) { st.socket.stop(); st.socket = null; }
+    st.sid = sid;
+    st.names = [];
+    show('loading');
+    const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(sid));
+    if (needLogin(r)) return;
+    if (r.status !== 200 || !r.json) {
+      history.replaceState(null, '', '/host');
+      await showSetup();
+      setText('setup-error', r.status === 404 ? 'That session no longer exists.' : (r.message || 'Could not open the session.'));
+      $('setup-error').hidden = false;
+      return;
+    }
+    st.info = r.json;
+    st.qCount = r.json.question_count || 0;
+    setText('h-title', r.json.title || '');
+    const url = location.origin + '/?code=' + r.json.join_code;
+    setText('join-url', location.host + '/?code=' + r.json.join_code);
+    setText('join-code-big', String(r.json.join_code).replace(/^(\d{3})(\d{3})$/, '$1 $2'));
+    drawQr(url);
+    $('csv-link').href = '/admin/api/sessions/' + encodeURIComponent(sid) + '/results.csv';
+    show('console');
+    st.socket = new Socket('/admin/ws?sid=' + encodeURIComponent(sid), {
+      message: onMessage,
+      refused: async (code, opened, fails) => {
+        if (!opened && fails >= 2) {
+          const c = await api('GET', '/admin/api/sessions/' + encodeURIComponent(sid));
+          if (needLogin(c)) return true;
+        }
+        return false;
+      },
+    });
+    st.socket.connect();
+  }
+
+  function drawQr(text) {
+    const box = $('qr');
+    clear(box);
+    if (typeof qrcode !== 'function') return;
+    const qr = qrcode(0, 'M');
+    qr.addData(text);
+    qr.make();
+    const n = qr.getModuleCount();
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '-4 -4 ' + (n + 8) + ' ' + (n + 8));
+    svg.setAttribute('shape-rendering', 'crispEdges');
+    svg.setAttribute('aria-hidden', 'true');
+    const bg = document.createElementNS(NS, 'rect');
+    bg.setAttribute('x', '-4'); bg.setAttribute('y', '-4');
+    bg.setAttribute('width', String(n + 8)); bg.setAttribute('height', String(n + 8));
+    bg.setAttribute('fill', '#fff');
+    svg.append(bg);
+    let d = '';
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (qr.isDark(r, c)) d += 'M' + c + ' ' + r + 'h1v1h-1z';
+    const p = document.createElementNS(NS, 'path');
+    p.setAttribute('d', d);
+    p.setAttribute('fill', '#111');
+    svg.append(p);
+    box.append(svg);
+  }
+
+  function onMessage(m) {
+    if (typeof m.remaining_ms === 'number' && st.state === 'question' && m.type !== 'question_open') countdown.sync(m.remaining_ms);
+    switch (m.type) {
+      case 'snapshot': return onSnapshot(m);
+      case 'lobby_update': return onLobby(m);
+      case 'question_open': return onQuestion(m);
+      case 'answer_stats': return onStats(m);
+      case 'question_closed': return onClosed(m);
+      case 'session_ended': return onEnded();
+      case 'error': return toast(m.message || m.code || 'The server refused that.');
+      default: return undefined;
+    }
+  }
+
+  async function onSnapshot(m) {
+    st.qCount = m.question_count || st.qCount;
+    st.players = typeof m.players === 'number' ? m.players : st.players;
+    if (m.state === 'lobby') {
+      st.state = 'lobby';
+      countdown.stop();
+      renderLobby();
+      stage('lobby');
+      // Names that arrived before this page loaded come from the results.
+      const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/results');
+      if (r.status === 200 && r.json && Array.isArray(r.json.students) && st.state === 'lobby') {
+        st.names = r.json.students.map((s) => s.name);
+        renderLobby();
+      }
+      return;
+    }
+    if (m.state === 'question' && m.question) {
+      return onQuestion({
+        question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
+        time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
+      });
+    }
+    if (m.state === 'closed') {
+      st.state = 'closed';
+      st.qIdx = m.question_idx;
+      countdown.stop();
+      st.question = m.question || st.question;
+      setText('hc-text', st.question ? st.question.text : 'Question ' + (m.question_idx + 1));
+      setText('hc-answer', 'Question ' + (m.question_idx + 1) + ' is closed.');
+      clear($('hc-chart'));
+      stage('closed');
+      return loadLeaderboard();
+    }
+    if (m.state === 'ended') return onEnded();
+    return undefined;
+  }
+
+  function renderLobby() {
+    setText('lobby-count', st.players);
+    setText('lobby-word', st.players === 1 ? 'player' : 'players');
+    const ul = $('lobby-names');
+    clear(ul);
+    for (const n of st.names.slice(-200)) ul.append(el('li', { text: n }));
+    $('lobby-empty').hidden = st.players > 0 || st.names.length > 0;
+  }
+
+  function onLobby(m) {
+    if (typeof m.players === 'number') st.players = m.players;
+    if (typeof m.name === 'string') {
+      st.names.push(m.name);
+      if (st.state === 'lobby') {
+        $('lobby-names').append(el('li.new', { text: m.name }));
+        $('lobby-empty').hidden = true;
+      }
+    }
+    if (st.state === 'lobby') {
+      setText('lobby-count', st.players);
+      setText('lobby-word', st.players === 1 ? 'player' : 'players');
+    }
+  }
+
+  function onQuestion(m) {
+    st.state = 'question';
+    st.qIdx = m.question_idx;
+    if (m.question_count) st.qCount = m.question_count;
+    st.question = { text: m.text, choices: m.choices || [] };
+    if (typeof m.players === 'number') st.players = m.players;
+    setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    setText('hq-text', m.text);
+    setText('hq-answered', 0);
+    setText('hq-players', st.players);
+    drawChart($('hq-chart'), st.question.choices, {}, null);
+    countdown.sync(m.remaining_ms, m.time_limit_ms);
+    stage('question');
+    announce('Question ' + (m.question_idx + 1) + ' is open');
+  }
+
+  function onStats(m) {
+    if (m.question_idx !== st.qIdx || st.state !== 'question') return;
+    setText('hq-answered', m.answered || 0);
+    if (typeof m.players === 'number') { st.players = m.players; setText('hq-players', m.players); }
+    drawChart($('hq-chart'), st.question.choices, m.counts || {}, null);
+  }
+
+  // A bar per choice: shape, letter, choice text, count. With `answer`, the
+  // right one is marked and the others fade.
+  function drawChart(box, choices, counts, answer) {
+    clear(box);
+    const max = Math.max(1, ...choices.map((_, i) => counts[LABELS[i]] || 0));
+    choices.forEach((text, i) => {
+      const L = LABELS[i];
+      const n = counts[L] || 0;
+      const bar = el('div.bar-fill');
+      bar.style.height = Math.round((n / max) * 100) + '%';
+      const col = el('div.bar.ans-' + L + (answer ? (L === answer ? '.right' : '.faded') : ''),
+        { role: 'img', 'aria-label': L + ': ' + n + (answer === L ? ' (right answer)' : '') },
+        el('div.bar-count', { text: String(n) }),
+        el('div.bar-track', null, bar),
+        el('div.bar-label', null, shape(L), el('span.letter', { text: L }), el('span.choice-text', { text }),
+          answer === L ? el('span.tick', { text: '✓', 'aria-hidden': 'true' }) : null));
+      box.append(col);
+    });
+  }
+
+  function onClosed(m) {
+    st.state = 'closed';
+    st.qIdx = m.question_idx;
+    countdown.stop();
+    const choices = st.question ? st.question.choices : LABELS.filter((L) => m.counts && L in m.counts);
+    setText('hc-text', st.question ? st.question.text : '');
+    const i = LABELS.indexOf(m.answer);
+    setText('hc-answer', 'Right answer: ' + m.answer + (choices[i] !== undefined ? ' — ' + choices[i] : ''));
+    drawChart($('hc-chart'), choices, m.counts || {}, m.answer);
+    stage('closed');
+    announce('Closed. The right answer is ' + m.answer);
+    loadLeaderboard();
+  }
+
+  async function fetchResults() {
+    const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/results');
+    if (needLogin(r)) return null;
+    return r.status === 200 && r.json ? r.json.students || [] : null;
+  }
+
+  async function loadLeaderboard() {
+    const students = await fetchResults();
+    const ol = $('leaderboard');
+    clear(ol);
+    if (!students) { ol.append(el('li.muted', { text: 'Scores are not available right now.' })); return; }
+    for (const s of students.slice(0, 5)) {
+      ol.append(el('li', null, el('span.rank', { text: String(s.rank) }), el('span.lname', { text: s.name }),
+        el('span.lscore', { text: String(s.score) })));
+    }
+    if (!students.length) ol.append(el('li.muted', { text: 'No players.' }));
+  }
+
+  async function onEnded() {
+    st.state = 'ended';
+    countdown.stop();
+    stage('ended');
+    announce('The quiz has ended');
+    const students = await fetchResults();
+    const pod = $('podium');
+    clear(pod);
+    const body = $('results-table').tBodies[0];
+    clear(body);
+    if (!students) { pod.append(el('p.muted', { text: 'Results are not available right now.' })); return; }
+    // Podium order on screen: 2nd, 1st, 3rd.
+    for (const place of [1, 0, 2]) {
+      const s = students[place];
+      if (!s) continue;
+      pod.append(el('div.step.step-' + (place + 1), null,
+        el('div.step-name', { text: s.name }),
+        el('div.step-score', { text: s.score + ' pts' }),
+        el('div.step-block', null, el('span', { text: ordinal(s.rank) }))));
+    }
+    for (const s of students) {
+      const answers = Array.isArray(s.answers) ? s.answers : [];
+      const right = answers.filter((a) => a.correct).length;
+      body.append(el('tr', null, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
+        el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
+        el('td', { text: right + ' / ' + st.qCount })));
+    }
+  }
+
+  // ---- controls ----------------------------------------------------------------
+
+  function command(cmd) {
+    if (!st.socket || document.body.dataset.view !== 'console') return;
+    const now = Date.now();
+    if (st.lastCmd.cmd === cmd && now - st.lastCmd.at < 500) return; // one key press, one command
+    st.lastCmd = { cmd, at: now };
+    if (cmd === 'end' && st.state !== 'ended' && !confirmEnd()) return;
+    if (!st.socket.send({ type: cmd })) toast('Not connected: the command was not sent.');
+  }
+
+  // Ending early needs a second press within 3 s (no modal dialog on a projector).
+  function confirmEnd() {
+    if (st.state === 'closed' && st.qIdx + 1 >= st.qCount) return true;
+    if (confirmEnd.armed && Date.now() - confirmEnd.armed < 3000) { confirmEnd.armed = 0; return true; }
+    confirmEnd.armed = Date.now();
+    st.lastCmd = { cmd: null, at: 0 };
+    toast('Press End again to end the quiz for everyone.');
+    return false;
+  }
+
+  document.addEventListener('keydown', (ev) => {
+    if (document.body.dataset.view !== 'console' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
+    const map = { n: 'next', ' ': 'next', c: 'close', e: 'end' };
+    const cmd = map[ev.key.toLowerCase()];
+    if (!cmd) return;
+    ev.preventDefault();
+    command(cmd);
+  });
+
+  // ---- routing -------------------------------------------------------------------
+
+  async function route() {
+    const sid = sidFromHash();
+    if (sid) return openConsole(sid);
+    return showSetup();
+  }
+
+  function start() {
+    $('login-form').addEventListener('submit', onLogin);
+    $('upload-form').addEventListener('submit', onUpload);
+    $('h-logout').addEventListener('click', onLogout);
+    $('h-new').addEventListener('click', () => { history.pushState(null, '', '/host'); showSetup(); });
+    $('btn-next').addEventListener('click', () => command('next'));
+    $('btn-close').addEventListener('click', () => command('close'));
+    $('btn-end').addEventListener('click', () => command('end'));
+    window.addEventListener('hashchange', () => { if (sidFromHash() !== st.sid) route(); });
+    let hint = null;
+    try { hint = localStorage.getItem(HINT); } catch (e) { /* private mode */ }
+    if (hint) route(); else showLogin();
+  }
+
+  start();
+})();

@@ -1,0 +1,417 @@
+// student.js: the student play page. Joins with POST /api/join (the server
+// sets the HttpOnly qw_student cookie; this script never sees the token),
+// then follows the session over /ws and rebuilds its exact state from every
+// `snapshot` (after a reload, a sleep or a dropped network). All server and
+// user text goes in with textContent, never innerHTML.
+'use strict';
+
+(() => {
+  const { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const STORE = 'qw_student_seat'; // {sid, student_id, name, join_code}: who this browser joined as (no secret)
+
+  const st = {
+    seat: null,
+    socket: null,
+    state: null,          // lobby | question | closed | ended
+    qIdx: -1,
+    qCount: 0,
+    choices: [],
+    myChoice: null,       // choice the server acknowledged
+    pending: null,        // choice sent, not yet acknowledged
+    resends: 0,
+    score: 0,
+    players: 0,
+    announced: {},
+  };
+
+  const countdown = new Countdown((ms, frac) => {
+    const s = Math.ceil(ms / 1000);
+    setText('q-seconds', s);
+    $('q-timebar').style.transform = 'scaleX(' + frac.toFixed(4) + ')';
+    $('view-question').classList.toggle('hurry', s <= 5);
+    // Announce a few moments only, politely: never every second.
+    for (const mark of [10, 5]) {
+      if (s === mark && !st.announced[mark] && st.state === 'question') {
+        st.announced[mark] = true;
+        setText('live-timer', mark + ' seconds left');
+      }
+    }
+    if (ms <= 0 && st.state === 'question' && !st.announced.up) {
+      st.announced.up = true;
+      setText('live-timer', 'Time is up');
+      if (!st.myChoice) lockButtons(null);
+      if (!st.myChoice && !st.pending) showStatus("Time's up — waiting for the answer…", 'info');
+    }
+  });
+
+  function announce(text) { setText('live', ''); setTimeout(() => setText('live', text), 30); }
+
+  function show(view) {
+    for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
+    document.body.dataset.view = view;
+  }
+
+  function loadSeat() {
+    try { return JSON.parse(localStorage.getItem(STORE) || 'null'); } catch (e) { return null; }
+  }
+  function saveSeat(seat) {
+    st.seat = seat;
+    try { if (seat) localStorage.setItem(STORE, JSON.stringify(seat)); else localStorage.removeItem(STORE); } catch (e) { /* private mode */ }
+  }
+
+  function setScore(score) {
+    if (typeof score !== 'number') return;
+    st.score = score;
+    setText('score-top', score);
+    $('score-pill').hidden = false;
+  }
+
+  function showWho() {
+    if (!st.seat) { $('who').hidden = true; return; }
+    setText('who', st.seat.name || st.seat.student_id);
+    $('who').hidden = false;
+  }
+
+  // ---- join ----------------------------------------------------------------
+
+  function showJoin(note) {
+    if (st.socket) { st.socket.stop(); st.socket = null; }
+    countdown.stop();
+    $('who').hidden = true;
+    $('score-pill').hidden = true;
+    const n = $('join-note');
+    if (note) { n.textContent = note; n.hidden = false; } else n.hidden = true;
+    show('join');
+    const code = $('join-code');
+    if (!code.value) code.focus(); else if (!$('student-id').value) $('student-id').focus();
+  }
+
+  function joinError(text, field) {
+    const e = $('join-error');
+    e.textContent = text;
+    e.hidden = false;
+    for (const id of ['join-code', 'student-id', 'display-name']) $(id).removeAttribute('aria-invalid');
+    if (field) { $(field).setAttribute('aria-invalid', 'true'); $(field).focus(); }
+  }
+
+  async function onJoin(ev) {
+    ev.preventDefault();
+    $('join-error').hidden = true;
+    const code = $('join-code').value.replace(/\s+/g, '');
+    const sid = $('student-id').value.trim();
+    const name = $('display-name').value.trim();
+    if (!/^[0-9]{6}$/.test(code)) return joinError('The game code is the 6 digits on the big screen.', 'join-code');
+    if (!sid) return joinError('Enter your student id.', 'student-id');
+    if (sid.length > 64) return joinError('Your student id can be at most 64 characters.', 'student-id');
+    if (!name) return joinError('Enter the name to show to the class.', 'display-name');
+    if (name.length > 40) return joinError('Your name can be at most 40 characters.', 'display-name');
+    const btn = $('join-button');
+    btn.disabled = true;
+    btn.textContent = 'Joining…';
+    const r = await api('POST', '/api/join', { join_code: code, student_id: sid, name });
+    btn.disabled = false;
+    btn.textContent = 'Join';
+    if (r.status === 200 && r.json) {
+      saveSeat({ sid: r.json.sid, student_id: r.json.student_id || sid, name, join_code: code });
+      showWho();
+      connect();
+      return;
+    }
+    if (r.status === 404) return joinError('No quiz has the code ' + code + '. Check the code on the big screen.', 'join-code');
+    if (r.error === 'student_id_taken') {
+      return joinError('The student id “' + sid + '” has already joined this quiz from another device. ' +
+        'If that was you, go back to that device; otherwise check your id.', 'student-id');
+    }
+    if (r.error === 'session_full') return joinError('This quiz is full: no more players can join.', null);
+    if (r.error === 'session_ended') return joinError('This quiz has already ended.', 'join-code');
+    if (r.status === 429 || r.status === 503 || r.status === 0) {
+      return joinError(r.status === 0 ? r.message : 'The server is busy. Please try again in a few seconds.', null);
+    }
+    return joinError(r.message || 'Joining failed (' + r.status + ').', null);
+  }
+
+  // ---- socket --------------------------------------------------------------
+
+  function connect() {
+    if (st.socket) st.socket.stop();
+    show('loading');
+    st.socket = new Socket('/ws', {
+      message: onMessage,
+      open() { st.resends = 0; },
+      refused: async (code, opened, failsBeforeOpen) => {
+        if (code === 4001) {
+          saveSeat(null);
+          showJoin('The instructor restarted the quiz. Please join again.');
+          return true;
+        }
+        // A browser cannot see an upgrade's status: when the upgrade keeps
+        // failing while the server itself answers, our seat was refused (401).
+        if (!opened && failsBeforeOpen >= 2 && navigator.onLine !== false) {
+          const h = await api('GET', '/healthz');
+          if (h.status === 200) {
+            saveSeat(null);
+            showJoin('Your place in that quiz is no longer valid. Please join again.');
+            return true;
+          }
+        }
+        return false;
+      },
+    });
+    st.socket.connect();
+  }
+
+  function onMessage(m) {
+    if (typeof m.remaining_ms === 'number' && st.state === 'question') countdown.sync(m.remaining_ms);
+    switch (m.type) {
+      case 'snapshot': return onSnapshot(m);
+      case 'lobby_update': return onLobby(m);
+      case 'question_open': return onQuestion(m, false);
+      case 'submit_ack': return onAck(m);
+      case 'question_closed': return onClosed(m);
+      case 'session_ended': return onEnded(m);
+      case 'error': return onError(m);
+      default: return undefined;
+    }
+  }
+
+  function onSnapshot(m) {
+    setScore(m.score);
+    st.qCount = m.question_count || st.qCount;
+    if (typeof m.players === 'number') st.players = m.players;
+    showWho();
+    if (m.state === 'lobby') return showLobby();
+    if (m.state === 'question' && m.question) {
+      return onQuestion({
+        question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
+        time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
+      }, true);
+    }
+    if (m.state === 'closed') {
+      st.state = 'closed';
+      countdown.stop();
+      st.qIdx = m.question_idx;
+      $('r-badge').className = 'badge';
+      clear($('r-badge'));
+      setText('r-title', 'Question ' + (m.question_idx + 1) + ' is closed');
+      setText('r-points', m.my_choice ? 'You answered ' + m.my_choice + '.' : '');
+      setText('r-answer', '');
+      setText('r-score', st.score);
+      return show('reveal');
+    }
+    if (m.state === 'ended') return onEnded({ score: m.score, rank: m.rank, players: m.players });
+    return showLobby();
+  }
+
+  function showLobby() {
+    st.state = 'lobby';
+    countdown.stop();
+    setText('lobby-name', st.seat ? st.seat.name : '');
+    setText('lobby-players', st.players);
+    setText('lobby-players-word', st.players === 1 ? 'player' : 'players');
+    show('lobby');
+  }
+
+  function onLobby(m) {
+    if (typeof m.players === 'number') st.players = m.players;
+    if (st.state === 'lobby') {
+      setText('lobby-players', st.players);
+      setText('lobby-players-word', st.players === 1 ? 'player' : 'players');
+    }
+  }
+
+  function onQuestion(m, fromSnapshot) {
+    const fresh = m.question_idx !== st.qIdx || st.state !== 'question';
+    st.state = 'question';
+    st.qIdx = m.question_idx;
+    if (m.question_count) st.qCount = m.question_count;
+    st.choices = Array.isArray(m.choices) ? m.choices : [];
+    if (fresh) { st.announced = {}; st.pending = null; }
+    st.myChoice = m.my_choice || (fresh ? null : st.myChoice);
+    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    setText('q-text', m.text);
+    const box = $('answers');
+    clear(box);
+    box.classList.toggle('two', st.choices.length === 2);
+    st.choices.forEach((text, i) => {
+      const label = LABELS[i];
+      const b = el('button.answer.ans-' + label, {
+        type: 'button', 'data-choice': label,
+        'aria-label': label + ' (' + shapeName(label) + '): ' + text,
+      }, shape(label), el('span.letter', { text: label }), el('span.choice-text', { text }));
+      b.addEventListener('click', () => submit(label));
+      box.append(b);
+    });
+    $('q-status').hidden = true;
+    countdown.sync(m.remaining_ms, m.time_limit_ms);
+    show('question');
+    if (st.myChoice) lockButtons(st.myChoice, true);
+    else if (countdown.left() <= 0) lockButtons(null);
+    if (fresh && !fromSnapshot) announce('Question ' + (m.question_idx + 1) + ': ' + m.text);
+    else if (fresh) announce('Question ' + (m.question_idx + 1) + ' is open: ' + m.text);
+  }
+
+  function lockButtons(chosen, locked) {
+    for (const b of $('answers').querySelectorAll('button')) {
+      const mine = b.dataset.choice === chosen;
+      b.disabled = true;
+      b.classList.toggle('chosen', mine);
+      b.classList.toggle('dimmed', !!chosen && !mine);
+      b.setAttribute('aria-pressed', mine ? 'true' : 'false');
+    }
+    if (chosen && locked) showStatus('Answer ' + chosen + ' locked in', 'ok');
+  }
+
+  function unlockButtons() {
+    for (const b of $('answers').querySelectorAll('button')) {
+      b.disabled = false;
+      b.classList.remove('chosen', 'dimmed');
+      b.removeAttribute('aria-pressed');
+    }
+  }
+
+  function showStatus(text, kind) {
+    const s = $('q-status');
+    s.textContent = text;
+    s.className = 'q-status q-status-' + kind;
+    s.hidden = false;
+  }
+
+  function submit(label) {
+    if (st.state !== 'question' || st.myChoice || st.pending) return;
+    if (!st.choices[LABELS.indexOf(label)]) return;
+    if (countdown.left() <= 0) return;
+    st.pending = label;
+    lockButtons(label, false);
+    showStatus('Sending ' + label + '…', 'info');
+    if (!st.socket || !st.socket.send({ type: 'submit', question_idx: st.qIdx, choice: label })) {
+      // Not connected: the snapshot after the reconnect says whether it arrived.
+      st.pending = null;
+      unlockButtons();
+      showStatus('Not connected — your answer was not sent. Try again when the banner says connected.', 'warn');
+    }
+  }
+
+  function onAck(m) {
+    if (m.question_idx !== st.qIdx) return;
+    const sent = st.pending;
+    st.pending = null;
+    switch (m.status) {
+      case 'accepted':
+      case 'duplicate':
+        st.myChoice = m.choice || sent;
+        lockButtons(st.myChoice, true);
+        announce('Answer ' + st.myChoice + ' locked in');
+        return;
+      case 'closed':
+        lockButtons(null);
+        showStatus("Too late — time's up for this question.", 'warn');
+        announce("Too late, time's up");
+        return;
+      case 'invalid':
+        unlockButtons();
+        showStatus('That answer is not one of the choices. Pick again.', 'warn');
+        return;
+      default:
+        lockButtons(null);
+        showStatus('This question is no longer open.', 'warn');
+    }
+  }
+
+  function onError(m) {
+    if (m.code === 'unavailable' && st.state === 'question' && !st.myChoice && st.resends < 3) {
+      // Nothing was recorded; resend the last choice after a short pause.
+      const label = st.pending || (document.querySelector('#answers .chosen') || {}).dataset?.choice;
+      st.pending = null;
+      if (label) {
+        st.resends++;
+        showStatus('The server is busy — sending again…', 'info');
+        setTimeout(() => submit(label), 700 * st.resends);
+        return;
+      }
+    }
+    if (st.state === 'question' && st.pending) {
+      st.pending = null;
+      unlockButtons();
+      showStatus(m.message || 'Your answer could not be sent. Try again.', 'warn');
+    }
+  }
+
+  function onClosed(m) {
+    st.state = 'closed';
+    countdown.stop();
+    setScore(m.score);
+    const answer = m.answer;
+    const mine = m.my_choice || null;
+    const right = !!mine && mine === answer;
+    const badge = $('r-badge');
+    clear(badge);
+    badge.className = 'badge ' + (right ? 'badge-right' : mine ? 'badge-wrong' : 'badge-none');
+    badge.append(el('span', { text: right ? '✓' : mine ? '✗' : '–' }));
+    setText('r-title', right ? 'Correct!' : mine ? 'Not this time' : 'No answer');
+    const pts = typeof m.points === 'number' ? m.points : 0;
+    setText('r-points', right ? '+' + pts + ' points' : mine ? 'You answered ' + mine + '. 0 points' : "You didn't answer in time. 0 points");
+    const idx = LABELS.indexOf(answer);
+    const atext = st.choices[idx];
+    setText('r-answer', 'Right answer: ' + answer + (atext !== undefined ? ' — ' + atext : ''));
+    setText('r-score', st.score);
+    show('reveal');
+    announce((right ? 'Correct! Plus ' + pts + ' points.' : mine ? 'Wrong answer.' : 'No answer.') +
+      ' The right answer was ' + answer + '. Your score is ' + st.score + '.');
+  }
+
+  function onEnded(m) {
+    st.state = 'ended';
+    countdown.stop();
+    setScore(m.score);
+    setText('e-score', st.score);
+    const medal = $('e-medal');
+    clear(medal);
+    medal.className = 'medal';
+    if (typeof m.rank === 'number') {
+      const place = ordinal(m.rank);
+      setText('e-rank', 'You finished ' + place + (m.players ? ' of ' + m.players : ''));
+      if (m.rank <= 3) { medal.classList.add('medal-' + m.rank); medal.append(el('span', { text: String(m.rank) })); }
+      announce('Quiz over. You finished ' + place + (m.players ? ' of ' + m.players : '') + ' with ' + st.score + ' points.');
+    } else {
+      setText('e-rank', '');
+      announce('Quiz over. Your final score is ' + st.score + '.');
+    }
+    show('ended');
+  }
+
+  // ---- keyboard ------------------------------------------------------------
+
+  document.addEventListener('keydown', (ev) => {
+    if (st.state !== 'question' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
+    const k = ev.key.toUpperCase();
+    const i = '1234'.indexOf(k) >= 0 ? '1234'.indexOf(k) : LABELS.indexOf(k);
+    if (i < 0 || i >= st.choices.length) return;
+    ev.preventDefault();
+    submit(LABELS[i]);
+  });
+
+  // ---- start ---------------------------------------------------------------
+
+  function start() {
+    $('join-form').addEventListener('submit', onJoin);
+    $('join-code').addEventListener('input', (e) => { e.target.value = e.target.value.replace(/[^0-9]/g, '').slice(0, 6); });
+    const params = new URLSearchParams(location.search);
+    const code = (params.get('code') || '').replace(/[^0-9]/g, '').slice(0, 6);
+    const seat = loadSeat();
+    if (seat) {
+      $('student-id').value = seat.student_id || '';
+      $('display-name').value = seat.name || '';
+    }
+    $('join-code').value = code || (seat && seat.join_code) || '';
+    if (seat && seat.sid && (!code || code === seat.join_code)) {
+      st.seat = seat;
+      showWho();
+      connect();
+    } else {
+      showJoin(null);
+    }
+  }
+
+  start();
+})();
