@@ -41,6 +41,8 @@ const struct config_def config_table[] = {
      "Lifetime of a student token in seconds."},
     {"QW_LOGIN_LIMIT", CFG_AUTH, CFG_INT, "10", 1, 1000,
      "Login tries allowed per client IP in any 60 s window (good or bad)."},
+    {"QW_MAX_STUDENTS", CFG_AUTH, CFG_INT, "10000", 1, 1000000,
+     "Most students one session admits; a join beyond it gets 409 session_full."},
 
     /* session */
     {"QUIZ_POOL_PATH", CFG_SESSION, CFG_STR, NULL, 0, 0,

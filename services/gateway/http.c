@@ -54,8 +54,10 @@ static const struct http_route *find_route(struct http_req *r, int *method_misma
         for (const struct http_route *rt = route_tables[t]; rt->pattern; rt++) {
             if (!match(r, rt->pattern, r->url)) continue;
             if (strcmp(rt->method, r->method) == 0 ||
-                (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+                (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+                *method_mismatch = 0; /* another method's route of the same path came first */
                 return rt;
+            }
             *method_mismatch = 1;
         }
     }

@@ -1,9 +1,274 @@
 /*
- * routes_admin: placeholder table; the routes of this family land with their
- * issue. An empty table answers 404 for every path of the family.
+ * routes_admin: the instructor's REST routes. Each handler checks the
+ * admin token first (http_require_admin: 401 and no data without one), then
+ * translates the request into one NATS request and the reply back into
+ * HTTP. The gateway decides nothing here: pools and sessions live behind
+ * the session daemon, results behind scoring, logins behind auth. The one
+ * thing built here is the results CSV, from the results object.
+ * Runs on libmicrohttpd's pool threads.
  */
 #include "http.h"
 
+#include "reply.h"
+#include "subjects.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* True when the socket peer is a configured trusted proxy. */
+static int peer_trusted(struct http_req *r) {
+    char buf[64] = "";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return 0;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof(buf));
+    return buf[0] && gateway_list_has(r->gw->trusted_proxies, buf);
+}
+
+/* "; Secure" when the client reached a trusted proxy over https. Used by
+ * the student routes too (declared there). */
+const char *routes_cookie_secure(struct http_req *r);
+const char *routes_cookie_secure(struct http_req *r) {
+    const char *proto = http_header(r, "X-Forwarded-Proto");
+    return proto && strcasecmp(proto, "https") == 0 && peer_trusted(r) ? "; Secure" : "";
+}
+
+static enum MHD_Result admin_login(struct http_req *r) {
+    enum MHD_Result ret;
+    json_t *body = http_body_json(r, &ret);
+    if (!body) return ret;
+    char ip[64];
+    http_client_ip(r, ip, sizeof(ip));
+    json_t *user = json_object_get(body, "username"), *pw = json_object_get(body, "password");
+    if (!json_is_string(user) || !json_is_string(pw)) {
+        json_decref(body);
+        return http_error(r, 400, "bad_field", "username and password must be strings");
+    }
+    json_t *req = json_pack("{s:O,s:O,s:s}", "username", user, "password", pw, "ip", ip);
+    json_decref(body);
+    json_t *reply = http_bus(r, SUBJ_AUTH_LOGIN, req);
+    json_decref(req);
+    if (reply_is_ok(reply) && json_is_string(json_object_get(reply, "token"))) {
+        char cookie[4400];
+        snprintf(cookie, sizeof(cookie), "qw_admin=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld%s",
+                 json_string_value(json_object_get(reply, "token")),
+                 (long long)json_integer_value(json_object_get(reply, "max_age_s")),
+                 routes_cookie_secure(r));
+        http_add_header(r, "Set-Cookie", cookie);
+        json_object_del(reply, "token"); /* the cookie carries it; scripts use the cookie jar */
+    }
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
+}
+
+static enum MHD_Result admin_logout(struct http_req *r) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    char cookie[160];
+    snprintf(cookie, sizeof(cookie), "qw_admin=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
+             routes_cookie_secure(r));
+    if (!claims) return ret;
+    json_decref(claims);
+    const char *token = http_cookie(r, "qw_admin");
+    const char *authz = http_header(r, "Authorization");
+    if (!token && authz && strncmp(authz, "Bearer ", 7) == 0) token = authz + 7;
+    json_t *req = json_pack("{s:s}", "token", token ? token : "");
+    json_t *reply = http_bus(r, SUBJ_AUTH_LOGOUT, req);
+    json_decref(req);
+    if (reply_is_ok(reply)) http_add_header(r, "Set-Cookie", cookie);
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
+}
+
+/* Checks the admin token, sends `req` (stolen) to `subject` and passes the
+ * reply on. */
+static enum MHD_Result forward(struct http_req *r, const char *subject, json_t *req) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) {
+        json_decref(req);
+        return ret;
+    }
+    json_decref(claims);
+    json_t *reply = http_bus(r, subject, req);
+    json_decref(req);
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
+}
+
+/* Like forward() for a JSON body: the token is checked before the body is
+ * even parsed, so a caller without one learns nothing about its input. */
+static enum MHD_Result forward_body(struct http_req *r, const char *subject) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) return ret;
+    json_decref(claims);
+    json_t *body = http_body_json(r, &ret);
+    if (!body) return ret;
+    json_t *reply = http_bus(r, subject, body);
+    json_decref(body);
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
+}
+
+static enum MHD_Result quiz_create(struct http_req *r) { return forward_body(r, SUBJ_QUIZ_CREATE); }
+static enum MHD_Result quiz_list(struct http_req *r) { return forward(r, SUBJ_QUIZ_LIST, json_object()); }
+static enum MHD_Result session_create(struct http_req *r) { return forward_body(r, SUBJ_SESSION_CREATE); }
+static enum MHD_Result session_list(struct http_req *r) {
+    return forward(r, SUBJ_SESSION_LIST, json_object());
+}
+static enum MHD_Result session_get(struct http_req *r) {
+    return forward(r, SUBJ_SESSION_GET, json_pack("{s:s}", "sid", r->params[0]));
+}
+
+static enum MHD_Result command(struct http_req *r, const char *sid, const char *cmd) {
+    return forward(r, SUBJ_SESSION_CMD, json_pack("{s:s,s:s}", "sid", sid, "cmd", cmd));
+}
+static enum MHD_Result cmd_next(struct http_req *r) { return command(r, r->params[0], "next"); }
+static enum MHD_Result cmd_open(struct http_req *r) { return command(r, r->params[0], "open"); }
+static enum MHD_Result cmd_close(struct http_req *r) { return command(r, r->params[0], "close"); }
+static enum MHD_Result cmd_end(struct http_req *r) { return command(r, r->params[0], "end"); }
+static enum MHD_Result cmd_reset(struct http_req *r) { return command(r, r->params[0], "reset"); }
+static enum MHD_Result reset_main(struct http_req *r) { return command(r, "main", "reset"); }
+
+static enum MHD_Result results(struct http_req *r) {
+    return forward(r, SUBJ_SCORING_RESULTS, json_pack("{s:s}", "sid", r->params[0]));
+}
+
+/* A growing text buffer for the CSV. */
+struct buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + n + 1 > cap) cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = 1;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* One CSV cell (RFC 4180): quoted when it holds a comma, quote, CR or LF;
+ * a leading = + - @ is defused with ' so no spreadsheet runs it. */
+static void csv_cell(struct buf *b, const char *s, int last) {
+    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int defuse = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
+    if (quote) buf_add(b, "\"", 1);
+    if (defuse) buf_add(b, "'", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"') buf_add(b, "\"\"", 2);
+        else buf_add(b, p, 1);
+    }
+    if (quote) buf_add(b, "\"", 1);
+    buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+/* A JSON scalar as cell text into tmp (or "" for null/absent). */
+static const char *cell_text(json_t *v, char *tmp, size_t n) {
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) snprintf(tmp, n, "%g", json_real_value(v));
+    else if (json_is_true(v)) snprintf(tmp, n, "true");
+    else if (json_is_false(v)) snprintf(tmp, n, "false");
+    else tmp[0] = '\0';
+    return tmp;
+}
+
+/* Renders the results object (borrowed) as CSV into b. */
+static void results_csv(json_t *res, struct buf *b) {
+    static const char *const student_cols[] = {"student_id", "name", "score", "rank"};
+    static const char *const answer_cols[] = {"question_idx", "choice", "correct", "points", "latency_ms"};
+    static const char header[] = "student_id,name,score,rank,question_idx,choice,correct,points,latency_ms\r\n";
+    buf_add(b, header, sizeof(header) - 1);
+    size_t i, j;
+    json_t *s, *ans;
+    char tmp[64];
+    json_array_foreach(json_object_get(res, "students"), i, s) {
+        json_t *answers = json_object_get(s, "answers");
+        size_t n = json_array_size(answers);
+        for (j = 0; j < (n ? n : 1); j++) {
+            ans = n ? json_array_get(answers, j) : NULL;
+            for (int c = 0; c < 4; c++) csv_cell(b, cell_text(json_object_get(s, student_cols[c]), tmp, sizeof(tmp)), 0);
+            for (int c = 0; c < 5; c++)
+                csv_cell(b, ans ? cell_text(json_object_get(ans, answer_cols[c]), tmp, sizeof(tmp)) : "",
+                         c == 4);
+        }
+    }
+}
+
+static enum MHD_Result results_csv_route(struct http_req *r) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) return ret;
+    json_decref(claims);
+    json_t *req = json_pack("{s:s}", "sid", r->params[0]);
+    json_t *reply = http_bus(r, SUBJ_SCORING_RESULTS, req);
+    json_decref(req);
+    if (!reply_is_ok(reply)) {
+        ret = http_from_reply(r, reply, 200);
+        json_decref(reply);
+        return ret;
+    }
+    struct buf b = {0};
+    results_csv(reply, &b);
+    json_decref(reply);
+    if (b.failed) {
+        free(b.data);
+        return http_error(r, 500, "internal", "the CSV could not be built");
+    }
+    /* the file name keeps only safe characters of the sid */
+    char safe[65], disp[160];
+    size_t k = 0;
+    for (const char *p = r->params[0]; *p && k < sizeof(safe) - 1; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_')
+            safe[k++] = *p;
+    safe[k] = '\0';
+    snprintf(disp, sizeof(disp), "attachment; filename=\"quizwire-%s-results.csv\"", safe);
+    http_add_header(r, "Content-Disposition", disp);
+    http_add_header(r, "Cache-Control", "no-store");
+    ret = http_bytes(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
+    free(b.data);
+    return ret;
+}
+
 const struct http_route routes_admin[] = {
+    {"POST", "/admin/login", 0, admin_login},
+    {"POST", "/admin/logout", 0, admin_logout},
+    {"POST", "/admin/api/quizzes", HTTP_POOL_LIMIT, quiz_create},
+    {"GET", "/admin/api/quizzes", 0, quiz_list},
+    {"POST", "/admin/api/sessions", 0, session_create},
+    {"GET", "/admin/api/sessions", 0, session_list},
+    {"GET", "/admin/api/sessions/*", 0, session_get},
+    {"POST", "/admin/api/sessions/*/next", 0, cmd_next},
+    {"POST", "/admin/api/sessions/*/open", 0, cmd_open},
+    {"POST", "/admin/api/sessions/*/close", 0, cmd_close},
+    {"POST", "/admin/api/sessions/*/end", 0, cmd_end},
+    {"POST", "/admin/api/sessions/*/reset", 0, cmd_reset},
+    {"POST", "/admin/api/reset", 0, reset_main},
+    {"GET", "/admin/api/sessions/*/results", 0, results},
+    {"GET", "/admin/api/sessions/*/results.csv", 0, results_csv_route},
     {NULL, NULL, 0, NULL},
 };

@@ -50,10 +50,22 @@ export function cookieFrom(res, name) {
   return null;
 }
 
+// The admin cookie, logged in once per test run and kept in a file under
+// QW_TEST_TMP: the login limit (10 tries a minute per client IP) counts
+// every login, and every test shares the client IP 127.0.0.1. A cached
+// cookie that no longer works (logged out) is replaced by a fresh login.
 export async function adminLogin(base = env.gateways[0]) {
+  const cache = process.env.QW_TEST_TMP ? path.join(process.env.QW_TEST_TMP, 'admin_cookie') : null;
+  if (cache && fs.existsSync(cache)) {
+    const cookie = fs.readFileSync(cache, 'utf8').trim();
+    const check = await http(base, 'GET', '/admin/api/quizzes', { cookie });
+    if (check.status === 200) return cookie;
+  }
   const res = await http(base, 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
   if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${res.text}`);
-  return cookieFrom(res, 'qw_admin');
+  const cookie = cookieFrom(res, 'qw_admin');
+  if (cache) fs.writeFileSync(cache, cookie);
+  return cookie;
 }
 
 // Polls `fn` until it returns a truthy value or `timeout` ms pass; returns
