@@ -1,15 +1,37 @@
 // ws.mjs: helpers for the live-session (WebSocket) tests: make a session
 // from a pool, join students over either gateway, open student and
 // instructor sockets, drive the lifecycle, read results, percentiles.
-import { env, http, WsClient, wsUrl } from './stack.mjs';
+import { env, http, makePool, WsClient, wsUrl } from './stack.mjs';
 
-// True once main holds the REST routes and daemons the live tests need
-// (join, sessions, snapshot, scoring); until then those tests are skipped.
-export async function liveBackend() {
+// True once main holds everything the live tests need: the join route,
+// sessions, the session daemon's snapshot and the scoring daemon. Probed
+// through a real socket: the first message must be a snapshot and a submit
+// in the lobby must be answered (not_open). Until then those tests skip.
+export async function liveBackend(admin) {
   const j = await http(env.gateways[0], 'POST', '/api/join', { body: {} });
   if (j.status === 404 && j.json && j.json.error === 'not_found') return false;
-  const h = await http(env.gateways[0], 'GET', '/healthz');
-  return h.status === 200;
+  let ws;
+  try {
+    const { sid } = await newSession(admin, makePool(1));
+    const { cookie } = await join(env.gateways[0], sid, 'probe');
+    ws = studentWs(env.gateways[0], cookie);
+    await ws.opened;
+    const first = await firstMessage(ws);
+    if (!first || first.type !== 'snapshot') return false;
+    ws.send({ type: 'submit', question_idx: 0, choice: 'A' });
+    const ack = await firstMessage(ws, 1);
+    return !!ack && ack.type === 'submit_ack';
+  } catch {
+    return false;
+  } finally {
+    if (ws) ws.close();
+  }
+}
+
+async function firstMessage(ws, index = 0, timeout = 5000) {
+  const end = Date.now() + timeout;
+  while (Date.now() < end && ws.messages.length <= index && !ws.closed) await sleep(20);
+  return ws.messages[index] || null;
 }
 
 // Stores `pool` and opens a session of it: {sid, join_code}.
