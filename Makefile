@@ -28,8 +28,12 @@ build-test: deps-test
 web:
 	@scripts/build-web.sh
 
-node-deps:
-	@cd tests && (test -d node_modules/ws && test -d node_modules/playwright-core && test -d node_modules/yaml || npm ci --no-audit --no-fund --silent)
+node-deps: tests/node_modules/.qw-installed
+
+# reinstall the test packages whenever the lock file changes
+tests/node_modules/.qw-installed: tests/package-lock.json
+	@cd tests && npm ci --no-audit --no-fund --silent
+	@touch $@
 
 run: build web
 	@scripts/stack.sh --dir var --bin $(BUILD)

@@ -23,7 +23,7 @@ const struct config_def config_table[] = {
      "Name of this instance in logs and NATS (default: daemon-pid)."},
     {"QW_REQUEST_TIMEOUT_MS", CFG_ALL, CFG_INT, "3000", 50, 60000,
      "How long a NATS request waits for its answer before the caller gets 503/unavailable."},
-    {"QW_WORKERS", CFG_AUTH | CFG_SESSION, CFG_INT, "4", 1, 64,
+    {"QW_WORKERS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "4", 1, 64,
      "Worker threads (each with its own Postgres connection) serving NATS requests."},
     {"QW_MIGRATIONS_DIR", CFG_MIGRATE, CFG_STR, "db/migrations", 0, 0,
      "Folder of the numbered SQL migrations applied by qw-migrate."},
@@ -49,7 +49,7 @@ const struct config_def config_table[] = {
      "A question pool file loaded at start-up into the default session `main`."},
     {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
      "How often a standby session daemon tries to take over the sessions."},
-    {"QW_STATS_INTERVAL_MS", CFG_SESSION, CFG_INT, "250", 50, 5000,
+    {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,
      "Least time between two answer_stats events of one session."},
 
     /* scoring */

@@ -6,6 +6,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
+#include "ws.h"
 
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -22,11 +23,14 @@ int main(void) {
     gw.port = (int)config_int("QW_HTTP_PORT");
     gw.allowed_origins = gateway_split_list(config_str("QW_ALLOWED_ORIGINS"));
     gw.trusted_proxies = gateway_split_list(config_str("QW_TRUSTED_PROXIES"));
+    if (ws_server_start(&gw) != 0) goto out;
     if (http_start(&gw) != 0) goto out;
     rc = 0;
     daemon_wait(&gw.d);
 out:
+    ws_server_stop(&gw); /* closes every socket with 1001 before HTTP stops */
     http_stop(&gw);
+    ws_server_free(&gw);
     daemon_finish(&gw.d);
     gateway_free_list(gw.allowed_origins);
     gateway_free_list(gw.trusted_proxies);

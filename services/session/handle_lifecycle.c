@@ -1,18 +1,561 @@
 /*
- * handle_lifecycle: placeholder until the live-session issue lands the
- * state machine, the lease and the timers.
+ * handle_lifecycle: the lease, every lifecycle command (`qw.session.cmd`)
+ * and every question timer, all on ONE thread so nothing races inside an
+ * instance; Postgres row locks order it against scoring's batches.
+ * Only the instance holding the Postgres advisory lock LEASE_KEY subscribes
+ * to commands and runs timers; it must never act after losing that lock.
+ * Each state change is one transaction; its event is published after COMMIT.
  */
+#include "bus.h"
+#include "clock.h"
+#include "log.h"
+#include "reply.h"
 #include "session.h"
+#include "subjects.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
-struct lifecycle {
-    int unused;
+#define LEASE_KEY "7157002" /* pg advisory lock held by the driving instance */
+#define LOOP_MAX_WAIT_MS 200 /* longest NextMsg wait, so stop is seen quickly */
+#define TIMER_RETRY_MS 250   /* a close that failed (db down) is retried after */
+
+struct timer {
+    char *sid;           /* owned */
+    int idx;             /* question the timer closes */
+    int64_t deadline_ms; /* wall ms */
+    int64_t retry_ms;    /* wall ms before which a failed close is not retried */
 };
 
-struct lifecycle *lifecycle_start(struct session_daemon *sd) {
-    (void)sd;
-    return calloc(1, sizeof(struct lifecycle));
+struct lifecycle {
+    struct session_daemon *sd; /* borrowed */
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    struct db *lock_db;     /* owned: holds the advisory lock while leader */
+    struct db *db;          /* owned: every state change */
+    natsSubscription *sub;  /* owned: qw.session.cmd, only while leader */
+    int leader;
+    int lease_ms;           /* QW_SESSION_LEASE_MS */
+    int64_t next_check_ms;  /* mono ms of the next lease check */
+    struct timer *timers;   /* owned array */
+    int ntimers, cap;
+    int pool_done;          /* QUIZ_POOL_PATH handled (once per process) */
+};
+
+/* ---- timers --------------------------------------------------------- */
+
+static void timer_remove(struct lifecycle *lc, const char *sid) {
+    for (int i = 0; i < lc->ntimers; i++) {
+        if (strcmp(lc->timers[i].sid, sid) != 0) continue;
+        free(lc->timers[i].sid);
+        lc->timers[i] = lc->timers[--lc->ntimers];
+        return;
+    }
 }
 
-void lifecycle_stop(struct lifecycle *lc) { free(lc); }
+static void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t deadline_ms) {
+    timer_remove(lc, sid);
+    if (lc->ntimers == lc->cap) {
+        int cap = lc->cap ? lc->cap * 2 : 16;
+        struct timer *t = realloc(lc->timers, sizeof(*t) * (size_t)cap);
+        if (!t) {
+            LOG_ERROR("timer_arm_failed", "sid=%s reason=oom", sid);
+            return;
+        }
+        lc->timers = t;
+        lc->cap = cap;
+    }
+    char *copy = strdup(sid);
+    if (!copy) return;
+    lc->timers[lc->ntimers++] = (struct timer){copy, idx, deadline_ms, 0};
+}
+
+static void timers_clear(struct lifecycle *lc) {
+    for (int i = 0; i < lc->ntimers; i++) free(lc->timers[i].sid);
+    lc->ntimers = 0;
+}
+
+/* ---- helpers -------------------------------------------------------- */
+
+static void publish_event(struct lifecycle *lc, const char *sid, json_t *ev) {
+    char subject[256];
+    snprintf(subject, sizeof(subject), "%s%s", SUBJ_EVENT_PREFIX, sid);
+    if (bus_publish(lc->sd->d.nc, subject, ev) != 0)
+        LOG_WARN("event_publish_failed", "sid=%s type=%s", sid,
+                 json_string_value(json_object_get(ev, "type")));
+}
+
+static void rollback(struct db *db) { db_cmd(db, "ROLLBACK", 0, NULL); }
+
+/* The session's <state> object (ARCHITECTURE.md) plus `seq`, or NULL when
+ * the sid is unknown or on error (*err set to 1). Caller owns the result. */
+static json_t *state_json(struct db *db, const char *sid, int *err) {
+    const char *p[1] = {sid};
+    *err = 0;
+    PGresult *r = db_exec(db,
+                          "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx,"
+                          " q.question_count, (SELECT count(*) FROM students st WHERE st.sid = s.sid),"
+                          " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                          " s.seq, s.opened_at_ms, s.deadline_ms"
+                          " FROM sessions s JOIN quizzes q USING (quiz_id) WHERE s.sid = $1",
+                          1, p);
+    if (!r) {
+        *err = 1;
+        return NULL;
+    }
+    json_t *o = NULL;
+    if (PQntuples(r) == 1) {
+        o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:I}", "sid", db_val(r, 0, 0), "quiz_id",
+                      (json_int_t)atoll(db_val(r, 0, 1)), "title", db_val(r, 0, 2), "join_code",
+                      db_val(r, 0, 3), "state", db_val(r, 0, 4), "question_idx",
+                      atoi(db_val(r, 0, 5)), "question_count", atoi(db_val(r, 0, 6)), "players",
+                      (json_int_t)atoll(db_val(r, 0, 7)), "created_at", db_val(r, 0, 8), "seq",
+                      (json_int_t)atoll(db_val(r, 0, 9)));
+        if (o && db_val(r, 0, 10))
+            json_object_set_new(o, "opened_at_ms", json_integer(atoll(db_val(r, 0, 10))));
+        if (o && db_val(r, 0, 11))
+            json_object_set_new(o, "deadline_ms", json_integer(atoll(db_val(r, 0, 11))));
+    }
+    PQclear(r);
+    return o;
+}
+
+/* ---- state changes: each one transaction, its event after COMMIT ----- */
+
+/* Opens question `idx` of `sid`. Returns 0, or -1 on error (nothing changed). */
+static int step_open(struct lifecycle *lc, const char *sid, int idx) {
+    struct db *db = lc->db;
+    char sidx[16], now[32];
+    snprintf(sidx, sizeof(sidx), "%d", idx);
+    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+    const char *p[3] = {sid, sidx, now};
+    if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
+    PGresult *r = db_exec(db,
+                          "UPDATE sessions s SET state = 'question', question_idx = $2::int,"
+                          " opened_at_ms = $3::bigint,"
+                          " deadline_ms = $3::bigint + q.time_limit_s * 1000, closed_at_ms = NULL,"
+                          " seq = s.seq + 1"
+                          " FROM questions q WHERE s.sid = $1 AND q.quiz_id = s.quiz_id"
+                          " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
+                          " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
+                          " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
+                          3, p);
+    if (!r || PQntuples(r) != 1 || db_cmd(db, "COMMIT", 0, NULL) != 0) {
+        PQclear(r);
+        rollback(db);
+        return -1;
+    }
+    long long seq = atoll(db_val(r, 0, 0)), deadline = atoll(db_val(r, 0, 1));
+    json_t *choices = json_loads(db_val(r, 0, 3), 0, NULL);
+    json_t *ev = json_pack("{s:s,s:I,s:i,s:i,s:s,s:o,s:i,s:I,s:I}", "type", "question_open", "seq",
+                           (json_int_t)seq, "question_idx", idx, "question_count",
+                           atoi(db_val(r, 0, 5)), "text", db_val(r, 0, 2), "choices",
+                           choices ? choices : json_array(), "time_limit_ms",
+                           atoi(db_val(r, 0, 4)) * 1000, "opened_at_ms", (json_int_t)atoll(now),
+                           "deadline_ms", (json_int_t)deadline);
+    PQclear(r);
+    timer_arm(lc, sid, idx, deadline);
+    if (ev) publish_event(lc, sid, ev);
+    json_decref(ev);
+    LOG_INFO("question_opened", "sid=%s question_idx=%d deadline_ms=%lld seq=%lld", sid, idx,
+             deadline, seq);
+    return 0;
+}
+
+/* Closes question `idx` of `sid` if it is still open. The UPDATE waits for
+ * every scoring batch holding the row FOR SHARE; the counts and results
+ * are read after it, in the same transaction. Returns 1 closed, 0 nothing
+ * to close (timer dropped), -1 error (nothing changed). */
+static int step_close(struct lifecycle *lc, const char *sid, int idx) {
+    struct db *db = lc->db;
+    int rc = -1;
+    char sidx[16], now[32];
+    snprintf(sidx, sizeof(sidx), "%d", idx);
+    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+    const char *p[3] = {sid, sidx, now};
+    PGresult *u = NULL, *q = NULL, *c = NULL, *s = NULL;
+    json_t *ev = NULL;
+    if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
+    u = db_exec(db,
+                "UPDATE sessions SET state = 'closed', closed_at_ms = $3::bigint, seq = seq + 1"
+                " WHERE sid = $1 AND state = 'question' AND question_idx = $2::int"
+                " RETURNING seq, quiz_id",
+                3, p);
+    if (!u) goto cleanup;
+    if (PQntuples(u) == 0) {
+        rc = 0;
+        goto cleanup;
+    }
+    const char *qp[2] = {db_val(u, 0, 1), sidx};
+    q = db_exec(db,
+                "SELECT answer, jsonb_array_length(choices) FROM questions"
+                " WHERE quiz_id = $1::bigint AND idx = $2::int",
+                2, qp);
+    c = db_exec(db,
+                "SELECT choice, count(*) FROM answers WHERE sid = $1 AND question_idx = $2::int"
+                " GROUP BY choice",
+                2, p);
+    s = db_exec(db,
+                "SELECT st.student_id, a.choice, COALESCE(a.points, 0),"
+                " (SELECT COALESCE(sum(x.points), 0) FROM answers x"
+                "  WHERE x.sid = st.sid AND x.student_id = st.student_id)"
+                " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
+                " AND a.student_id = st.student_id AND a.question_idx = $2::int"
+                " WHERE st.sid = $1",
+                2, p);
+    if (!q || PQntuples(q) != 1 || !c || !s) goto cleanup;
+    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
+    rc = 1;
+
+    json_t *counts = json_object();
+    int nchoices = atoi(db_val(q, 0, 1));
+    for (int i = 0; i < nchoices && i < 4; i++) {
+        char label[2] = {(char)('A' + i), 0};
+        json_object_set_new(counts, label, json_integer(0));
+    }
+    for (int i = 0; i < PQntuples(c); i++)
+        json_object_set_new(counts, db_val(c, i, 0), json_integer(atoll(db_val(c, i, 1))));
+    json_t *results = json_object();
+    for (int i = 0; i < PQntuples(s); i++) {
+        const char *choice = db_val(s, i, 1);
+        json_object_set_new(results, db_val(s, i, 0),
+                            json_pack("[o,I,I]", choice ? json_string(choice) : json_null(),
+                                      (json_int_t)atoll(db_val(s, i, 2)),
+                                      (json_int_t)atoll(db_val(s, i, 3))));
+    }
+    ev = json_pack("{s:s,s:I,s:i,s:s,s:o,s:o,s:i}", "type", "question_closed", "seq",
+                   (json_int_t)atoll(db_val(u, 0, 0)), "question_idx", idx, "answer",
+                   db_val(q, 0, 0), "counts", counts, "results", results, "players",
+                   PQntuples(s));
+    if (ev) publish_event(lc, sid, ev);
+    LOG_INFO("question_closed", "sid=%s question_idx=%d seq=%s players=%d", sid, idx,
+             db_val(u, 0, 0), PQntuples(s));
+cleanup:
+    if (rc != 1) rollback(db);
+    if (rc >= 0) timer_remove(lc, sid);
+    json_decref(ev);
+    PQclear(u);
+    PQclear(q);
+    PQclear(c);
+    PQclear(s);
+    return rc;
+}
+
+/* Ends `sid` (not already ended; an open question must be closed first).
+ * Returns 0, or -1 on error. */
+static int step_end(struct lifecycle *lc, const char *sid) {
+    struct db *db = lc->db;
+    int rc = -1;
+    const char *p[1] = {sid};
+    PGresult *u = NULL, *s = NULL;
+    json_t *ev = NULL;
+    if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
+    u = db_exec(db,
+                "UPDATE sessions SET state = 'ended', ended_at = now(), seq = seq + 1"
+                " WHERE sid = $1 AND state IN ('lobby', 'closed') RETURNING seq",
+                1, p);
+    s = db_exec(db,
+                "SELECT st.student_id, COALESCE(sum(a.points), 0) AS score FROM students st"
+                " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
+                " WHERE st.sid = $1 GROUP BY st.student_id ORDER BY score DESC",
+                1, p);
+    if (!u || PQntuples(u) != 1 || !s || db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
+    rc = 0;
+    json_t *results = json_object();
+    long long prev = -1;
+    int rank = 0;
+    for (int i = 0; i < PQntuples(s); i++) {
+        long long score = atoll(db_val(s, i, 1));
+        if (i == 0 || score != prev) rank = i + 1; /* 1 + students with a higher score */
+        prev = score;
+        json_object_set_new(results, db_val(s, i, 0), json_pack("[I,i]", (json_int_t)score, rank));
+    }
+    ev = json_pack("{s:s,s:I,s:i,s:o}", "type", "session_ended", "seq",
+                   (json_int_t)atoll(db_val(u, 0, 0)), "players", PQntuples(s), "results", results);
+    if (ev) publish_event(lc, sid, ev);
+    timer_remove(lc, sid);
+    LOG_INFO("session_ended", "sid=%s players=%d", sid, PQntuples(s));
+cleanup:
+    if (rc != 0) rollback(db);
+    json_decref(ev);
+    PQclear(u);
+    PQclear(s);
+    return rc;
+}
+
+/* Returns `sid` to its lobby: students and answers deleted, epoch+1 (old
+ * student tokens die). Returns 0, or -1 on error. */
+static int step_reset(struct lifecycle *lc, const char *sid) {
+    struct db *db = lc->db;
+    int rc = -1;
+    const char *p[1] = {sid};
+    PGresult *u = NULL;
+    if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
+    u = db_exec(db,
+                "UPDATE sessions SET state = 'lobby', question_idx = -1, opened_at_ms = NULL,"
+                " deadline_ms = NULL, closed_at_ms = NULL, ended_at = NULL, epoch = epoch + 1,"
+                " seq = seq + 1 WHERE sid = $1 RETURNING seq, epoch",
+                1, p);
+    if (!u || PQntuples(u) != 1) goto cleanup;
+    if (db_cmd(db, "DELETE FROM answers WHERE sid = $1", 1, p) != 0) goto cleanup;
+    if (db_cmd(db, "DELETE FROM students WHERE sid = $1", 1, p) != 0) goto cleanup;
+    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
+    rc = 0;
+    timer_remove(lc, sid);
+    json_t *ev = json_pack("{s:s,s:I,s:I}", "type", "session_reset", "seq",
+                           (json_int_t)atoll(db_val(u, 0, 0)), "epoch",
+                           (json_int_t)atoll(db_val(u, 0, 1)));
+    if (ev) publish_event(lc, sid, ev);
+    json_decref(ev);
+    LOG_INFO("session_reset", "sid=%s epoch=%s", sid, db_val(u, 0, 1));
+cleanup:
+    if (rc != 0) rollback(db);
+    PQclear(u);
+    return rc;
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+/* Answers one {"sid","cmd"} request. Returns a new reply. */
+static json_t *command(struct lifecycle *lc, json_t *req) {
+    const char *sid = json_string_value(json_object_get(req, "sid"));
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    int err = 0, rc = 0;
+    if (!sid || !*sid || !cmd)
+        return reply_error(400, "bad_field", "sid and cmd must be strings");
+    json_t *st = state_json(lc->db, sid, &err);
+    if (err) return reply_error(503, "unavailable", "the database is unavailable");
+    if (!st) return reply_error(404, "unknown_session", "no such session");
+    char state[16];
+    snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(st, "state")));
+    int idx = (int)json_integer_value(json_object_get(st, "question_idx"));
+    int count = (int)json_integer_value(json_object_get(st, "question_count"));
+    json_decref(st);
+    int open = strcmp(state, "question") == 0, ended = strcmp(state, "ended") == 0;
+
+    if (strcmp(cmd, "next") == 0) {
+        if (ended) return reply_error(409, "bad_state", "the session has ended");
+        if (open && step_close(lc, sid, idx) < 0) rc = -1;
+        if (rc == 0) rc = idx + 1 < count ? step_open(lc, sid, idx + 1) : step_end(lc, sid);
+    } else if (strcmp(cmd, "open") == 0) {
+        /* open re-opens nothing: a no-op in every state (documented). */
+    } else if (strcmp(cmd, "close") == 0) {
+        if (strcmp(state, "lobby") == 0 || ended)
+            return reply_error(409, "bad_state", "no question to close");
+        if (open) rc = step_close(lc, sid, idx) < 0 ? -1 : 0;
+    } else if (strcmp(cmd, "end") == 0) {
+        if (ended) return reply_error(409, "bad_state", "the session has ended");
+        if (open && step_close(lc, sid, idx) < 0) rc = -1;
+        if (rc == 0) rc = step_end(lc, sid);
+    } else if (strcmp(cmd, "reset") == 0) {
+        rc = step_reset(lc, sid);
+    } else {
+        return reply_error(400, "bad_field", "cmd must be next, open, close, end or reset");
+    }
+    if (rc != 0) return reply_error(503, "unavailable", "the state change could not be made");
+    st = state_json(lc->db, sid, &err);
+    if (!st) return reply_error(503, "unavailable", "the database is unavailable");
+    json_object_set_new(st, "ok", json_true());
+    LOG_INFO("session_cmd", "sid=%s cmd=%s from=%s to=%s", sid, cmd, state,
+             json_string_value(json_object_get(st, "state")));
+    return st;
+}
+
+/* ---- QUIZ_POOL_PATH into session `main` ------------------------------ */
+
+static void load_pool(struct lifecycle *lc) {
+    const char *path = config_str("QUIZ_POOL_PATH");
+    json_t *pool = NULL, *reply = NULL;
+    PGresult *r = NULL;
+    lc->pool_done = 1;
+    if (!path || !*path) return;
+    const char *main_sid[1] = {"main"};
+    r = db_exec(lc->db, "SELECT 1 FROM sessions WHERE sid = $1", 1, main_sid);
+    if (!r) {
+        lc->pool_done = 0; /* try again on the next lease */
+        goto cleanup;
+    }
+    if (PQntuples(r) > 0) {
+        LOG_INFO("pool_kept", "sid=main reason=\"session exists\"");
+        goto cleanup;
+    }
+    json_error_t jerr;
+    if (!(pool = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH line=%d error=\"%s\"", jerr.line, jerr.text);
+        goto cleanup;
+    }
+    reply = handle_quiz_create(lc->sd, lc->db, pool);
+    if (!reply || !reply_is_ok(reply)) {
+        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH status=%d error=%s",
+                  reply ? reply_status(reply) : 500,
+                  reply ? json_string_value(json_object_get(reply, "error")) : "internal");
+        goto cleanup;
+    }
+    json_t *qid = json_object_get(reply, "quiz_id");
+    char quiz_id[32];
+    if (json_is_integer(qid)) snprintf(quiz_id, sizeof(quiz_id), "%lld", (long long)json_integer_value(qid));
+    else snprintf(quiz_id, sizeof(quiz_id), "%s", json_string_value(qid) ? json_string_value(qid) : "");
+    for (int tries = 0; tries < 20; tries++) {
+        unsigned v = 0;
+        if (getrandom(&v, sizeof(v), 0) != sizeof(v)) v = (unsigned)clock_mono_us();
+        char code[8];
+        snprintf(code, sizeof(code), "%06u", v % 1000000u);
+        const char *p[3] = {"main", quiz_id, code};
+        PQclear(r);
+        r = db_exec(lc->db,
+                    "INSERT INTO sessions (sid, quiz_id, join_code) VALUES ($1, $2::bigint, $3)"
+                    " ON CONFLICT DO NOTHING RETURNING sid",
+                    3, p);
+        if (!r) goto cleanup;
+        if (PQntuples(r) == 1) {
+            LOG_INFO("pool_loaded", "sid=main quiz_id=%s", quiz_id);
+            goto cleanup;
+        }
+    }
+    LOG_ERROR("pool_load_failed", "reason=\"no free join code\"");
+cleanup:
+    PQclear(r);
+    json_decref(pool);
+    json_decref(reply);
+}
+
+/* ---- the lease ------------------------------------------------------ */
+
+static void step_down(struct lifecycle *lc, const char *why) {
+    if (lc->sub) {
+        natsSubscription_Unsubscribe(lc->sub);
+        natsSubscription_Destroy(lc->sub);
+        lc->sub = NULL;
+    }
+    timers_clear(lc);
+    lc->leader = 0;
+    LOG_WARN("lease_lost", "reason=%s", why);
+}
+
+/* Tries once to take the lease; on success subscribes to commands and
+ * arms the timers of every open question at its original deadline. */
+static void try_lease(struct lifecycle *lc) {
+    PGresult *r = NULL;
+    if (db_ensure(lc->lock_db) != 0 || db_ensure(lc->db) != 0) return;
+    r = db_exec(lc->lock_db, "SELECT pg_try_advisory_lock(" LEASE_KEY ")", 0, NULL);
+    int got = r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!got) return;
+    lc->leader = 1;
+    r = db_exec(lc->db, "SELECT sid, question_idx, deadline_ms FROM sessions WHERE state = 'question'",
+                0, NULL);
+    if (!r) {
+        step_down(lc, "timer_scan_failed");
+        db_cmd(lc->lock_db, "SELECT pg_advisory_unlock(" LEASE_KEY ")", 0, NULL);
+        return;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        timer_arm(lc, db_val(r, i, 0), atoi(db_val(r, i, 1)),
+                  db_val(r, i, 2) ? atoll(db_val(r, i, 2)) : 0);
+    LOG_INFO("lease_taken", "instance=%s open_questions=%d", lc->sd->d.instance, PQntuples(r));
+    PQclear(r);
+    if (natsConnection_QueueSubscribeSync(&lc->sub, lc->sd->d.nc, SUBJ_SESSION_CMD,
+                                          QUEUE_SESSION_CMD) != NATS_OK) {
+        LOG_ERROR("subscribe_failed", "subject=%s", SUBJ_SESSION_CMD);
+        lc->sub = NULL;
+    }
+    if (!lc->pool_done) load_pool(lc);
+    lc->next_check_ms = clock_mono_ms() + lc->lease_ms / 2;
+}
+
+/* ---- the thread ----------------------------------------------------- */
+
+static void fire_timers(struct lifecycle *lc) {
+    int64_t now = clock_wall_ms();
+    for (int i = 0; i < lc->ntimers; i++) {
+        struct timer *t = &lc->timers[i];
+        if (t->deadline_ms > now || t->retry_ms > now) continue;
+        char sid[256];
+        snprintf(sid, sizeof(sid), "%s", t->sid);
+        int rc = step_close(lc, sid, t->idx); /* removes the timer unless it failed */
+        if (rc < 0) {
+            for (int j = 0; j < lc->ntimers; j++)
+                if (strcmp(lc->timers[j].sid, sid) == 0) lc->timers[j].retry_ms = now + TIMER_RETRY_MS;
+        }
+        i = -1; /* the array may have changed: scan again */
+        now = clock_wall_ms();
+    }
+}
+
+static int64_t wait_ms(struct lifecycle *lc) {
+    int64_t wait = LOOP_MAX_WAIT_MS, now = clock_wall_ms();
+    for (int i = 0; i < lc->ntimers; i++) {
+        int64_t at = lc->timers[i].deadline_ms;
+        if (lc->timers[i].retry_ms > at) at = lc->timers[i].retry_ms;
+        if (at - now < wait) wait = at - now;
+    }
+    return wait < 1 ? 1 : wait;
+}
+
+static void *lifecycle_main(void *arg) {
+    struct lifecycle *lc = arg;
+    while (!atomic_load(&lc->stop)) {
+        if (!lc->leader) {
+            try_lease(lc);
+            if (lc->leader) continue;
+            for (int slept = 0; slept < lc->lease_ms && !atomic_load(&lc->stop); slept += 100)
+                usleep(100 * 1000);
+            continue;
+        }
+        if (clock_mono_ms() >= lc->next_check_ms) {
+            if (db_cmd(lc->lock_db, "SELECT 1", 0, NULL) != 0 || db_broken(lc->lock_db)) {
+                step_down(lc, "lock_connection_broken");
+                continue;
+            }
+            lc->next_check_ms = clock_mono_ms() + lc->lease_ms / 2;
+        }
+        fire_timers(lc);
+        natsMsg *msg = NULL;
+        natsStatus s = lc->sub ? natsSubscription_NextMsg(&msg, lc->sub, wait_ms(lc)) : NATS_TIMEOUT;
+        if (!lc->sub) usleep((useconds_t)wait_ms(lc) * 1000);
+        if (s != NATS_OK) {
+            if (s != NATS_TIMEOUT) usleep(50 * 1000);
+            continue;
+        }
+        json_t *req = bus_parse(msg);
+        json_t *reply = req ? command(lc, req)
+                            : reply_error(400, "bad_json", "request body is not a JSON object");
+        bus_respond(lc->sd->d.nc, msg, reply);
+        json_decref(reply);
+        json_decref(req);
+        natsMsg_Destroy(msg);
+    }
+    if (lc->leader) step_down(lc, "stopping");
+    return NULL;
+}
+
+struct lifecycle *lifecycle_start(struct session_daemon *sd) {
+    struct lifecycle *lc = calloc(1, sizeof(*lc));
+    if (!lc) return NULL;
+    lc->sd = sd;
+    lc->lease_ms = (int)config_int("QW_SESSION_LEASE_MS");
+    if (!(lc->lock_db = db_open(sd->db_url)) || !(lc->db = db_open(sd->db_url))) goto err;
+    if (pthread_create(&lc->thread, NULL, lifecycle_main, lc) != 0) goto err;
+    lc->started = 1;
+    return lc;
+err:
+    lifecycle_stop(lc);
+    return NULL;
+}
+
+void lifecycle_stop(struct lifecycle *lc) {
+    if (!lc) return;
+    atomic_store(&lc->stop, 1);
+    if (lc->started) pthread_join(lc->thread, NULL);
+    timers_clear(lc);
+    free(lc->timers);
+    db_free(lc->db);
+    db_free(lc->lock_db); /* closing the connection releases the lease */
+    free(lc);
+}

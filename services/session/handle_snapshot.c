@@ -1,9 +1,103 @@
 /*
- * handle_snapshot: placeholder until the live-session issue lands.
+ * handle_snapshot: what a new or returning socket is shown
+ * (`qw.session.query.snapshot`), read from Postgres on a service worker.
+ * It stamps `now_ms` (the session clock) so the gateway computes the true
+ * time left. It never reveals correctness before the question closes: the
+ * answer is sent only when closed, and `score` leaves out the open question.
  */
+#include "clock.h"
 #include "reply.h"
 #include "session.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
-    return reply_error(503, "not_implemented", "snapshots are not implemented yet");
+    (void)ctx;
+    PGresult *s = NULL, *q = NULL, *a = NULL;
+    json_t *out = NULL;
+    const char *sid = json_string_value(json_object_get(req, "sid"));
+    json_t *jstudent = json_object_get(req, "student_id");
+    const char *student = json_string_value(jstudent);
+    if (!sid || (jstudent && !json_is_null(jstudent) && !student))
+        return reply_error(400, "bad_field", "sid (and student_id when given) must be strings");
+    const char *p[1] = {sid};
+    s = db_exec(db,
+                "SELECT s.state, s.question_idx, z.question_count, s.opened_at_ms, s.deadline_ms,"
+                " (SELECT count(*) FROM students st WHERE st.sid = s.sid), s.quiz_id, s.seq, s.epoch"
+                " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1",
+                1, p);
+    if (!s) {
+        out = reply_error(503, "unavailable", "the database is unavailable");
+        goto cleanup;
+    }
+    if (PQntuples(s) != 1) {
+        out = reply_error(404, "unknown_session", "no such session");
+        goto cleanup;
+    }
+    const char *state = db_val(s, 0, 0);
+    int idx = atoi(db_val(s, 0, 1));
+    int shows = strcmp(state, "question") == 0 || strcmp(state, "closed") == 0;
+    out = json_pack("{s:b,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I}", "ok", 1, "sid", sid, "state", state,
+                    "question_idx", idx, "question_count", atoi(db_val(s, 0, 2)), "now_ms",
+                    (json_int_t)clock_wall_ms(), "players", (json_int_t)atoll(db_val(s, 0, 5)),
+                    "seq", (json_int_t)atoll(db_val(s, 0, 7)), "epoch",
+                    (json_int_t)atoll(db_val(s, 0, 8)));
+    if (!out) goto cleanup;
+    json_object_set_new(out, "opened_at_ms",
+                        shows && db_val(s, 0, 3) ? json_integer(atoll(db_val(s, 0, 3))) : json_null());
+    json_object_set_new(out, "deadline_ms",
+                        shows && db_val(s, 0, 4) ? json_integer(atoll(db_val(s, 0, 4))) : json_null());
+    json_object_set_new(out, "question", json_null());
+    if (shows) {
+        char sidx[16];
+        snprintf(sidx, sizeof(sidx), "%d", idx);
+        const char *qp[2] = {db_val(s, 0, 6), sidx};
+        q = db_exec(db,
+                    "SELECT text, choices::text, time_limit_s, answer FROM questions"
+                    " WHERE quiz_id = $1::bigint AND idx = $2::int",
+                    2, qp);
+        if (!q) {
+            json_decref(out);
+            out = reply_error(503, "unavailable", "the database is unavailable");
+            goto cleanup;
+        }
+        if (PQntuples(q) == 1) {
+            json_t *choices = json_loads(db_val(q, 0, 1), 0, NULL);
+            json_object_set_new(out, "question",
+                                json_pack("{s:s,s:o,s:i}", "text", db_val(q, 0, 0), "choices",
+                                          choices ? choices : json_array(), "time_limit_ms",
+                                          atoi(db_val(q, 0, 2)) * 1000));
+            if (strcmp(state, "closed") == 0)
+                json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
+        }
+    }
+    json_object_set_new(out, "my_choice", json_null());
+    json_object_set_new(out, "score", json_integer(0));
+    if (student) {
+        char sidx[16];
+        snprintf(sidx, sizeof(sidx), "%d", shows ? idx : -1);
+        /* While a question is open its points are left out of the score:
+         * they would tell whether the answer was right. */
+        const char *ap[4] = {sid, student, sidx, strcmp(state, "question") == 0 ? "1" : "0"};
+        a = db_exec(db,
+                    "SELECT (SELECT choice FROM answers WHERE sid = $1 AND student_id = $2"
+                    "        AND question_idx = $3::int),"
+                    " (SELECT COALESCE(sum(points), 0) FROM answers WHERE sid = $1"
+                    "  AND student_id = $2 AND NOT ($4::int = 1 AND question_idx = $3::int))",
+                    4, ap);
+        if (!a) {
+            json_decref(out);
+            out = reply_error(503, "unavailable", "the database is unavailable");
+            goto cleanup;
+        }
+        if (db_val(a, 0, 0)) json_object_set_new(out, "my_choice", json_string(db_val(a, 0, 0)));
+        json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 1))));
+    }
+cleanup:
+    PQclear(s);
+    PQclear(q);
+    PQclear(a);
+    return out;
 }

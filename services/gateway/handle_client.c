@@ -1,0 +1,159 @@
+/*
+ * handle_client: what a client writes on its WebSocket (submit, ping,
+ * instructor next/open/close/end) and the answers to the requests that
+ * causes. Loop thread only; never blocks: requests go out with a reply
+ * inbox (ws_server_request) and come back to handle_client_reply().
+ *
+ * Bad input never closes the socket nor touches another one: it gets an
+ * `error`; only a flood (over WS_BAD_LIMIT in WS_BAD_WINDOW_MS) closes 1008.
+ * The gateway never decides a score; it only measures time (fair points).
+ */
+#include "ws.h"
+
+#include "clock.h"
+#include "log.h"
+#include "reply.h"
+#include "subjects.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void send_json(struct ws_conn *c, json_t *j) {
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (s) ws_conn_send(c, s, strlen(s));
+    free(s);
+    json_decref(j);
+}
+
+/* Answers a bad message with `error`, counting it toward the flood limit. */
+static void bad(struct ws_conn *c, const char *code, const char *message) {
+    int64_t now = clock_mono_ms();
+    if (now - c->bad_window_ms > WS_BAD_WINDOW_MS) {
+        c->bad_window_ms = now;
+        c->bad_count = 0;
+    }
+    if (++c->bad_count > WS_BAD_LIMIT) {
+        LOG_INFO("ws_flood", "conn=%llu sid=%s", (unsigned long long)c->id, c->who.sid);
+        ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "too many bad messages");
+        return;
+    }
+    ws_conn_error(c, code, message);
+}
+
+/* elapsed_ms of a submit for `qidx` read at (mono_us, wall_ms); see
+ * ARCHITECTURE "Fair points". */
+static long long elapsed_for(const struct ws_conn *c, long long qidx, int64_t mono_us,
+                             int64_t wall_ms) {
+    long long e = 0;
+    if (c->q_idx != qidx) return 0; /* not the question it was shown: scoring refuses it */
+    if (c->q_from_snapshot) {
+        e = wall_ms - c->q_opened_at_ms;
+    } else if (!c->q_write_pending && c->q_written_mono_us) {
+        int64_t half_rtt = c->rtt_us > 0 ? c->rtt_us / 2 : 0;
+        e = (mono_us - c->q_written_mono_us - half_rtt) / 1000;
+    }
+    return e < 0 ? 0 : e;
+}
+
+static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t wall_ms) {
+    if (c->who.admin) {
+        ws_conn_error(c, "forbidden", "instructors do not submit answers");
+        return;
+    }
+    json_t *qi = json_object_get(msg, "question_idx");
+    json_t *ch = json_object_get(msg, "choice");
+    if (!json_is_integer(qi) || json_integer_value(qi) < 0) {
+        bad(c, "bad_field", "question_idx must be a whole number >= 0");
+        return;
+    }
+    if (!json_is_string(ch) || json_string_length(ch) == 0 || json_string_length(ch) > 8) {
+        bad(c, "bad_field", "choice must be a label such as \"A\"");
+        return;
+    }
+    long long qidx = json_integer_value(qi);
+    const char *choice = json_string_value(ch);
+    json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
+                            c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
+                            (json_int_t)qidx, "choice", choice, "received_at_ms",
+                            (json_int_t)wall_ms, "elapsed_ms",
+                            (json_int_t)elapsed_for(c, qidx, mono_us, wall_ms));
+    if (!req || ws_server_request(c, WS_REQ_SUBMIT, SUBJ_SCORING_SUBMIT, req, qidx, choice) != 0)
+        ws_conn_error(c, "unavailable", "the answer could not be sent; nothing was recorded");
+    json_decref(req);
+}
+
+static void on_command(struct ws_conn *c, const char *cmd) {
+    if (!c->who.admin) {
+        ws_conn_error(c, "forbidden", "only the instructor drives the session");
+        return;
+    }
+    json_t *req = json_pack("{s:s,s:s}", "sid", c->who.sid, "cmd", cmd);
+    if (!req || ws_server_request(c, WS_REQ_CMD, SUBJ_SESSION_CMD, req, -1, NULL) != 0)
+        ws_conn_error(c, "unavailable", "the session service could not be asked");
+    json_decref(req);
+}
+
+void handle_client_text(struct ws_conn *c, const uint8_t *data, size_t len) {
+    int64_t mono_us = clock_mono_us();
+    int64_t wall_ms = clock_wall_ms();
+    json_t *msg = NULL;
+    if (memchr(data, '\0', len)) {
+        bad(c, "bad_json", "a message must be one JSON object");
+        goto cleanup;
+    }
+    json_error_t err;
+    msg = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &err);
+    if (!json_is_object(msg)) {
+        bad(c, "bad_json", "a message must be one JSON object");
+        goto cleanup;
+    }
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!type) {
+        bad(c, "unknown_type", "a message needs a string \"type\"");
+    } else if (strcmp(type, "submit") == 0) {
+        on_submit(c, msg, mono_us, wall_ms);
+    } else if (strcmp(type, "ping") == 0) {
+        send_json(c, json_pack("{s:s}", "type", "pong"));
+    } else if (strcmp(type, "next") == 0 || strcmp(type, "open") == 0 ||
+               strcmp(type, "close") == 0 || strcmp(type, "end") == 0) {
+        on_command(c, type);
+    } else {
+        bad(c, "unknown_type", "unknown message type");
+    }
+cleanup:
+    json_decref(msg);
+}
+
+/* Passes a failed reply on as `error` with its own code. */
+static void reply_failure(struct ws_conn *c, const json_t *reply) {
+    const char *code = json_string_value(json_object_get(reply, "error"));
+    const char *message = json_string_value(json_object_get(reply, "message"));
+    ws_conn_error(c, code ? code : "error", message ? message : "the request failed");
+}
+
+void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t *reply,
+                         long long qidx, const char *choice) {
+    if (kind == WS_REQ_SNAPSHOT) {
+        fanout_snapshot(c, reply);
+        return;
+    }
+    if (!reply) {
+        ws_conn_error(c, "unavailable",
+                      kind == WS_REQ_SUBMIT ? "no answer in time; nothing was recorded, send again"
+                                            : "the session service did not answer");
+        return;
+    }
+    if (!reply_is_ok(reply)) {
+        reply_failure(c, reply);
+        return;
+    }
+    if (kind == WS_REQ_SUBMIT) {
+        json_t *rq = json_object_get(reply, "question_idx");
+        const char *rc = json_string_value(json_object_get(reply, "choice"));
+        const char *status = json_string_value(json_object_get(reply, "status"));
+        send_json(c, json_pack("{s:s,s:I,s:s,s:s}", "type", "submit_ack", "question_idx",
+                               json_is_integer(rq) ? json_integer_value(rq) : (json_int_t)qidx,
+                               "choice", rc ? rc : choice, "status", status ? status : "invalid"));
+    }
+    /* a command's effect arrives as its lifecycle event */
+}

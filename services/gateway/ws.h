@@ -1,0 +1,182 @@
+/*
+ * ws: the gateway's WebSocket side, internal to the gateway.
+ *
+ * One epoll thread (ws_server.c) owns every upgraded socket (ws_conn.c),
+ * every per-session event subscription (fanout.c) and every pending NATS
+ * request of a socket (handle_client.c). Other threads (libmicrohttpd's
+ * upgrade callback, nats.c callbacks) only push items into one locked inbox
+ * and wake the loop with an eventfd; they never touch a socket. The loop
+ * never blocks: NATS requests are published with a reply inbox, and their
+ * deadlines are checked on the loop's tick.
+ */
+#ifndef QW_WS_H
+#define QW_WS_H
+
+#include "gateway.h"
+#include "metrics.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#define WS_SID_MAX 64
+#define WS_ID_MAX 72
+#define WS_MAX_MSG 4096
+#define WS_BAD_LIMIT 50
+#define WS_BAD_WINDOW_MS 10000
+#define WS_CLOSE_LINGER_MS 2000
+#define WS_CODE_SESSION_RESET 4001
+
+/* ---- server (ws_server.c) ------------------------------------------------ */
+
+/* Starts the loop thread and the reply-inbox subscription. Returns 0 or -1. */
+int ws_server_start(struct gateway *gw);
+
+/* Closes every socket with 1001, stops the loop, frees everything. After it
+ * returns, new upgrades are closed at once. Accepts gw->ws == NULL. */
+void ws_server_stop(struct gateway *gw);
+
+/* Frees the server; only after libmicrohttpd stopped (no upgrade callback
+ * can come any more). Accepts gw->ws == NULL. */
+void ws_server_free(struct gateway *gw);
+
+/* A verified client about to be upgraded (built on an HTTP thread). */
+struct ws_claims {
+    int admin;                   /* 1 instructor, 0 student */
+    char sid[WS_SID_MAX + 1];
+    char student_id[WS_ID_MAX + 1];
+    long long epoch;
+};
+
+/* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
+ * bytes MHD read past the HTTP request. */
+void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
+                     struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len);
+
+/* Metrics (registered by ws_server_start). */
+extern struct metric ws_metric_open, ws_metric_in, ws_metric_out, ws_metric_dropped;
+
+/* ---- upgrade (ws_upgrade.c), HTTP pool threads ---------------------------- */
+
+struct http_req;
+
+/* GET /ws and GET /admin/ws: check Origin (403) and credentials (401),
+ * then answer 101 and hand the socket to the loop. */
+enum MHD_Result ws_upgrade_student(struct http_req *r);
+enum MHD_Result ws_upgrade_admin(struct http_req *r);
+
+/* Sec-WebSocket-Accept for `key` into out (at least 29 bytes). */
+void ws_accept_key(const char *key, char *out);
+
+/* ---- one socket (ws_conn.c) ---------------------------------------------- */
+
+struct ws_sess;
+
+struct ws_conn {
+    uint64_t id;
+    int fd;
+    struct MHD_UpgradeResponseHandle *urh;
+    wslay_event_context_ptr ctx;
+    struct ws_server *srv;
+    struct ws_sess *sess;
+    struct ws_conn *next, *prev;   /* every socket of the server */
+    struct ws_conn *snext, *sprev; /* every socket of the session */
+    char *extra;                   /* bytes MHD read past the request, fed first */
+    size_t extra_len, extra_off;
+    struct ws_claims who;
+    unsigned armed;                /* epoll events currently armed */
+    int ready;                     /* snapshot written: events flow */
+    json_t *held;                  /* events received before the snapshot */
+    /* fair points: the question this socket was shown and when */
+    long long q_idx;               /* -1 none */
+    int q_from_snapshot;           /* shown in a snapshot: count from opened_at */
+    int64_t q_opened_at_ms;        /* session clock (wall) */
+    int64_t q_written_mono_us;     /* when question_open left for the socket */
+    int q_write_pending;           /* question_open queued, not yet written */
+    int64_t rtt_us;                /* smoothed round trip, -1 unknown */
+    int missed_pongs;
+    int64_t next_ping_ms;          /* monotonic */
+    long long score;
+    int bad_count;
+    int64_t bad_window_ms;
+    int64_t close_deadline_ms;     /* 0 = not closing */
+    int dead;                      /* remove on the next sweep */
+    int dirty;                     /* on the server's dirty list */
+    struct ws_conn *dirty_next;
+};
+
+/* Builds the wslay context of `c`. Returns 0 or -1. */
+int ws_conn_init(struct ws_conn *c);
+
+/* Does the socket's I/O after epoll said it is ready (or after queueing).
+ * Marks c->dead on error or when the close handshake is over. */
+void ws_conn_io(struct ws_conn *c, int readable);
+
+/* Queues `text` (copied) as a text frame; drops the socket (counted) when
+ * its queue is over QW_WS_MAX_QUEUE. */
+void ws_conn_send(struct ws_conn *c, const char *text, size_t len);
+
+/* Queues {"type":"error","code","message"}. */
+void ws_conn_error(struct ws_conn *c, const char *code, const char *message);
+
+/* Starts the close handshake with `code`; the socket is freed when it ends
+ * or after WS_CLOSE_LINGER_MS. */
+void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason);
+
+/* Sends a ping carrying the time; counts a missed pong. */
+void ws_conn_ping(struct ws_conn *c);
+
+/* ---- loop services for the other files (ws_server.c) --------------------- */
+
+enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD };
+
+/* Publishes `req` (borrowed) to `subject` with a reply to this gateway's
+ * inbox; the reply (or a timeout, as reply NULL) comes back on the loop to
+ * handle_client_reply(). `qidx`/`choice` are kept for the answer. Returns
+ * 0, or -1 when it could not be sent (the caller answers unavailable). */
+int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
+                      const json_t *req, long long qidx, const char *choice);
+
+/* Puts `c` on the list the loop flushes (and re-arms, or frees when dead)
+ * before it waits again. */
+void ws_server_dirty(struct ws_conn *c);
+
+/* Pushes an event of `sid` (payload copied) to the loop; any thread. */
+void ws_server_push_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
+
+struct gateway *ws_server_gateway(struct ws_server *srv);
+int ws_server_max_queue(struct ws_server *srv);
+int64_t ws_server_ping_ms(struct ws_server *srv);
+
+/* ---- client messages (handle_client.c) ----------------------------------- */
+
+/* A text message read from `c` (not NUL-terminated). Only queues work. */
+void handle_client_text(struct ws_conn *c, const uint8_t *data, size_t len);
+
+/* The reply to a request of `c` (NULL = no answer in time). `reply` borrowed. */
+void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t *reply,
+                         long long qidx, const char *choice);
+
+/* ---- fan-out (fanout.c) -------------------------------------------------- */
+
+/* Joins `c` to its session, subscribing to qw.evt.<sid> for the first
+ * socket, and asks for the snapshot. Returns 0 or -1. */
+int fanout_attach(struct ws_conn *c);
+
+/* Leaves the session; unsubscribes after the last socket. */
+void fanout_detach(struct ws_conn *c);
+
+/* An event of session `sid` (payload borrowed) arrived on the loop. */
+void fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
+
+/* Writes the snapshot reply (borrowed) to `c`, then the events held back. */
+void fanout_snapshot(struct ws_conn *c, const json_t *reply);
+
+/* Frees every session (at shutdown, after every socket is gone). */
+void fanout_free_all(struct ws_server *srv);
+
+/* The server's session list head (fanout.c owns the sessions). */
+struct ws_sess **ws_server_sessions(struct ws_server *srv);
+
+#endif

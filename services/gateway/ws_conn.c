@@ -1,0 +1,153 @@
+/*
+ * ws_conn: one upgraded socket and its wslay context (see ws.h). Owns the
+ * socket's write queue (inside wslay) and its ping/pong round-trip time.
+ *
+ * Loop thread only. The wslay callbacks never block: EAGAIN becomes
+ * WSLAY_ERR_WOULDBLOCK; the message callback only queues work. A socket
+ * whose queue grows past QW_WS_MAX_QUEUE is dropped, never waited for.
+ */
+#include "ws.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user) {
+    (void)flags;
+    struct ws_conn *c = user;
+    if (c->extra_off < c->extra_len) {
+        size_t n = c->extra_len - c->extra_off;
+        if (n > len) n = len;
+        memcpy(buf, c->extra + c->extra_off, n);
+        c->extra_off += n;
+        return (ssize_t)n;
+    }
+    ssize_t r;
+    do {
+        r = recv(c->fd, buf, len, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r > 0) return r;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    else
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user) {
+    (void)flags;
+    struct ws_conn *c = user;
+    ssize_t r;
+    do {
+        r = send(c->fd, data, len, MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) return r;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    else wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user) {
+    (void)ctx;
+    struct ws_conn *c = user;
+    if (c->dead || c->close_deadline_ms) return;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        metric_add(&ws_metric_in, 1);
+        handle_client_text(c, arg->msg, arg->msg_length);
+        break;
+    case WSLAY_BINARY_FRAME:
+        ws_conn_close(c, WSLAY_CODE_UNSUPPORTED_DATA, "binary frames are not accepted");
+        break;
+    case WSLAY_PONG:
+        if (arg->msg_length == sizeof(int64_t)) {
+            int64_t sent;
+            memcpy(&sent, arg->msg, sizeof(sent));
+            int64_t rtt = clock_mono_us() - sent;
+            if (rtt >= 0 && rtt < 60 * 1000000LL) {
+                /* smoothed like TCP's SRTT (7/8 old + 1/8 new) after the first */
+                c->rtt_us = c->rtt_us < 0 ? rtt : (7 * c->rtt_us + rtt) / 8;
+                c->missed_pongs = 0;
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int ws_conn_init(struct ws_conn *c) {
+    struct wslay_event_callbacks cb = {
+        .recv_callback = on_recv,
+        .send_callback = on_send,
+        .on_msg_recv_callback = on_msg,
+    };
+    if (wslay_event_context_server_init(&c->ctx, &cb, c) != 0) return -1;
+    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_MSG);
+    return 0;
+}
+
+void ws_conn_io(struct ws_conn *c, int readable) {
+    if (c->dead) return;
+    if (readable && wslay_event_want_read(c->ctx)) {
+        if (wslay_event_recv(c->ctx) != 0) {
+            c->dead = 1;
+            return;
+        }
+    }
+    if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) c->dead = 1;
+}
+
+void ws_conn_send(struct ws_conn *c, const char *text, size_t len) {
+    if (c->dead || c->close_deadline_ms) return;
+    if (wslay_event_get_queued_msg_count(c->ctx) >= (size_t)ws_server_max_queue(c->srv)) {
+        LOG_WARN("ws_dropped_slow", "conn=%llu sid=%s queued=%zu", (unsigned long long)c->id,
+                 c->who.sid, wslay_event_get_queued_msg_count(c->ctx));
+        metric_add(&ws_metric_dropped, 1);
+        c->dead = 1;
+        ws_server_dirty(c);
+        return;
+    }
+    struct wslay_event_msg m = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text,
+                                .msg_length = len};
+    if (wslay_event_queue_msg(c->ctx, &m) != 0) {
+        c->dead = 1;
+    } else {
+        metric_add(&ws_metric_out, 1);
+    }
+    ws_server_dirty(c);
+}
+
+void ws_conn_error(struct ws_conn *c, const char *code, const char *message) {
+    json_t *j = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", message);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (s) ws_conn_send(c, s, strlen(s));
+    free(s);
+    json_decref(j);
+}
+
+void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
+    if (c->dead || c->close_deadline_ms) return;
+    wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
+    c->close_deadline_ms = clock_mono_ms() + WS_CLOSE_LINGER_MS;
+    ws_server_dirty(c);
+}
+
+void ws_conn_ping(struct ws_conn *c) {
+    if (c->dead || c->close_deadline_ms) return;
+    int64_t now = clock_mono_us();
+    struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = (const uint8_t *)&now,
+                                .msg_length = sizeof(now)};
+    c->missed_pongs++; /* pings not answered yet; a pong clears it */
+    if (wslay_event_queue_msg(c->ctx, &m) != 0) c->dead = 1;
+    c->next_ping_ms = clock_mono_ms() + ws_server_ping_ms(c->srv);
+    ws_server_dirty(c);
+}

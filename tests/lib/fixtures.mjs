@@ -1,0 +1,132 @@
+// fixtures.mjs: test data straight into the stack's Postgres (psql) and a
+// NATS client for black-box tests of the daemons' bus contract: requests,
+// lifecycle commands, submits, and an event log per session that awaits
+// events by type. Fixture text is ours (never client input), quoted here.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { connect, StringCodec } from 'nats';
+
+const sc = StringCodec();
+
+function lit(v) {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number') return String(v);
+  return `'${String(v).replace(/'/g, "''")}'`;
+}
+
+// Runs `sql` as user quizwire; returns rows as arrays of text.
+export function sql(text) {
+  const out = execFileSync(`${process.env.QW_PG_BIN}/psql`, [
+    '-h', process.env.QW_PG_SOCKET, '-p', process.env.QW_PG_PORT, '-U', 'quizwire', '-d', 'quizwire',
+    '-tA', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', text,
+  ], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.length > 0).map((l) => l.split('\t'));
+}
+
+// A quiz whose questions are [{choices: n, answer: 'B', time_limit_s: 20}, ...].
+export function createQuiz(questions, title = 'fixture quiz') {
+  const [[quizId]] = sql(`INSERT INTO quizzes (title, question_count) VALUES (${lit(title)}, ${questions.length}) RETURNING quiz_id`);
+  questions.forEach((q, i) => {
+    const n = q.choices ?? 4;
+    const choices = JSON.stringify(Array.from({ length: n }, (_, k) => `choice ${k}`));
+    sql(`INSERT INTO questions (quiz_id, idx, text, choices, answer, time_limit_s) VALUES (${quizId}, ${i}, ${lit(`Q${i}?`)}, ${lit(choices)}::jsonb, ${lit(q.answer ?? 'B')}, ${q.time_limit_s ?? 20})`);
+  });
+  return Number(quizId);
+}
+
+// A session in the lobby; returns its sid.
+export function createSession(quizId) {
+  const sid = 't' + crypto.randomBytes(6).toString('hex');
+  for (;;) {
+    const code = String(crypto.randomInt(0, 1000000)).padStart(6, '0');
+    const rows = sql(`INSERT INTO sessions (sid, quiz_id, join_code) VALUES (${lit(sid)}, ${quizId}, ${lit(code)}) ON CONFLICT DO NOTHING RETURNING sid`);
+    if (rows.length === 1) return sid;
+  }
+}
+
+// Adds students (ids given) at the session's current epoch; returns that epoch.
+export function addStudents(sid, ids) {
+  const [[epoch]] = sql(`SELECT epoch FROM sessions WHERE sid = ${lit(sid)}`);
+  if (ids.length) {
+    sql(`INSERT INTO students (sid, student_id, name, epoch) VALUES ${ids.map((id) => `(${lit(sid)}, ${lit(id)}, ${lit('name ' + id)}, ${epoch})`).join(',')}`);
+  }
+  return Number(epoch);
+}
+
+export function sessionRow(sid) {
+  const rows = sql(`SELECT state, question_idx, opened_at_ms, deadline_ms, closed_at_ms, epoch, seq FROM sessions WHERE sid = ${lit(sid)}`);
+  if (!rows.length) return null;
+  const [state, idx, opened, deadline, closed, epoch, seq] = rows[0];
+  const num = (v) => (v === '' ? null : Number(v));
+  return { state, question_idx: Number(idx), opened_at_ms: num(opened), deadline_ms: num(deadline), closed_at_ms: num(closed), epoch: Number(epoch), seq: Number(seq) };
+}
+
+export function answerRows(sid, idx) {
+  return sql(`SELECT student_id, choice, points FROM answers WHERE sid = ${lit(sid)} AND question_idx = ${idx}`)
+    .map(([student_id, choice, points]) => ({ student_id, choice, points: Number(points) }));
+}
+
+// Keeps every event of one session and awaits them by type.
+export class EventLog {
+  constructor(nc, sid) {
+    this.events = [];
+    this.waiters = [];
+    this.sub = nc.subscribe(`qw.evt.${sid}`);
+    (async () => {
+      for await (const m of this.sub) {
+        const ev = JSON.parse(sc.decode(m.data));
+        ev._at = Date.now();
+        this.events.push(ev);
+        for (const w of [...this.waiters]) w();
+      }
+    })();
+  }
+  // Resolves with the first not-yet-taken event of `type` matching `pred`.
+  next(type, { timeout = 10000, pred = () => true } = {}) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const ev = this.events.find((e) => e.type === type && !e._taken && pred(e));
+        if (!ev) return false;
+        ev._taken = true;
+        done();
+        resolve(ev);
+        return true;
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for event ${type}`)); }, timeout);
+      const done = () => { clearTimeout(timer); this.waiters = this.waiters.filter((w) => w !== check); };
+      this.waiters.push(check);
+      check();
+    });
+  }
+  lifecycle() { return this.events.filter((e) => e.type !== 'answer_stats' && e.type !== 'lobby_update'); }
+  close() { this.sub.unsubscribe(); }
+}
+
+export class Bus {
+  static async open(url = process.env.QW_NATS_URL) {
+    const b = new Bus();
+    b.nc = await connect({ servers: url, name: 'qw-tests' });
+    return b;
+  }
+  async request(subject, obj, timeout = 5000) {
+    const m = await this.nc.request(subject, sc.encode(JSON.stringify(obj)), { timeout });
+    return JSON.parse(sc.decode(m.data));
+  }
+  // A lifecycle command; retries briefly while no instance holds the lease.
+  async cmd(sid, cmd, timeout = 5000) {
+    const end = Date.now() + timeout;
+    for (;;) {
+      try {
+        return await this.request('qw.session.cmd', { sid, cmd }, Math.max(500, end - Date.now()));
+      } catch (e) {
+        if (Date.now() >= end) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  submit(s, timeout = 5000) {
+    return this.request('qw.scoring.submit', { received_at_ms: Date.now(), elapsed_ms: 0, ...s }, timeout);
+  }
+  events(sid) { return new EventLog(this.nc, sid); }
+  async close() { await this.nc.drain(); }
+}
