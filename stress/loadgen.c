@@ -727,18 +727,22 @@ static double pct(const double *v, size_t n, double p)
 
 static double round2(double x) { return round(x * 100.0) / 100.0; }
 
-static json_t *procs_json(double *rss_total)
+static json_t *procs_json(double *rss_total, double *pss_total)
 {
     json_t *o = json_object();
     *rss_total = 0;
+    *pss_total = 0;
     for (int i = 0; i < L.p_end.n; i++) {
         const struct procs_entry *e = &L.p_end.e[i];
         const struct procs_entry *b = procs_find(&L.p0, e->name);
         const struct procs_entry *c = procs_find(&L.p_conn, e->name);
-        long rss = e->rss_kb;
+        long rss = e->rss_kb, pss = e->pss_kb;
         if (c && c->rss_kb > rss) rss = c->rss_kb;
+        if (c && c->pss_kb > pss) pss = c->pss_kb;
         *rss_total += (double)rss;
-        json_object_set_new(o, e->name, json_pack("{s:I, s:f, s:i}", "rss_kb", (json_int_t)rss, "cpu_s",
+        *pss_total += (double)pss;
+        json_object_set_new(o, e->name, json_pack("{s:I, s:I, s:f, s:i}", "rss_kb", (json_int_t)rss, "pss_kb",
+                                                   (json_int_t)pss, "cpu_s",
                                                    round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
     }
     return o;
@@ -799,10 +803,11 @@ static void report(int ok)
         json_object_set_new(o, "accuracy", json_real(round(accuracy * 10000.0) / 10000.0));
     }
     json_decref(ack_counts);
-    double rss_total = 0;
+    double rss_total = 0, pss_total = 0;
     if (L.have_procs) {
-        json_object_set_new(o, "procs", procs_json(&rss_total));
+        json_object_set_new(o, "procs", procs_json(&rss_total, &pss_total));
         json_object_set_new(o, "rss_total_kb", json_integer((json_int_t)rss_total));
+        json_object_set_new(o, "pss_total_kb", json_integer((json_int_t)pss_total));
         if (L.idle) {
             json_t *idle = json_object();
             for (int g = 0; g < L.ngw; g++) {
@@ -844,7 +849,8 @@ static void report(int ok)
             fprintf(stderr, "\n  %-22s %d answers, %d mismatches\n", "record", L.recorded, L.mismatches);
         }
         for (int i = 0; i < L.p_end.n && L.have_procs; i++)
-            fprintf(stderr, "  %-22s rss %ld kB, cpu %.2f s\n", L.p_end.e[i].name, L.p_end.e[i].rss_kb,
+            fprintf(stderr, "  %-22s rss %ld kB, pss %ld kB, cpu %.2f s\n", L.p_end.e[i].name, L.p_end.e[i].rss_kb,
+                    L.p_end.e[i].pss_kb,
                     L.p_end.e[i].cpu_s - (procs_find(&L.p0, L.p_end.e[i].name)
                                               ? procs_find(&L.p0, L.p_end.e[i].name)->cpu_s
                                               : 0));

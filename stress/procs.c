@@ -1,6 +1,6 @@
 /*
  * procs: /proc readers for the load tools' memory and CPU figures. It reads
- * /proc/<pid>/status (VmRSS) and /proc/<pid>/stat (utime, stime); it owns no
+ * /proc/<pid>/status (VmRSS), /proc/<pid>/smaps_rollup (Pss) and /proc/<pid>/stat (utime, stime); it owns no
  * memory beyond the caller's struct and never writes anywhere.
  */
 #include "procs.h"
@@ -10,6 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Pss (shared pages divided among their users) from smaps_rollup, in kB. */
+static long read_pss_kb(int pid)
+{
+    char path[64], line[256];
+    long kb = 0;
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "Pss:", 4) == 0) kb = strtol(line + 4, NULL, 10);
+    fclose(f);
+    return kb;
+}
 
 static long read_rss_kb(int pid)
 {
@@ -81,6 +95,7 @@ int procs_sample(struct procs *p, const char *dir)
             if (p->e[i].pid == pid || p->e[i].pid == ppid) {
                 p->e[i].cpu_s += cpu;
                 p->e[i].rss_kb += read_rss_kb(pid);
+                p->e[i].pss_kb += read_pss_kb(pid);
                 p->e[i].nproc++;
             }
         }
