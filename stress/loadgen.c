@@ -196,6 +196,7 @@ struct sync_req {
     char cookie[1024];
     char err[256];
     const char *want_cookie;
+    int retry_after;       /* seconds, from a 429's Retry-After */
 };
 
 static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg)
@@ -207,6 +208,7 @@ static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, vo
         return;
     }
     s->status = r->status;
+    s->retry_after = atoi(r->retry_after);
     s->body = strdup(r->body ? r->body : "");
     const char *v = s->want_cookie ? hc_resp_cookie(r, s->want_cookie) : NULL;
     if (v) snprintf(s->cookie, sizeof(s->cookie), "%s=%s", s->want_cookie, v);
@@ -260,6 +262,8 @@ static int sync_pred(void) { return g_sync->done; }
 
 /* One request on a fresh client to gateway 0. Returns the status (0 on a
  * transport error, with L.error set); *body is owned by the caller. */
+static int g_retry_after;
+
 static int http_sync(const char *method, const char *path, const char *body, const char *want_cookie,
                      char **out_body, char *out_cookie, size_t cookie_len)
 {
@@ -279,6 +283,7 @@ static int http_sync(const char *method, const char *path, const char *body, con
     hc_free(&c);
     if (s.err[0]) lg_fail("%s %s%s: %s", method, L.gw[0].base, path, s.err);
     if (out_cookie && s.cookie[0]) snprintf(out_cookie, cookie_len, "%s", s.cookie);
+    g_retry_after = s.retry_after;
     if (out_body)
         *out_body = s.body;
     else
@@ -546,6 +551,18 @@ static int setup_session(void)
     char *login = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     int st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie, sizeof(L.admin_cookie));
+    double give_up = net_now_ms() + 65000.0;
+    while (st == 429 && !L.error[0] && net_now_ms() < give_up) {
+        /* the login limit counts every login from this address (a loop, other
+         * tools): wait what the gateway asks and try again, for at most 65 s */
+        int wait_s = g_retry_after < 1 ? 1 : g_retry_after > 65 ? 65 : g_retry_after;
+        fprintf(stderr, "qw-loadgen: admin login rate limited, retrying in %d s\n", wait_s);
+        g_hold_until = net_now_ms() + wait_s * 1000.0;
+        run_until(pred_hold, "waiting out the login rate limit");
+        free(body);
+        body = NULL;
+        st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie, sizeof(L.admin_cookie));
+    }
     free(login);
     if (st != 200 || !L.admin_cookie[0]) {
         lg_fail("admin login at %s answered %d: %.200s", L.gw[0].base, st, body ? body : "");
@@ -925,7 +942,10 @@ static int run(void)
         if (run_until(pred_hold, "holding idle sockets") != 0) return -1;
     }
     if (L.have_procs) procs_sample(&L.p_conn, L.pids_dir);
-    if (L.idle) return 0;
+    if (L.idle) {
+        L.p_end = L.p_conn;
+        return 0;
+    }
 
     for (int q = 0; q < L.q; q++) {
         L.cur_q = q;
