@@ -4,6 +4,8 @@
  * It stamps `now_ms` (the session clock) so the gateway computes the true
  * time left. It never reveals correctness before the question closes: the
  * answer is sent only when closed, and `score` leaves out the open question.
+ * It carries `counts` per choice of the shown question and, once closed, the
+ * student's `points` for it, so a reload shows the live chart or the reveal.
  */
 #include "clock.h"
 #include "reply.h"
@@ -15,7 +17,7 @@
 
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
-    PGresult *s = NULL, *q = NULL, *a = NULL;
+    PGresult *s = NULL, *q = NULL, *a = NULL, *c = NULL;
     json_t *out = NULL;
     const char *sid = json_string_value(json_object_get(req, "sid"));
     json_t *jstudent = json_object_get(req, "student_id");
@@ -71,6 +73,29 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                           atoi(db_val(q, 0, 2)) * 1000));
             if (strcmp(state, "closed") == 0)
                 json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
+            /* How the class answered, one count per label (zeros included).
+             * Public once closed; while open the gateway passes it to the
+             * instructor only (as answer_stats would), never to a student. */
+            const char *cp[2] = {sid, sidx};
+            c = db_exec(db,
+                        "SELECT choice, count(*) FROM answers WHERE sid = $1"
+                        " AND question_idx = $2::int GROUP BY choice",
+                        2, cp);
+            if (!c) {
+                json_decref(out);
+                out = reply_error(503, "unavailable", "the database is unavailable");
+                goto cleanup;
+            }
+            json_t *counts = json_object();
+            size_t nchoices =
+                json_array_size(json_object_get(json_object_get(out, "question"), "choices"));
+            for (size_t i = 0; i < nchoices && i < 4; i++) {
+                char label[2] = {(char)('A' + i), 0};
+                json_object_set_new(counts, label, json_integer(0));
+            }
+            for (int r = 0; r < PQntuples(c); r++)
+                json_object_set_new(counts, db_val(c, r, 0), json_integer(atoll(db_val(c, r, 1))));
+            json_object_set_new(out, "counts", counts);
         }
     }
     json_object_set_new(out, "my_choice", json_null());
@@ -84,6 +109,8 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         a = db_exec(db,
                     "SELECT (SELECT choice FROM answers WHERE sid = $1 AND student_id = $2"
                     "        AND question_idx = $3::int),"
+                    " (SELECT points FROM answers WHERE sid = $1 AND student_id = $2"
+                    "        AND question_idx = $3::int AND $4::int = 0),"
                     " (SELECT COALESCE(sum(points), 0) FROM answers WHERE sid = $1"
                     "  AND student_id = $2 AND NOT ($4::int = 1 AND question_idx = $3::int))",
                     4, ap);
@@ -93,11 +120,16 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
             goto cleanup;
         }
         if (db_val(a, 0, 0)) json_object_set_new(out, "my_choice", json_string(db_val(a, 0, 0)));
-        json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 1))));
+        json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 2))));
+        /* this question's points: only once closed (never while open) */
+        if (strcmp(state, "closed") == 0)
+            json_object_set_new(out, "points",
+                                json_integer(db_val(a, 0, 1) ? atoll(db_val(a, 0, 1)) : 0));
     }
 cleanup:
     PQclear(s);
     PQclear(q);
     PQclear(a);
+    PQclear(c);
     return out;
 }

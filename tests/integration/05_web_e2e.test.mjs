@@ -2,14 +2,18 @@
 // a browser context of its own, play a two-question quiz to the podium;
 // a student whose browser is closed mid-question comes back (saved cookie)
 // to the same question with its answer shown; a script cannot read or
-// overwrite the HttpOnly student cookie; a taken student id gets a clear
-// error; the answers fit a 360 px phone. QW_SCREENSHOTS=1 saves each screen
-// to docs/screenshots/ (so CI never rewrites tracked files).
+// overwrite the HttpOnly student cookie, and a forged cookie written by
+// script is refused; a taken student id gets a clear error; the answers fit
+// a 360 px phone; the console rebuilds from the snapshot after a reload (live
+// chart, and the reveal once closed); both pages show the connection-lost
+// and back banners when their gateway is killed and restarted; final scores
+// and ranks match the results API. QW_SCREENSHOTS=1 saves each screen to
+// docs/screenshots/ (so CI never rewrites tracked files).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, http, adminLogin, makePool } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, pidOf, waitFor } from '../lib/stack.mjs';
 import { launch, watchPage } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
@@ -26,6 +30,12 @@ async function shot(page, name) {
 async function noHorizontalScroll(page) {
   const m = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
   assert.ok(m.sw <= m.cw, `scrollWidth ${m.sw} > clientWidth ${m.cw}`);
+}
+
+// The bar counts of a chart, as {A: n, ...}.
+async function chartCounts(page, sel) {
+  return page.$$eval(`${sel} .bar`, (bars) => Object.fromEntries(bars.map((b) =>
+    [b.querySelector('.letter').textContent, Number(b.querySelector('.bar-count').textContent)])));
 }
 
 async function joinAs(ctx, code, id, name) {
@@ -100,6 +110,21 @@ test('an instructor and three students play a two-question quiz to the podium in
   const t = await joinAs(thief, code, 's1', 'Not Ada');
   await t.page.locator('#join-error').waitFor({ state: 'visible' });
   assert.match(await t.page.textContent('#join-error'), /already joined/);
+
+  // A script that writes a forged cookie (s2's claims renamed to s1, the
+  // signature kept) and claims s1's seat does not get in: the upgrade is
+  // refused and the page asks to join again.
+  const c2v = (await ctxs[1].cookies()).find((c) => c.name === 'qw_student').value;
+  const [claims, sig] = c2v.split('.');
+  const forged = Buffer.from(Buffer.from(claims, 'base64url').toString().replace('"s2"', '"s1"')).toString('base64url') + '.' + sig;
+  assert.notEqual(forged.split('.')[0], claims, 'the forged claims differ');
+  await t.page.evaluate(({ f, sidv, code: c }) => {
+    document.cookie = `qw_student=${f}; path=/`;
+    localStorage.setItem('qw_student_seat', JSON.stringify({ sid: sidv, student_id: 's1', name: 'Ada', join_code: c }));
+  }, { f: forged, sidv: sid, code });
+  await t.page.goto(`${gw}/`);
+  await t.page.locator('#join-note', { hasText: 'no longer valid' }).waitFor({ timeout: 15000 });
+  assert.equal(await host.textContent('#lobby-count'), '3', 'nobody new joined');
   await thief.close();
 
   // Script cannot read or overwrite the HttpOnly student cookie.
@@ -119,6 +144,10 @@ test('an instructor and three students play a two-question quiz to the podium in
   await host.locator('#stage-question').waitFor({ state: 'visible' });
   for (const s of [s1, s2, s3]) await s.locator('#view-question').waitFor({ state: 'visible' });
   assert.match(await s1.textContent('#q-text'), /Red Planet/);
+  assert.equal(await s1.textContent('#q-progress'), 'Question 1 of 2');
+  const first = Number(await s1.textContent('#q-seconds'));
+  assert.ok(first >= 55 && first <= 60, `the countdown starts at ${first}`);
+  await waitFor('the countdown to tick', async () => Number(await s1.textContent('#q-seconds')) < first, { timeout: 3000 });
   await s3.locator('#answers button').first().waitFor();
   await noHorizontalScroll(s3);
   await shot(s3, 'question');
@@ -143,19 +172,47 @@ test('an instructor and three students play a two-question quiz to the podium in
   assert.ok(secs > 0 && secs <= 60, `the countdown shows ${secs}`);
 
   await host.locator('#hq-answered', { hasText: '3' }).waitFor();
+
+  // The console reloaded mid-question rebuilds from the snapshot: the
+  // question, the time left, and the answers so far in the chart.
+  await host.reload();
+  await host.locator('#stage-question').waitFor({ state: 'visible' });
+  assert.match(await host.textContent('#hq-text'), /Red Planet/);
+  assert.equal(await host.textContent('#hq-answered'), '3');
+  assert.deepEqual(await chartCounts(host, '#hq-chart'), { A: 1, B: 1, C: 1, D: 0 });
+  const hsecs = Number(await host.textContent('#hq-seconds'));
+  assert.ok(hsecs > 0 && hsecs < 60, `the console's countdown shows ${hsecs}`);
   await shot(host, 'host-live-chart');
+
+  // The gateway every page is on dies (its supervisor restarts it): both
+  // pages say the connection is lost, then that it is back, and carry on.
+  const gwPid = pidOf('gateway1');
+  assert.ok(gwPid, 'the pid file of gateway1');
+  process.kill(gwPid, 'SIGKILL');
+  for (const p of [host, s1]) await p.locator('#conn-banner', { hasText: 'Connection lost' }).waitFor({ timeout: 5000 });
+  await waitFor('gateway1 to be restarted', async () => pidOf('gateway1') !== gwPid &&
+    (await http(gw, 'GET', '/healthz', { timeout: 1000 })).status === 200, { timeout: 20000 });
+  for (const p of [host, s1]) await p.locator('#conn-banner', { hasText: 'Connected again' }).waitFor({ timeout: 15000 });
+  await s1.locator('#q-status', { hasText: 'B locked in' }).waitFor();
+  await host.locator('#stage-question').waitFor({ state: 'visible' });
 
   // C closes it: reveal on every phone, distribution and top 5 on the console.
   await host.keyboard.press('c');
   await host.locator('#stage-closed').waitFor({ state: 'visible' });
   await host.locator('#hc-answer', { hasText: 'Right answer: B' }).waitFor();
   await host.locator('#leaderboard li').nth(2).waitFor();
+  assert.deepEqual(await chartCounts(host, '#hc-chart'), { A: 1, B: 1, C: 1, D: 0 });
   await s1.locator('#view-reveal').waitFor({ state: 'visible' });
   assert.equal(await s1.textContent('#r-title'), 'Correct!');
-  assert.match(await s1.textContent('#r-points'), /^\+\d{3,4} points$/);
+  const s1q1 = /^\+(\d{3,4}) points$/.exec(await s1.textContent('#r-points'));
+  assert.ok(s1q1, 'the points of a right answer');
+  assert.match(await s1.textContent('#r-answer'), /Right answer: B — Mars/);
   await s2.locator('#view-reveal').waitFor({ state: 'visible' });
   assert.equal(await s2.textContent('#r-title'), 'Not this time');
+  assert.match(await s2.textContent('#r-points'), /You answered A\. 0 points/);
   await s3b.locator('#view-reveal').waitFor({ state: 'visible' });
+  assert.equal(await s3b.textContent('#r-title'), 'Not this time');
+  await noHorizontalScroll(s3b);
   await shot(s1, 'reveal');
   await shot(host, 'host-reveal');
 
@@ -169,6 +226,19 @@ test('an instructor and three students play a two-question quiz to the podium in
   }
   await host.keyboard.press('c');
   await host.locator('#stage-closed').waitFor({ state: 'visible' });
+  // Reloaded after the reveal, the console and a phone show it again (the
+  // snapshot in closed state carries answer, counts and points).
+  await host.locator('#hc-answer', { hasText: 'Right answer: C' }).waitFor();
+  await host.reload();
+  await host.locator('#stage-closed').waitFor({ state: 'visible' });
+  await host.locator('#hc-answer', { hasText: 'Right answer: C — 6' }).waitFor();
+  assert.deepEqual(await chartCounts(host, '#hc-chart'), { A: 0, B: 0, C: 3, D: 0 });
+  await s2.locator('#view-reveal').waitFor({ state: 'visible' });
+  const s2q2 = await s2.textContent('#r-points');
+  await s2.reload();
+  await s2.locator('#view-reveal').waitFor({ state: 'visible' });
+  assert.equal(await s2.textContent('#r-title'), 'Correct!');
+  assert.equal(await s2.textContent('#r-points'), s2q2);
   await host.keyboard.press('n');
   await host.locator('#stage-ended').waitFor({ state: 'visible' });
   await host.locator('#podium .step').nth(2).waitFor();
@@ -176,6 +246,19 @@ test('an instructor and three students play a two-question quiz to the podium in
   assert.equal(await host.locator('#results-table tbody tr').count(), 3);
   for (const s of [s1, s2, s3b]) await s.locator('#view-ended').waitFor({ state: 'visible' });
   assert.match(await s1.textContent('#e-rank'), /1st of 3/);
+  // What every screen shows is what the results API says.
+  const res = await http(gw, 'GET', `/admin/api/sessions/${encodeURIComponent(sid)}/results`, { cookie: await adminLogin() });
+  assert.equal(res.status, 200);
+  const byId = Object.fromEntries(res.json.students.map((x) => [x.student_id, x]));
+  assert.equal(byId.s1.answers.find((a) => a.question_idx === 0).points, Number(s1q1[1]));
+  for (const [i, s] of [s1, s2, s3b].entries()) {
+    const r = byId[`s${i + 1}`];
+    assert.equal(Number(await s.textContent('#e-score')), r.score, `s${i + 1}'s final score`);
+    assert.equal(await s.textContent('#e-rank'), `You finished ${['1st', '2nd', '3rd'][r.rank - 1]} of 3`);
+  }
+  const rows = await host.$$eval('#results-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(rows.map((r) => [r[2], Number(r[3]), Number(r[0])]),
+    res.json.students.map((x) => [x.student_id, x.score, x.rank]));
   await shot(s1, 'podium');
   await shot(host, 'host-podium');
 
