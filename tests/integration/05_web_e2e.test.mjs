@@ -24,7 +24,7 @@ before(async () => { browser = await launch(); if (SHOTS) fs.mkdirSync(SHOTS, { 
 after(async () => { await browser?.close(); });
 
 async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled' });
 }
 
 async function noHorizontalScroll(page) {
@@ -50,7 +50,7 @@ async function joinAs(ctx, code, id, name) {
 }
 
 test('an instructor and three students play a two-question quiz to the podium in the browser', async () => {
-  const title = `Web e2e ${Date.now()}`;
+  const title = `Science warm-up #${Date.now() % 100000}`;
   const pool = makePool(2, { title, timeLimit: 60, answers: ['B', 'C'] });
   pool.questions[0].text = 'Which planet is known as the Red Planet?';
   pool.questions[0].choices = ['Venus', 'Mars', 'Jupiter', 'Mercury'];
@@ -78,11 +78,12 @@ test('an instructor and three students play a two-question quiz to the podium in
   assert.equal(await host.locator('#qr svg').count(), 1);
   const sid = decodeURIComponent(/sid=([^&]+)/.exec(new URL(host.url()).hash)[1]);
 
-  // Three students; the third on a 360 px phone.
+  // Three students; the first and third on 360 px phones.
+  const phone = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
   const ctxs = [
+    await browser.newContext(phone),
     await browser.newContext(),
-    await browser.newContext(),
-    await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true }),
+    await browser.newContext(phone),
   ];
   const names = ['Ada', 'Grace <b>Hopper</b>', 'Linus'];
   const students = [];
@@ -106,8 +107,15 @@ test('an instructor and three students play a two-question quiz to the podium in
   await shot(host, 'host-lobby');
 
   // A second browser joining with a taken id sees the clear error.
+  // (by keyboard only: the code is pre-filled, Tab to each field, Enter).
   const thief = await browser.newContext();
-  const t = await joinAs(thief, code, 's1', 'Not Ada');
+  const t = { page: await thief.newPage() };
+  await t.page.goto(`${gw}/?code=${code}`);
+  await t.page.locator('#student-id:focus').waitFor();
+  await t.page.keyboard.type('s1');
+  await t.page.keyboard.press('Tab');
+  await t.page.keyboard.type('Not Ada');
+  await t.page.keyboard.press('Enter');
   await t.page.locator('#join-error').waitFor({ state: 'visible' });
   assert.match(await t.page.textContent('#join-error'), /already joined/);
 
@@ -150,6 +158,20 @@ test('an instructor and three students play a two-question quiz to the podium in
   await waitFor('the countdown to tick', async () => Number(await s1.textContent('#q-seconds')) < first, { timeout: 3000 });
   await s3.locator('#answers button').first().waitFor();
   await noHorizontalScroll(s3);
+  // White text on the four answer colours reads at 4.5:1 at least (WCAG AA).
+  const contrasts = await s3.$$eval('#answers button', (bs) => bs.map((b) => {
+    const lum = (c) => {
+      const v = c.match(/\d+/g).slice(0, 3).map((x) => Number(x) / 255)
+        .map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+    };
+    const cs = getComputedStyle(b);
+    const [l1, l2] = [lum(cs.color), lum(cs.backgroundColor)].sort((x, y) => y - x);
+    return [b.dataset.choice, (l1 + 0.05) / (l2 + 0.05)];
+  }));
+  for (const [label, ratio] of contrasts) assert.ok(ratio >= 4.5, `answer ${label}: contrast ${ratio.toFixed(2)}`);
+  // The timer is announced sparsely (10 s, 5 s, time up), not every second.
+  assert.equal(await s3.textContent('#live-timer'), '');
   await shot(s3, 'question');
   await s1.click('#answers button[data-choice=B]');            // right
   await s2.keyboard.press('1');                                 // A, wrong, by keyboard
@@ -161,7 +183,7 @@ test('an instructor and three students play a two-question quiz to the podium in
   // The third phone's browser closes mid-question and comes back with its cookie.
   const saved = await ctxs[2].storageState();
   await ctxs[2].close();
-  ctxs[2] = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, storageState: saved });
+  ctxs[2] = await browser.newContext({ ...phone, storageState: saved });
   const s3b = await ctxs[2].newPage();
   await s3b.goto(`${gw}/`);
   await s3b.locator('#view-question').waitFor({ state: 'visible' });
@@ -193,6 +215,7 @@ test('an instructor and three students play a two-question quiz to the podium in
   await waitFor('gateway1 to be restarted', async () => pidOf('gateway1') !== gwPid &&
     (await http(gw, 'GET', '/healthz', { timeout: 1000 })).status === 200, { timeout: 20000 });
   for (const p of [host, s1]) await p.locator('#conn-banner', { hasText: 'Connected again' }).waitFor({ timeout: 15000 });
+  for (const p of [host, s1]) await p.locator('#conn-banner').waitFor({ state: 'hidden', timeout: 5000 });
   await s1.locator('#q-status', { hasText: 'B locked in' }).waitFor();
   await host.locator('#stage-question').waitFor({ state: 'visible' });
 
@@ -207,6 +230,8 @@ test('an instructor and three students play a two-question quiz to the podium in
   const s1q1 = /^\+(\d{3,4}) points$/.exec(await s1.textContent('#r-points'));
   assert.ok(s1q1, 'the points of a right answer');
   assert.match(await s1.textContent('#r-answer'), /Right answer: B — Mars/);
+  await s1.locator('#live', { hasText: 'The right answer was B' }).waitFor();
+  await host.locator('#live', { hasText: 'The right answer is B' }).waitFor();
   await s2.locator('#view-reveal').waitFor({ state: 'visible' });
   assert.equal(await s2.textContent('#r-title'), 'Not this time');
   assert.match(await s2.textContent('#r-points'), /You answered A\. 0 points/);
