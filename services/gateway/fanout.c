@@ -309,6 +309,8 @@ void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
                 json_object_set(snap, reveal[k], v);
         }
     }
+    json_t *rank = json_object_get(reply, "rank"); /* ended: the final rank */
+    if (snap && json_is_integer(rank) && !c->who.admin) json_object_set(snap, "rank", rank);
     char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
     if (text) ws_conn_send(c, text, strlen(text));
     free(text);

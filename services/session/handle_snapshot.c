@@ -5,7 +5,8 @@
  * time left. It never reveals correctness before the question closes: the
  * answer is sent only when closed, and `score` leaves out the open question.
  * It carries `counts` per choice of the shown question and, once closed, the
- * student's `points` for it, so a reload shows the live chart or the reveal.
+ * student's `points` for it, so a reload shows the live chart or the reveal;
+ * after the end, the student's final `rank`.
  */
 #include "clock.h"
 #include "reply.h"
@@ -17,7 +18,7 @@
 
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
-    PGresult *s = NULL, *q = NULL, *a = NULL, *c = NULL;
+    PGresult *s = NULL, *q = NULL, *a = NULL, *c = NULL, *r = NULL;
     json_t *out = NULL;
     const char *sid = json_string_value(json_object_get(req, "sid"));
     json_t *jstudent = json_object_get(req, "student_id");
@@ -93,8 +94,8 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                 char label[2] = {(char)('A' + i), 0};
                 json_object_set_new(counts, label, json_integer(0));
             }
-            for (int r = 0; r < PQntuples(c); r++)
-                json_object_set_new(counts, db_val(c, r, 0), json_integer(atoll(db_val(c, r, 1))));
+            for (int row = 0; row < PQntuples(c); row++)
+                json_object_set_new(counts, db_val(c, row, 0), json_integer(atoll(db_val(c, row, 1))));
             json_object_set_new(out, "counts", counts);
         }
     }
@@ -125,11 +126,29 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         if (strcmp(state, "closed") == 0)
             json_object_set_new(out, "points",
                                 json_integer(db_val(a, 0, 1) ? atoll(db_val(a, 0, 1)) : 0));
+        /* After the end a returning student sees the final rank too:
+         * 1 + the students with a higher score (equal scores share it). */
+        if (strcmp(state, "ended") == 0) {
+            const char *rp[2] = {sid, db_val(a, 0, 2)};
+            r = db_exec(db,
+                        "SELECT 1 + count(*) FROM (SELECT COALESCE(sum(a.points), 0) AS total"
+                        " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
+                        " AND a.student_id = st.student_id WHERE st.sid = $1"
+                        " GROUP BY st.student_id) t WHERE t.total > $2::bigint",
+                        2, rp);
+            if (!r) {
+                json_decref(out);
+                out = reply_error(503, "unavailable", "the database is unavailable");
+                goto cleanup;
+            }
+            json_object_set_new(out, "rank", json_integer(atoll(db_val(r, 0, 0))));
+        }
     }
 cleanup:
     PQclear(s);
     PQclear(q);
     PQclear(a);
     PQclear(c);
+    PQclear(r);
     return out;
 }
