@@ -1,6 +1,7 @@
 # Quizwire: the two commands of the README, and the build steps behind them.
 #   make run   installs what is missing, builds, starts the whole stack on loopback
 #   make test  installs what is missing, builds with sanitizers, runs every test
+#              (unit, integration, then the fault tests of make test-faults)
 BUILD      ?= build/release
 TEST_BUILD ?= build/test
 JOBS       ?= $(shell nproc)
@@ -44,6 +45,11 @@ config-doc: build
 test: build-test web node-deps
 	@cd $(TEST_BUILD) && ctest --output-on-failure
 	@tests/run.sh $(TEST_BUILD)
+	@tests/faults/run.sh $(TEST_BUILD)
+
+# Crash safety: kill each part under load on a stack of its own (about 70 s).
+test-faults: build-test web node-deps
+	@tests/faults/run.sh $(TEST_BUILD)
 
 bench: build web node-deps
 	@stress/bench.sh $(BUILD)

@@ -297,6 +297,20 @@ void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
                      (json_int_t)(open ? remaining_ms(reply) : 0), "players",
                      json_object_get(reply, "players"), "my_choice",
                      json_is_string(mc) ? mc : NULL, "score", (json_int_t)c->score);
+    /* Once closed the reveal is public: the answer, how the class answered
+     * and this student's points, so a reload shows the reveal again. While
+     * a question is open only the instructor gets the counts (answered so
+     * far), as with answer_stats. */
+    if (snap && (strcmp(state, "closed") == 0 || (open && c->who.admin))) {
+        static const char *const reveal[] = {"answer", "counts", "points"};
+        for (size_t k = 0; k < sizeof(reveal) / sizeof(reveal[0]); k++) {
+            json_t *v = json_object_get(reply, reveal[k]);
+            if (v && (open ? strcmp(reveal[k], "counts") == 0 : !c->who.admin || k != 2))
+                json_object_set(snap, reveal[k], v);
+        }
+    }
+    json_t *rank = json_object_get(reply, "rank"); /* ended: the final rank */
+    if (snap && json_is_integer(rank) && !c->who.admin) json_object_set(snap, "rank", rank);
     char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
     if (text) ws_conn_send(c, text, strlen(text));
     free(text);

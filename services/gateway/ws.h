@@ -101,6 +101,9 @@ struct ws_conn {
     int bad_count;
     int64_t bad_window_ms;
     int64_t close_deadline_ms;     /* 0 = not closing */
+    int close_pending;             /* close waits for queued messages to leave */
+    uint16_t close_code;
+    char close_reason[64];
     int dead;                      /* remove on the next sweep */
     int dirty;                     /* on the server's dirty list */
     struct ws_conn *dirty_next;

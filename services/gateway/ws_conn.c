@@ -104,6 +104,12 @@ void ws_conn_io(struct ws_conn *c, int readable) {
         }
     }
     if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) c->dead = 1;
+    if (!c->dead && c->close_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
+        c->close_pending = 0;
+        wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
+                                strlen(c->close_reason));
+        if (wslay_event_send(c->ctx) != 0) c->dead = 1;
+    }
 }
 
 void ws_conn_send(struct ws_conn *c, const char *text, size_t len) {
@@ -136,7 +142,16 @@ void ws_conn_error(struct ws_conn *c, const char *code, const char *message) {
 
 void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
     if (c->dead || c->close_deadline_ms) return;
-    wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
+    /* wslay sends control frames before queued data: a close queued now
+     * would overtake the messages (e.g. the `error`s) queued before it, so
+     * it waits in close_pending until they have left (ws_conn_io). */
+    if (wslay_event_get_queued_msg_count(c->ctx) > 0) {
+        c->close_pending = 1;
+        c->close_code = code;
+        snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    } else {
+        wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
+    }
     c->close_deadline_ms = clock_mono_ms() + WS_CLOSE_LINGER_MS;
     ws_server_dirty(c);
 }

@@ -471,6 +471,20 @@ static void try_lease(struct lifecycle *lc) {
 
 /* ---- the thread ----------------------------------------------------- */
 
+/* 1 when lock_db still holds the advisory lock. Asks pg_locks rather than
+ * "SELECT 1": db_exec reconnects a connection it found broken, and a fresh
+ * connection answers anything while holding no lock at all. */
+static int lease_held(struct lifecycle *lc) {
+    PGresult *r = db_exec(lc->lock_db,
+                          "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
+                          " AND objid = " LEASE_KEY " AND objsubid = 1 AND granted"
+                          " AND pid = pg_backend_pid()",
+                          0, NULL);
+    int held = r && PQntuples(r) == 1 && !db_broken(lc->lock_db);
+    PQclear(r);
+    return held;
+}
+
 static void fire_timers(struct lifecycle *lc) {
     int64_t now = clock_wall_ms();
     for (int i = 0; i < lc->ntimers; i++) {
@@ -508,8 +522,14 @@ static void *lifecycle_main(void *arg) {
                 usleep(100 * 1000);
             continue;
         }
-        if (clock_mono_ms() >= lc->next_check_ms) {
-            if (db_cmd(lc->lock_db, "SELECT 1", 0, NULL) != 0 || db_broken(lc->lock_db)) {
+        /* Check the lock at every lease tick, and at once when the state
+         * connection broke: that is how a Postgres restart shows itself,
+         * and the lock died with it. Without this check db_exec would
+         * reconnect lc->db and this instance would go on driving (timers,
+         * commands) for up to lease_ms/2 while a standby already holds
+         * the lease. */
+        if (clock_mono_ms() >= lc->next_check_ms || db_broken(lc->db)) {
+            if (!lease_held(lc)) {
                 step_down(lc, "lock_connection_broken");
                 continue;
             }

@@ -4,6 +4,9 @@
  * It stamps `now_ms` (the session clock) so the gateway computes the true
  * time left. It never reveals correctness before the question closes: the
  * answer is sent only when closed, and `score` leaves out the open question.
+ * It carries `counts` per choice of the shown question and, once closed, the
+ * student's `points` for it, so a reload shows the live chart or the reveal;
+ * after the end, the student's final `rank`.
  */
 #include "clock.h"
 #include "reply.h"
@@ -15,7 +18,7 @@
 
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
-    PGresult *s = NULL, *q = NULL, *a = NULL;
+    PGresult *s = NULL, *q = NULL, *a = NULL, *c = NULL, *r = NULL;
     json_t *out = NULL;
     const char *sid = json_string_value(json_object_get(req, "sid"));
     json_t *jstudent = json_object_get(req, "student_id");
@@ -71,6 +74,29 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                           atoi(db_val(q, 0, 2)) * 1000));
             if (strcmp(state, "closed") == 0)
                 json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
+            /* How the class answered, one count per label (zeros included).
+             * Public once closed; while open the gateway passes it to the
+             * instructor only (as answer_stats would), never to a student. */
+            const char *cp[2] = {sid, sidx};
+            c = db_exec(db,
+                        "SELECT choice, count(*) FROM answers WHERE sid = $1"
+                        " AND question_idx = $2::int GROUP BY choice",
+                        2, cp);
+            if (!c) {
+                json_decref(out);
+                out = reply_error(503, "unavailable", "the database is unavailable");
+                goto cleanup;
+            }
+            json_t *counts = json_object();
+            size_t nchoices =
+                json_array_size(json_object_get(json_object_get(out, "question"), "choices"));
+            for (size_t i = 0; i < nchoices && i < 4; i++) {
+                char label[2] = {(char)('A' + i), 0};
+                json_object_set_new(counts, label, json_integer(0));
+            }
+            for (int row = 0; row < PQntuples(c); row++)
+                json_object_set_new(counts, db_val(c, row, 0), json_integer(atoll(db_val(c, row, 1))));
+            json_object_set_new(out, "counts", counts);
         }
     }
     json_object_set_new(out, "my_choice", json_null());
@@ -84,6 +110,8 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         a = db_exec(db,
                     "SELECT (SELECT choice FROM answers WHERE sid = $1 AND student_id = $2"
                     "        AND question_idx = $3::int),"
+                    " (SELECT points FROM answers WHERE sid = $1 AND student_id = $2"
+                    "        AND question_idx = $3::int AND $4::int = 0),"
                     " (SELECT COALESCE(sum(points), 0) FROM answers WHERE sid = $1"
                     "  AND student_id = $2 AND NOT ($4::int = 1 AND question_idx = $3::int))",
                     4, ap);
@@ -93,11 +121,34 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
             goto cleanup;
         }
         if (db_val(a, 0, 0)) json_object_set_new(out, "my_choice", json_string(db_val(a, 0, 0)));
-        json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 1))));
+        json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 2))));
+        /* this question's points: only once closed (never while open) */
+        if (strcmp(state, "closed") == 0)
+            json_object_set_new(out, "points",
+                                json_integer(db_val(a, 0, 1) ? atoll(db_val(a, 0, 1)) : 0));
+        /* After the end a returning student sees the final rank too:
+         * 1 + the students with a higher score (equal scores share it). */
+        if (strcmp(state, "ended") == 0) {
+            const char *rp[2] = {sid, db_val(a, 0, 2)};
+            r = db_exec(db,
+                        "SELECT 1 + count(*) FROM (SELECT COALESCE(sum(a.points), 0) AS total"
+                        " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
+                        " AND a.student_id = st.student_id WHERE st.sid = $1"
+                        " GROUP BY st.student_id) t WHERE t.total > $2::bigint",
+                        2, rp);
+            if (!r) {
+                json_decref(out);
+                out = reply_error(503, "unavailable", "the database is unavailable");
+                goto cleanup;
+            }
+            json_object_set_new(out, "rank", json_integer(atoll(db_val(r, 0, 0))));
+        }
     }
 cleanup:
     PQclear(s);
     PQclear(q);
     PQclear(a);
+    PQclear(c);
+    PQclear(r);
     return out;
 }

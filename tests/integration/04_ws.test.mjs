@@ -1,8 +1,7 @@
 // The WebSocket side of live sessions (SPEC §4, §6) against the real stack,
 // students spread over both gateways: upgrade refusals, snapshots with the
 // true time left, fan-out, fair acks that agree with the record, reconnects,
-// and junk that never hurts a socket's neighbour. Tests that need the join
-// route, sessions and scoring are skipped until main holds them.
+// and junk that never hurts a socket's neighbour.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, http, adminLogin, makePool, wsUrl, waitFor } from '../lib/stack.mjs';
@@ -15,23 +14,13 @@ const [GW0, GW1] = env.gateways;
 const gwOf = (i) => env.gateways[i % env.gateways.length];
 const CHOICES = ['A', 'B', 'C', 'D'];
 const pick = () => CHOICES[Math.floor(Math.random() * 4)];
-let live = false;
-let auth = false; // join route and sessions: enough for the refusal tests
 let admin = null;
 
 before(async () => {
   admin = await adminLogin();
-  const j = await http(GW0, 'POST', '/api/join', { body: {} });
-  auth = !(j.status === 404 && j.json && j.json.error === 'not_found');
-  live = auth && await liveBackend(admin);
-});
-const liveTest = (name, opts, fn) => test(name, opts, async (t) => {
-  if (!live) { t.skip('main does not serve snapshots and submits yet'); return; }
-  await fn(t);
-});
-const authTest = (name, opts, fn) => test(name, opts, async (t) => {
-  if (!auth) { t.skip('main does not hold the join route yet'); return; }
-  await fn(t);
+  // every part is in main: a backend that does not answer must fail these
+  // tests, never skip them
+  assert.ok(await liveBackend(admin), 'the live backend serves snapshots and submits');
 });
 
 async function metric(opsBase, name) {
@@ -71,7 +60,7 @@ test('the ops port counts open sockets, messages and dropped sockets', async () 
   }
 });
 
-authTest('tampered, missing and forged student cookies are refused with 401', { timeout: 30000 }, async () => {
+test('tampered, missing and forged student cookies are refused with 401', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const { cookie, token } = await join(GW0, sid, 'cookie-owner');
   const flip = token.slice(0, -2) + (token.at(-2) === 'A' ? 'B' : 'A') + token.at(-1);
@@ -82,19 +71,13 @@ authTest('tampered, missing and forged student cookies are refused with 401', { 
     assert.equal(await refusedStatus(wsUrl(gw, `/ws?token=${encodeURIComponent(flip)}`)), 401);
     assert.equal(await refusedStatus(wsUrl(gw, '/admin/ws?sid=' + sid), { cookie: 'qw_admin=forged' }), 401);
     // the real cookie still opens (and, with snapshots served, gets one)
-    if (live) {
-      const { ws, snap } = await connect(gw, cookie);
-      assert.equal(snap.sid, sid);
-      ws.close();
-    } else {
-      const ws = studentWs(gw, cookie);
-      await ws.opened;
-      ws.close();
-    }
+    const { ws, snap } = await connect(gw, cookie);
+    assert.equal(snap.sid, sid);
+    ws.close();
   }
 });
 
-authTest('a token is never honoured for another session nor for a made-up sid', { timeout: 30000 }, async () => {
+test('a token is never honoured for another session nor for a made-up sid', { timeout: 30000 }, async () => {
   const a = await newSession(admin, makePool(1));
   const b = await newSession(admin, makePool(1));
   const { cookie, token } = await join(GW1, a.sid, 'one-session-only');
@@ -103,19 +86,13 @@ authTest('a token is never honoured for another session nor for a made-up sid', 
     assert.equal(await refusedStatus(wsUrl(gw, `/ws?sid=${b.sid}&token=${encodeURIComponent(token)}`)), 401);
     assert.equal(await refusedStatus(wsUrl(gw, '/ws?sid=no-such-session'), { cookie }), 401);
     assert.notEqual(await refusedStatus(wsUrl(gw, '/admin/ws?sid=no-such-session'), { cookie: admin }), 101);
-    if (live) {
-      const { ws, snap } = await connect(gw, cookie, `?sid=${a.sid}`);
-      assert.equal(snap.sid, a.sid);
-      ws.close();
-    } else {
-      const ws = studentWs(gw, cookie, `?sid=${a.sid}`);
-      await ws.opened;
-      ws.close();
-    }
+    const { ws, snap } = await connect(gw, cookie, `?sid=${a.sid}`);
+    assert.equal(snap.sid, a.sid);
+    ws.close();
   }
 });
 
-liveTest('20 students play 3 questions with random picks and the results agree with every pick', { timeout: 90000 }, async () => {
+test('20 students play 3 questions with random picks and the results agree with every pick', { timeout: 90000 }, async () => {
   const pool = makePool(3, { timeLimit: 30, answers: ['B', 'D', 'A'] });
   const { sid } = await newSession(admin, pool);
   const host = adminWs(GW0, admin, sid);
@@ -183,7 +160,7 @@ liveTest('20 students play 3 questions with random picks and the results agree w
   host.close();
 });
 
-liveTest('a late joiner 3 s into a 10 s question sees 6.5..7.5 s left', { timeout: 30000 }, async () => {
+test('a late joiner 3 s into a 10 s question sees 6.5..7.5 s left', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(1, { timeLimit: 10 }));
   const early = await join(GW0, sid, 'early');
   const { ws: e } = await connect(GW0, early.cookie);
@@ -201,7 +178,7 @@ liveTest('a late joiner 3 s into a 10 s question sees 6.5..7.5 s left', { timeou
   e.close();
 });
 
-liveTest('disconnect and reconnect keeps the answer: a resubmit is duplicate with the first choice', { timeout: 30000 }, async () => {
+test('disconnect and reconnect keeps the answer: a resubmit is duplicate with the first choice', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(2));
   const s = await join(GW0, sid, 'reconnector');
   const { ws } = await connect(GW0, s.cookie);
@@ -221,7 +198,7 @@ liveTest('disconnect and reconnect keeps the answer: a resubmit is duplicate wit
   again.ws.close();
 });
 
-liveTest('a laptop that sleeps through a next wakes to question 1 with my_choice null', { timeout: 30000 }, async () => {
+test('a laptop that sleeps through a next wakes to question 1 with my_choice null', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(3));
   const s = await join(GW1, sid, 'sleeper');
   const { ws } = await connect(GW1, s.cookie);
@@ -239,7 +216,7 @@ liveTest('a laptop that sleeps through a next wakes to question 1 with my_choice
   woke.ws.close();
 });
 
-liveTest('not_open, wrong_question, invalid, accepted, duplicate and closed are each produced', { timeout: 30000 }, async () => {
+test('not_open, wrong_question, invalid, accepted, duplicate and closed are each produced', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(2));
   const s = await join(GW0, sid, 'statuses');
   const { ws } = await connect(GW1, s.cookie);
@@ -262,7 +239,7 @@ liveTest('not_open, wrong_question, invalid, accepted, duplicate and closed are 
   ws.close();
 });
 
-liveTest('30 students submit straddling a 5 s deadline and every ack agrees with the record', { timeout: 60000 }, async () => {
+test('30 students submit straddling a 5 s deadline and every ack agrees with the record', { timeout: 60000 }, async () => {
   const { sid } = await newSession(admin, makePool(1, { timeLimit: 5 }));
   const students = [];
   for (let i = 0; i < 30; i++) {
@@ -297,7 +274,7 @@ liveTest('30 students submit straddling a 5 s deadline and every ack agrees with
   for (const s of students) s.ws.close();
 });
 
-liveTest('13 kinds of junk each get error, the same socket then plays, its neighbour is untouched', { timeout: 30000 }, async () => {
+test('13 kinds of junk each get error, the same socket then plays, its neighbour is untouched', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const a = await join(GW0, sid, 'junker');
   const b = await join(GW0, sid, 'neighbour');
@@ -341,7 +318,7 @@ liveTest('13 kinds of junk each get error, the same socket then plays, its neigh
   nb.close();
 });
 
-liveTest('a 70 KB message closes 1009, a binary frame 1003, a flood of bad messages 1008', { timeout: 30000 }, async () => {
+test('a 70 KB message closes 1009, a binary frame 1003, a flood of bad messages 1008', { timeout: 30000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const s = await join(GW1, sid, 'oversize');
   const big = await connect(GW1, s.cookie);
@@ -356,7 +333,7 @@ liveTest('a 70 KB message closes 1009, a binary frame 1003, a flood of bad messa
   assert.ok(fl.ws.messages.filter((m) => m.type === 'error').length >= 50);
 });
 
-liveTest('25 rapid reconnects leave the gateway healthy with no socket left behind', { timeout: 60000 }, async () => {
+test('25 rapid reconnects leave the gateway healthy with no socket left behind', { timeout: 60000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const s = await join(GW0, sid, 'flapper');
   const before = await Promise.all(env.gatewayOps.map((o) => metric(o, 'qw_ws_open_sockets')));
@@ -377,7 +354,7 @@ liveTest('25 rapid reconnects leave the gateway healthy with no socket left behi
   }, { timeout: 10000 });
 });
 
-liveTest('50 students x 2 questions: ack latency p50/p95/p99', { timeout: 90000 }, async () => {
+test('50 students x 2 questions: ack latency p50/p95/p99', { timeout: 90000 }, async () => {
   const { sid } = await newSession(admin, makePool(2, { timeLimit: 30 }));
   const students = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
     const { cookie } = await join(gwOf(i), sid, `load-${i}`);
@@ -400,7 +377,7 @@ liveTest('50 students x 2 questions: ack latency p50/p95/p99', { timeout: 90000 
   for (const ws of students) ws.close();
 });
 
-liveTest('ping gets pong and the instructor socket may not submit, a student may not drive', { timeout: 20000 }, async () => {
+test('ping gets pong and the instructor socket may not submit, a student may not drive', { timeout: 20000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const s = await join(GW0, sid, 'pinger');
   const { ws } = await connect(GW1, s.cookie);
@@ -418,3 +395,34 @@ liveTest('ping gets pong and the instructor socket may not submit, a student may
   host.close();
 });
 
+
+test('a student returning after the end sees the final score and rank in the snapshot', { timeout: 30000 }, async () => {
+  const { sid } = await newSession(admin, makePool(1));
+  const fast = await join(GW0, sid, 'rank-fast');
+  const slow = await join(GW1, sid, 'rank-wrong');
+  const a = await connect(GW0, fast.cookie);
+  const b = await connect(GW1, slow.cookie);
+  await command(admin, sid, 'next');
+  await a.ws.next('question_open');
+  await b.ws.next('question_open');
+  a.ws.send({ type: 'submit', question_idx: 0, choice: 'B' }); // right (makePool answers B)
+  b.ws.send({ type: 'submit', question_idx: 0, choice: 'A' });
+  assert.equal((await a.ws.next('submit_ack')).status, 'accepted');
+  assert.equal((await b.ws.next('submit_ack')).status, 'accepted');
+  await command(admin, sid, 'end');
+  const endA = await a.ws.next('session_ended');
+  const endB = await b.ws.next('session_ended');
+  assert.deepEqual([endA.rank, endB.rank], [1, 2]);
+  a.ws.close();
+  b.ws.close();
+  // back on the other gateway: the snapshot carries what session_ended said
+  const again = await connect(GW1, fast.cookie);
+  assert.equal(again.snap.state, 'ended');
+  assert.equal(again.snap.rank, 1);
+  assert.equal(again.snap.score, endA.score);
+  const againB = await connect(GW0, slow.cookie);
+  assert.equal(againB.snap.rank, 2);
+  assert.equal(againB.snap.score, 0);
+  again.ws.close();
+  againB.ws.close();
+});

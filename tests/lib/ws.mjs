@@ -6,7 +6,7 @@ import { env, http, makePool, WsClient, wsUrl } from './stack.mjs';
 // True once main holds everything the live tests need: the join route,
 // sessions, the session daemon's snapshot and the scoring daemon. Probed
 // through a real socket: the first message must be a snapshot and a submit
-// in the lobby must be answered (not_open). Until then those tests skip.
+// in the lobby must be answered (not_open).
 export async function liveBackend(admin) {
   const j = await http(env.gateways[0], 'POST', '/api/join', { body: {} });
   if (j.status === 404 && j.json && j.json.error === 'not_found') return false;

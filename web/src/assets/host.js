@@ -283,7 +283,13 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
+        counts: m.counts,
       });
+    }
+    if (m.state === 'closed' && m.answer && m.counts) {
+      // A reload after the reveal: the snapshot carries answer and counts.
+      st.question = m.question || st.question;
+      return onClosed({ question_idx: m.question_idx, answer: m.answer, counts: m.counts });
     }
     if (m.state === 'closed') {
       st.state = 'closed';
@@ -332,9 +338,11 @@
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
     setText('hq-text', m.text);
-    setText('hq-answered', 0);
+    // A reload mid-question: the snapshot's counts are the answers so far.
+    const counts = m.counts || {};
+    setText('hq-answered', Object.values(counts).reduce((a, n) => a + (Number(n) || 0), 0));
     setText('hq-players', st.players);
-    drawChart($('hq-chart'), st.question.choices, {}, null);
+    drawChart($('hq-chart'), st.question.choices, counts, null);
     countdown.sync(m.remaining_ms, m.time_limit_ms);
     stage('question');
     announce('Question ' + (m.question_idx + 1) + ' is open');

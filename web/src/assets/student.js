@@ -19,6 +19,7 @@
     myChoice: null,       // choice the server acknowledged
     pending: null,        // choice sent, not yet acknowledged
     resends: 0,
+    refusals: 0,          // upgrades refused in a row while the server was healthy
     score: 0,
     players: 0,
     announced: {},
@@ -134,21 +135,26 @@
 
   function connect() {
     if (st.socket) st.socket.stop();
+    st.refusals = 0;
     show('loading');
     st.socket = new Socket('/ws', {
       message: onMessage,
-      open() { st.resends = 0; },
+      open() { st.resends = 0; st.refusals = 0; },
       refused: async (code, opened, failsBeforeOpen) => {
         if (code === 4001) {
           saveSeat(null);
           showJoin('The instructor restarted the quiz. Please join again.');
           return true;
         }
-        // A browser cannot see an upgrade's status: when the upgrade keeps
-        // failing while the server itself answers, our seat was refused (401).
-        if (!opened && failsBeforeOpen >= 2 && navigator.onLine !== false) {
+        // A browser cannot see an upgrade's status: when the upgrade fails
+        // twice in a row and each time the server itself answers healthy
+        // right after, our seat was refused (401). A failure while the
+        // gateway is down (restarting) resets the count, so a restart that
+        // comes back between two tries is never taken for a refusal.
+        if (!opened && navigator.onLine !== false) {
           const h = await api('GET', '/healthz');
-          if (h.status === 200) {
+          st.refusals = h.status === 200 ? st.refusals + 1 : 0;
+          if (st.refusals >= 2) {
             saveSeat(null);
             showJoin('Your place in that quiz is no longer valid. Please join again.');
             return true;
@@ -185,6 +191,12 @@
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
       }, true);
+    }
+    if (m.state === 'closed' && m.answer) {
+      // After a reload the snapshot carries the reveal: show it again.
+      st.qIdx = m.question_idx;
+      st.choices = m.question && Array.isArray(m.question.choices) ? m.question.choices : st.choices;
+      return onClosed({ question_idx: m.question_idx, answer: m.answer, my_choice: m.my_choice, points: m.points, score: m.score });
     }
     if (m.state === 'closed') {
       st.state = 'closed';
