@@ -77,11 +77,14 @@ struct netaddr_range *netaddr_list_parse(const char *csv, char *bad, size_t badn
     size_t n = 0;
     const char *p = s;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *end = p;
-        while (*end && *end != ',') end++;
+        while (*end && *end != ',')
+            end++;
         const char *e = end;
-        while (e > p && e[-1] == ' ') e--;
+        while (e > p && e[-1] == ' ')
+            e--;
         if (e > p) {
             char entry[64];
             size_t len = (size_t)(e - p);

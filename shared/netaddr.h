@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 
 struct netaddr_range {
-    int family;              /* AF_INET or AF_INET6; 0 ends a list */
-    unsigned char addr[16];  /* network address, host bits cleared (4 or 16 bytes used) */
-    int prefix;              /* leading bits that must match: 0..32 or 0..128 */
+    int family;             /* AF_INET or AF_INET6; 0 ends a list */
+    unsigned char addr[16]; /* network address, host bits cleared (4 or 16 bytes used) */
+    int prefix;             /* leading bits that must match: 0..32 or 0..128 */
 };
 
 /* Parses "addr" (a single host) or "addr/prefix" into *out. Host bits set

@@ -103,6 +103,7 @@ test('the gateway scales: no fixed host port, no container name, HAProxy finds r
   const gw = compose.services.gateway;
   assert.equal(gw.ports, undefined);
   assert.equal(gw.container_name, undefined);
+  assert.equal(gw.scale, '${QUIZWIRE_GATEWAYS:-2}', 'the gateway count survives a plain `up -d`');
   assert.equal(gw.environment.QW_HTTP_ADDR, '0.0.0.0');
   assert.equal(String(gw.environment.QW_HTTP_PORT), '8080');
   assert.ok(gw.healthcheck.test.join(' ').includes('127.0.0.1:8080/healthz'), 'public /healthz checked');

@@ -14,7 +14,7 @@ static int failures;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
             failures++;                                                                            \
         }                                                                                          \
     } while (0)
@@ -50,7 +50,8 @@ static void ipv4_cidr_edges(void) {
     netaddr_list_free(l);
     /* host bits beyond the prefix are cleared, not refused */
     l = netaddr_list_parse("10.1.2.3/8", NULL, 0);
-    CHECK(l && l[0].prefix == 8 && netaddr_list_has(l, "10.200.0.1") && !netaddr_list_has(l, "11.0.0.1"));
+    CHECK(l && l[0].prefix == 8 && netaddr_list_has(l, "10.200.0.1") &&
+          !netaddr_list_has(l, "11.0.0.1"));
     netaddr_list_free(l);
     l = netaddr_list_parse("0.0.0.0/0", NULL, 0);
     CHECK(l && netaddr_list_has(l, "8.8.8.8") && !netaddr_list_has(l, "2001:db8::1"));
@@ -108,15 +109,16 @@ static void empty_list_trusts_nobody(void) {
 }
 
 static void malformed_entries_are_refused_and_named(void) {
-    const char *bad[] = {"127.0.0.1/33", "::1/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x",
-                         "10.0.0.0/0008", "localhost", "10.0.0", "10.0.0.0/8/8", "1.2.3.4 5",
-                         "256.0.0.1", "/8"};
+    const char *bad[] = {"127.0.0.1/33", "::1/129",       "10.0.0.0/", "10.0.0.0/-1",
+                         "10.0.0.0/8x",  "10.0.0.0/0008", "localhost", "10.0.0",
+                         "10.0.0.0/8/8", "1.2.3.4 5",     "256.0.0.1", "/8"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct netaddr_range r;
         CHECK(netaddr_range_parse(bad[i], &r) == -1);
     }
     char named[32] = "";
-    struct netaddr_range *l = netaddr_list_parse("127.0.0.1, 172.28.0.0/99 ,::1", named, sizeof(named));
+    struct netaddr_range *l =
+        netaddr_list_parse("127.0.0.1, 172.28.0.0/99 ,::1", named, sizeof(named));
     CHECK(l == NULL);
     CHECK(strcmp(named, "172.28.0.0/99") == 0);
     char tiny[5] = "";
