@@ -67,7 +67,8 @@ const struct config_def config_table[] = {
     {"QW_ALLOWED_ORIGINS", CFG_GATEWAY, CFG_STR, "", 0, 0,
      "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always allowed)."},
     {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
-     "Peer IPs whose X-Forwarded-For first hop is taken as the client IP, comma separated."},
+     "Proxies whose X-Forwarded-For first hop is taken as the client IP: IPs or CIDR ranges, IPv4 "
+     "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the gateway."},
     {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
      "Most messages queued to one slow socket before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,

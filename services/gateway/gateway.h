@@ -9,6 +9,7 @@
 #define QW_GATEWAY_H
 
 #include "daemon.h"
+#include "netaddr.h"
 
 struct ws_server;
 
@@ -19,7 +20,7 @@ struct gateway {
     const char *static_dir;       /* QW_STATIC_DIR */
     int port;                     /* QW_HTTP_PORT */
     char **allowed_origins;       /* NULL-terminated; QW_ALLOWED_ORIGINS */
-    char **trusted_proxies;       /* NULL-terminated; QW_TRUSTED_PROXIES */
+    struct netaddr_range *trusted_proxies; /* QW_TRUSTED_PROXIES: IPs and CIDR ranges */
 };
 
 /* Splits a comma separated list into a NULL-terminated array of trimmed,

@@ -174,7 +174,7 @@ void http_client_ip(struct http_req *r, char *buf, size_t n) {
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)n);
     }
-    if (!gateway_list_has(r->gw->trusted_proxies, buf)) return;
+    if (!ci || !netaddr_list_has_sockaddr(r->gw->trusted_proxies, ci->client_addr)) return;
     const char *xff = http_header(r, "X-Forwarded-For");
     if (!xff) return;
     while (*xff == ' ') xff++;
@@ -186,6 +186,12 @@ void http_client_ip(struct http_req *r, char *buf, size_t n) {
     unsigned char tmp[16];
     if (inet_pton(AF_INET, hop, tmp) == 1 || inet_pton(AF_INET6, hop, tmp) == 1)
         snprintf(buf, n, "%s", hop);
+}
+
+int http_peer_trusted(struct http_req *r) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && netaddr_list_has_sockaddr(r->gw->trusted_proxies, ci->client_addr);
 }
 
 json_t *http_bus(struct http_req *r, const char *subject, const json_t *req) {

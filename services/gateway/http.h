@@ -69,9 +69,12 @@ void http_add_header(struct http_req *r, const char *name, const char *value);
  * returns NULL; the caller then returns *ret. Caller owns the result. */
 json_t *http_body_json(struct http_req *r, enum MHD_Result *ret);
 
-/* The client IP as text (peer, or first X-Forwarded-For hop from a trusted
- * proxy) into buf. */
+/* The client IP as text (peer, or first X-Forwarded-For hop when the peer
+ * is in QW_TRUSTED_PROXIES) into buf. */
 void http_client_ip(struct http_req *r, char *buf, size_t n);
+
+/* True when the socket peer is in QW_TRUSTED_PROXIES (an IP or CIDR range). */
+int http_peer_trusted(struct http_req *r);
 
 /* A cookie's value, or NULL (borrowed from MHD for the request's life). */
 const char *http_cookie(struct http_req *r, const char *name);

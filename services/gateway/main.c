@@ -6,6 +6,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
+#include "netaddr.h"
 #include "ws.h"
 
 #include <microhttpd.h>
@@ -22,7 +23,12 @@ int main(void) {
     gw.static_dir = config_str("QW_STATIC_DIR");
     gw.port = (int)config_int("QW_HTTP_PORT");
     gw.allowed_origins = gateway_split_list(config_str("QW_ALLOWED_ORIGINS"));
-    gw.trusted_proxies = gateway_split_list(config_str("QW_TRUSTED_PROXIES"));
+    char bad[64] = "";
+    gw.trusted_proxies = netaddr_list_parse(config_str("QW_TRUSTED_PROXIES"), bad, sizeof(bad));
+    if (!gw.trusted_proxies) {
+        LOG_ERROR("config_invalid", "name=QW_TRUSTED_PROXIES entry=\"%s\" want=\"IP or IP/prefix\"", bad);
+        goto out;
+    }
     if (ws_server_start(&gw) != 0) goto out;
     if (http_start(&gw) != 0) goto out;
     rc = 0;
@@ -33,6 +39,6 @@ out:
     ws_server_free(&gw);
     daemon_finish(&gw.d);
     gateway_free_list(gw.allowed_origins);
-    gateway_free_list(gw.trusted_proxies);
+    netaddr_list_free(gw.trusted_proxies);
     return rc;
 }

@@ -12,31 +12,16 @@
 #include "reply.h"
 #include "subjects.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* True when the socket peer is a configured trusted proxy. */
-static int peer_trusted(struct http_req *r) {
-    char buf[64] = "";
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr) return 0;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof(buf));
-    return buf[0] && gateway_list_has(r->gw->trusted_proxies, buf);
-}
 
 /* "; Secure" when the client reached a trusted proxy over https. Used by
  * the student routes too (declared there). */
 const char *routes_cookie_secure(struct http_req *r);
 const char *routes_cookie_secure(struct http_req *r) {
     const char *proto = http_header(r, "X-Forwarded-Proto");
-    return proto && strcasecmp(proto, "https") == 0 && peer_trusted(r) ? "; Secure" : "";
+    return proto && strcasecmp(proto, "https") == 0 && http_peer_trusted(r) ? "; Secure" : "";
 }
 
 static enum MHD_Result admin_login(struct http_req *r) {

@@ -1,6 +1,7 @@
 // 08_haproxy_lib.mjs: what the load-balancer tests share. Renders
 // deploy/haproxy.cfg.tmpl (the VM's HAProxy config) for loopback ports and
-// a self-signed certificate, runs Debian's haproxy on it in the foreground,
+// a self-signed certificate, or compose/haproxy.cfg with static servers in
+// place of Docker's DNS, runs Debian's haproxy on it in the foreground,
 // and reads the "shared" block that compose/haproxy.cfg and the template
 // must both carry unchanged. Not a test file itself (no .test.mjs).
 import fs from 'node:fs';
@@ -52,6 +53,23 @@ export function renderDeployConfig(root, { servers, httpBind, httpsBind, cert })
   // no syslog socket in a test container: log to stderr instead
   text = text.replace(/^(\s*)log \/dev\/log local0$/m, '$1log stderr format raw local0 info');
   if (/@[A-Z_]+@/.test(text)) throw new Error(`unfilled placeholder in rendered config: ${text.match(/@[A-Z_]+@/)[0]}`);
+  return text;
+}
+
+// compose/haproxy.cfg as it would run outside Docker: the same global,
+// shared and frontend blocks, with Docker's resolvers and the DNS
+// server-template replaced by one `server` line per "host:port" of
+// `servers`, and the frontend bound to `bind` instead of :8080.
+export function renderComposeConfig(root, { servers, bind }) {
+  let text = fs.readFileSync(path.join(root, 'compose/haproxy.cfg'), 'utf8');
+  const swap = (re, to, what) => {
+    if (!re.test(text)) throw new Error(`compose/haproxy.cfg: no ${what} to replace`);
+    text = text.replace(re, to);
+  };
+  swap(/^resolvers docker\n(?:[ \t]+.*\n)+/m, '', 'resolvers section');
+  const lines = servers.map((s, i) => `    server gw${i + 1} ${s} check`).join('\n');
+  swap(/^\s*server-template .*$/m, lines, 'server-template line');
+  swap(/^(\s*)bind :8080$/m, `$1bind ${bind}`, 'bind :8080');
   return text;
 }
 
