@@ -3,20 +3,13 @@
  * server: HTTP reply parsing (lengths, chunked bodies, cookies, partial
  * input) and the WebSocket accept computation of RFC 6455.
  */
+#include "check.h"
 #include "http_client.h"
 #include "ws_client.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                             \
-        }                                                                                           \
-    } while (0)
 
 static void reply_with_length_and_cookies_parses_whole(void)
 {
@@ -86,6 +79,5 @@ int main(void)
     chunked_reply_is_joined();
     non_http_is_refused();
     accept_matches_rfc6455_example();
-    if (failures) fprintf(stderr, "client_test: %d failures\n", failures);
-    return failures ? 1 : 0;
+    return check_result("client_test");
 }

@@ -1,20 +1,13 @@
 /*
  * config_test: the settings table reads, checks and documents settings.
  */
+#include "check.h"
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static void parse_long_bounds(void) {
     long v = 0;
@@ -58,6 +51,5 @@ int main(void) {
     load_defaults_and_overrides();
     rejects_bad_number();
     doc_lists_every_setting();
-    if (failures) fprintf(stderr, "config_test: %d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_result("config_test");
 }

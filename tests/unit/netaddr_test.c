@@ -3,6 +3,7 @@
  * of both families at their edges, IPv4-mapped IPv6 peers as IPv4, and
  * refuse every malformed entry instead of trusting something by accident.
  */
+#include "check.h"
 #include "netaddr.h"
 
 #include <arpa/inet.h>
@@ -10,14 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static void exact_ipv4_matches_only_itself(void) {
     struct netaddr_range *l = netaddr_list_parse("127.0.0.1", NULL, 0);
@@ -133,6 +126,5 @@ int main(void) {
     mapped_ipv6_peer_matches_ipv4_range();
     empty_list_trusts_nobody();
     malformed_entries_are_refused_and_named();
-    if (failures) fprintf(stderr, "netaddr_test: %d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_result("netaddr_test");
 }

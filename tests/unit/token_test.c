@@ -2,20 +2,13 @@
  * token_test: tokens verify only with the right key, untouched, before
  * their expiry; base64url round-trips and refuses what is not base64url.
  */
+#include "check.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char other[32] = "0123456789abcdef0123456789abcdeX";
@@ -98,6 +91,5 @@ int main(void) {
     signed_token_verifies();
     expired_token_is_refused();
     forged_or_tampered_token_is_refused();
-    if (failures) fprintf(stderr, "token_test: %d failures\n", failures);
-    return failures ? 1 : 0;
+    return check_result("token_test");
 }
