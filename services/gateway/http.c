@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct http_route *const route_tables[] = {routes_health, routes_admin, routes_student,
                                                         routes_ws, routes_static, NULL};
@@ -198,10 +199,27 @@ json_t *http_bus(struct http_req *r, const char *subject, const json_t *req) {
     return bus_request(r->gw->d.nc, subject, req, r->gw->d.timeout_ms);
 }
 
-json_t *http_require_admin(struct http_req *r, enum MHD_Result *ret) {
+void http_set_cookie(struct http_req *r, const char *name, const char *value,
+                     const char *same_site, long long max_age) {
+    const char *proto = http_header(r, "X-Forwarded-Proto");
+    int secure = proto && strcasecmp(proto, "https") == 0 && http_peer_trusted(r);
+    char *cookie = NULL;
+    if (asprintf(&cookie, "%s=%s; HttpOnly; SameSite=%s; Path=/; Max-Age=%lld%s", name, value,
+                 same_site, max_age, secure ? "; Secure" : "") < 0)
+        return;
+    http_add_header(r, "Set-Cookie", cookie);
+    free(cookie);
+}
+
+const char *http_admin_token(struct http_req *r) {
     const char *token = http_cookie(r, "qw_admin");
     const char *authz = http_header(r, "Authorization");
     if (!token && authz && strncmp(authz, "Bearer ", 7) == 0) token = authz + 7;
+    return token;
+}
+
+json_t *http_require_admin(struct http_req *r, enum MHD_Result *ret) {
+    const char *token = http_admin_token(r);
     if (!token || !*token) {
         *ret = http_error(r, 401, "unauthorized", "log in as the instructor first");
         return NULL;

@@ -76,6 +76,16 @@ void http_client_ip(struct http_req *r, char *buf, size_t n);
 /* True when the socket peer is in QW_TRUSTED_PROXIES (an IP or CIDR range). */
 int http_peer_trusted(struct http_req *r);
 
+/* Adds a Set-Cookie header for token cookie `name`: HttpOnly, Path=/,
+ * SameSite `same_site`, Max-Age `max_age` (0 with value "" clears it), and
+ * Secure when the client reached a trusted proxy over https. */
+void http_set_cookie(struct http_req *r, const char *name, const char *value,
+                     const char *same_site, long long max_age);
+
+/* The admin token of the request: cookie qw_admin, else an
+ * "Authorization: Bearer" header; NULL when neither (borrowed). */
+const char *http_admin_token(struct http_req *r);
+
 /* A cookie's value, or NULL (borrowed from MHD for the request's life). */
 const char *http_cookie(struct http_req *r, const char *name);
 

@@ -16,14 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "; Secure" when the client reached a trusted proxy over https. Used by
- * the student routes too (declared there). */
-const char *routes_cookie_secure(struct http_req *r);
-const char *routes_cookie_secure(struct http_req *r) {
-    const char *proto = http_header(r, "X-Forwarded-Proto");
-    return proto && strcasecmp(proto, "https") == 0 && http_peer_trusted(r) ? "; Secure" : "";
-}
-
 static enum MHD_Result admin_login(struct http_req *r) {
     enum MHD_Result ret;
     json_t *body = http_body_json(r, &ret);
@@ -40,12 +32,8 @@ static enum MHD_Result admin_login(struct http_req *r) {
     json_t *reply = http_bus(r, SUBJ_AUTH_LOGIN, req);
     json_decref(req);
     if (reply_is_ok(reply) && json_is_string(json_object_get(reply, "token"))) {
-        char cookie[4400];
-        snprintf(cookie, sizeof(cookie), "qw_admin=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld%s",
-                 json_string_value(json_object_get(reply, "token")),
-                 (long long)json_integer_value(json_object_get(reply, "max_age_s")),
-                 routes_cookie_secure(r));
-        http_add_header(r, "Set-Cookie", cookie);
+        http_set_cookie(r, "qw_admin", json_string_value(json_object_get(reply, "token")), "Strict",
+                        (long long)json_integer_value(json_object_get(reply, "max_age_s")));
         json_object_del(reply, "token"); /* the cookie carries it; scripts use the cookie jar */
     }
     ret = http_from_reply(r, reply, 200);
@@ -56,18 +44,13 @@ static enum MHD_Result admin_login(struct http_req *r) {
 static enum MHD_Result admin_logout(struct http_req *r) {
     enum MHD_Result ret;
     json_t *claims = http_require_admin(r, &ret);
-    char cookie[160];
-    snprintf(cookie, sizeof(cookie), "qw_admin=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s",
-             routes_cookie_secure(r));
     if (!claims) return ret;
     json_decref(claims);
-    const char *token = http_cookie(r, "qw_admin");
-    const char *authz = http_header(r, "Authorization");
-    if (!token && authz && strncmp(authz, "Bearer ", 7) == 0) token = authz + 7;
+    const char *token = http_admin_token(r);
     json_t *req = json_pack("{s:s}", "token", token ? token : "");
     json_t *reply = http_bus(r, SUBJ_AUTH_LOGOUT, req);
     json_decref(req);
-    if (reply_is_ok(reply)) http_add_header(r, "Set-Cookie", cookie);
+    if (reply_is_ok(reply)) http_set_cookie(r, "qw_admin", "", "Strict", 0);
     ret = http_from_reply(r, reply, 200);
     json_decref(reply);
     return ret;

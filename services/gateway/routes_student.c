@@ -12,8 +12,6 @@
 
 #include <stdio.h>
 
-const char *routes_cookie_secure(struct http_req *r); /* routes_admin.c */
-
 static enum MHD_Result join(struct http_req *r) {
     enum MHD_Result ret;
     json_t *body = http_body_json(r, &ret);
@@ -30,12 +28,8 @@ static enum MHD_Result join(struct http_req *r) {
     json_t *reply = http_bus(r, SUBJ_AUTH_JOIN, req);
     json_decref(req);
     if (reply_is_ok(reply) && json_is_string(json_object_get(reply, "token"))) {
-        char cookie[4400];
-        snprintf(cookie, sizeof(cookie), "qw_student=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld%s",
-                 json_string_value(json_object_get(reply, "token")),
-                 (long long)json_integer_value(json_object_get(reply, "max_age_s")),
-                 routes_cookie_secure(r));
-        http_add_header(r, "Set-Cookie", cookie);
+        http_set_cookie(r, "qw_student", json_string_value(json_object_get(reply, "token")), "Lax",
+                        (long long)json_integer_value(json_object_get(reply, "max_age_s")));
     }
     ret = http_from_reply(r, reply, 200);
     json_decref(reply);

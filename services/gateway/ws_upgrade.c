@@ -167,9 +167,7 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
     json_t *req = NULL, *reply = NULL;
     if (!precheck(r, &ret)) goto cleanup;
     const char *token = http_query(r, "token");
-    if (!token || !*token) token = http_cookie(r, "qw_admin");
-    const char *authz = http_header(r, "Authorization");
-    if ((!token || !*token) && authz && strncmp(authz, "Bearer ", 7) == 0) token = authz + 7;
+    if (!token || !*token) token = http_admin_token(r);
     if (!token || !*token) {
         ret = http_error(r, 401, "unauthorized", "log in as the instructor first");
         goto cleanup;
