@@ -27,7 +27,10 @@ while [ $# -gt 0 ]; do
     *) echo "stack.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$DIR" ] && [ -n "$BIN" ] || { echo "usage: stack.sh --dir DIR --bin BUILD_DIR [--random-ports]" >&2; exit 2; }
+if [ -z "$DIR" ] || [ -z "$BIN" ]; then
+  echo "usage: stack.sh --dir DIR --bin BUILD_DIR [--random-ports] [--gateways N] [--sessions N]" >&2
+  exit 2
+fi
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 BIN=$(cd "$BIN" && pwd)
@@ -56,7 +59,7 @@ else
 fi
 
 # ---- PostgreSQL ----------------------------------------------------------
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n 1)
 [ -n "$PGBIN" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
 PGDATA=$DIR/pg/data
 PGSOCK=$DIR/pg/run
@@ -89,7 +92,7 @@ EOF
 fi
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t 60 \
   -o "-k $PGSOCK -p $PG_PORT" start >/dev/null || die "PostgreSQL did not start, see $LOGS/postgres.log"
-echo "$(cat "$PGDATA/postmaster.pid" | head -n 1)" >"$RUN/postgres.pid"
+head -n 1 "$PGDATA/postmaster.pid" >"$RUN/postgres.pid"
 log "postgres_started port=$PG_PORT socket=$PGSOCK"
 if ! "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire -d postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname = 'quizwire'" | grep -q 1; then

@@ -12,7 +12,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:?usage: stress/bench.sh BUILD_DIR}" && pwd)
 LOADGEN=$BUILD/stress/qw-loadgen
 NATSRTT=$BUILD/stress/qw-natsrtt
-[ -x "$LOADGEN" ] && [ -x "$NATSRTT" ] || { echo "bench.sh: build $BUILD first (make build)" >&2; exit 2; }
+if [ ! -x "$LOADGEN" ] || [ ! -x "$NATSRTT" ]; then
+  echo "bench.sh: build $BUILD first (make build)" >&2
+  exit 2
+fi
 SIZES=${QW_BENCH_SIZES:-50 500 2000 5000}
 [ "${QW_BENCH_QUICK:-0}" = 1 ] && SIZES="50 500 2000"
 IDLE=${QW_BENCH_IDLE:-10000}
@@ -26,18 +29,11 @@ export QW_ADMIN_PASSWORD
 QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-"$ROOT/scripts/stack.sh" --dir "$TMP/stack" --bin "$BUILD" --random-ports >"$TMP/stack.out" 2>&1 &
-STACK=$!
-cleanup() { kill -TERM "$STACK" 2>/dev/null && wait "$STACK" 2>/dev/null; }
-trap cleanup EXIT
+# shellcheck source=scripts/teststack.sh
+. "$ROOT/scripts/teststack.sh"
+trap teststack_stop EXIT
 trap 'exit 130' INT TERM
-for _ in $(seq 1 600); do
-  [ -f "$TMP/stack/stack.env" ] && break
-  kill -0 "$STACK" 2>/dev/null || break
-  sleep 0.2
-done
-[ -f "$TMP/stack/stack.env" ] || { echo "bench.sh: the stack did not come up, see $TMP/stack/logs" >&2; cat "$TMP/stack.out" >&2; exit 1; }
-set -a; . "$TMP/stack/stack.env"; set +a
+teststack_start "$TMP/stack" "$BUILD" || exit 1
 echo "bench.sh: stack up at $QW_GATEWAYS (data $TMP/stack), results to $OUT" >&2
 
 # ---- baselines --------------------------------------------------------------

@@ -16,35 +16,20 @@ export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
 # shutdown of every daemon is covered by tests/run.sh
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
-"$ROOT/scripts/stack.sh" --dir "$TMP/stack" --bin "$BUILD" --random-ports --sessions 2 >"$TMP/stack.out" 2>&1 &
-STACK=$!
-cleanup() {
-  kill -TERM "$STACK" 2>/dev/null && wait "$STACK" 2>/dev/null
-}
-trap cleanup EXIT
-for _ in $(seq 1 600); do
-  [ -f "$TMP/stack/stack.env" ] && break
-  kill -0 "$STACK" 2>/dev/null || break
-  sleep 0.2
-done
-if [ ! -f "$TMP/stack/stack.env" ]; then
-  echo "faults: the stack did not come up" >&2
-  cat "$TMP/stack.out" >&2
-  tail -n 30 "$TMP"/stack/logs/*.log >&2
+# shellcheck source=scripts/teststack.sh
+. "$ROOT/scripts/teststack.sh"
+trap teststack_stop EXIT
+if ! teststack_start "$TMP/stack" "$BUILD" --sessions 2; then
   echo "faults: 0 passed, 1 failed"
   exit 1
 fi
-set -a; . "$TMP/stack/stack.env"; set +a
 
 node "$ROOT/tests/faults/faults.mjs"
 rc=$?
-cleanup
+teststack_stop
 trap - EXIT
 
-reports=$(ls "$TMP"/stack/logs/asan* "$TMP"/stack/logs/ubsan* 2>/dev/null || true)
-if [ -n "$reports" ]; then
-  echo "faults: sanitizer reports from the daemons:" >&2
-  for f in $reports; do echo "== $f" >&2; head -n 60 "$f" >&2; done
+if ! teststack_sanitizer_reports "$TMP/stack"; then
   echo "faults: sanitizer reports found (counted as a failure)"
   rc=1
 fi
