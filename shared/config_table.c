@@ -55,8 +55,9 @@ const struct config_def config_table[] = {
     /* scoring */
     {"QW_BATCH_MAX", CFG_SCORING, CFG_INT, "256", 1, 10000,
      "Most submits committed in one transaction (group commit)."},
-    {"QW_BATCH_WAIT_MS", CFG_SCORING, CFG_INT, "2", 0, 1000,
-     "Longest wait for more submits before a batch is committed."},
+    {"QW_BATCH_WAIT_MS", CFG_SCORING, CFG_INT, "0", 0, 1000,
+     "Longest wait for more submits before a batch is committed (0: take what is queued; "
+     "submits arriving during a commit form the next batch)."},
 
     /* gateway */
     {"QW_HTTP_ADDR", CFG_GATEWAY, CFG_STR, "127.0.0.1", 0, 0, "Address the gateway listens on."},

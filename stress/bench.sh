@@ -4,7 +4,10 @@
 # baselines on the same machine and the same PostgreSQL (pgbench with one
 # one-row INSERT per transaction; a NATS request/reply round trip with
 # qw-natsrtt), then runs qw-loadgen at N = 50, 500, 2000 (and 5000 unless
-# QW_BENCH_QUICK=1) plus 10,000 idle sockets on one gateway, prints a table
+# QW_BENCH_QUICK=1), one saturating run (--mode flood) at the largest N for
+# durable acks/s against pgbench at the scoring daemon's concurrency (and at
+# QW_BENCH_PG_CONTEXT clients for context), plus 10,000 idle sockets on one
+# gateway, prints a table
 # and keeps every JSON line in runs/bench-<time>.jsonl. Stops the stack
 # even when a run fails.
 set -uo pipefail
@@ -52,6 +55,13 @@ COMMIT_MS=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench.out"
 NATS=$("$NATSRTT" "$QW_NATS_URL" 2000) || { echo "bench.sh: qw-natsrtt failed" >&2; exit 1; }
 NATS_P50=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$NATS")
 printf '{"tool":"pgbench","clients":%s,"tps":%s,"latency_ms":%s}\n' "$PG_CLIENTS" "$TPS" "$COMMIT_MS" >>"$OUT"
+for c in ${QW_BENCH_PG_CONTEXT:-4 16 64}; do
+  j=$c; [ "$j" -gt 2 ] && j=2
+  t=$("$QW_PG_BIN/pgbench" -h "$QW_PG_SOCKET" -p "$QW_PG_PORT" -U quizwire -n -c "$c" -j "$j" -T 5 \
+    -f "$TMP/insert.sql" qwbench 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+  echo "bench.sh: pgbench one-row INSERT at $c clients: ${t:-failed} tps (context)" >&2
+  [ -n "$t" ] && printf '{"tool":"pgbench","clients":%s,"tps":%s,"context":true}\n' "$c" "$t" >>"$OUT"
+done
 echo "$NATS" >>"$OUT"
 echo "bench.sh: pgbench one-row INSERT: $TPS tps at $PG_CLIENTS client(s), $COMMIT_MS ms/commit; NATS rtt p50 $NATS_P50 ms" >&2
 
@@ -62,6 +72,10 @@ for n in $SIZES; do
   timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$n" --questions "$QUESTIONS" --mode burst \
     --pids "$QW_RUN_DIR" --label "bench-$n" >>"$OUT" || status=1
 done
+FLOOD_N=${SIZES##* }
+echo "bench.sh: $FLOOD_N students x $QUESTIONS questions, flood (saturating)" >&2
+timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$FLOOD_N" --questions "$QUESTIONS" --mode flood \
+  --pids "$QW_RUN_DIR" --label "flood-$FLOOD_N" >>"$OUT" || status=1
 GW1=${QW_GATEWAYS%%,*}
 echo "bench.sh: $IDLE idle sockets on $GW1" >&2
 timeout 300 "$LOADGEN" --gateways "$GW1" --students "$IDLE" --idle 3 --pids "$QW_RUN_DIR" --label "idle-$IDLE" \
@@ -74,10 +88,13 @@ out, tps, commit, nats = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), fl
 floor = nats + commit
 print(f"\nbaselines: pgbench {tps:.0f} tps (one-row INSERT, {commit:.2f} ms/commit); NATS rtt p50 {nats:.3f} ms; "
       f"floor for one ack = {floor:.2f} ms")
+print("(f = --mode flood: every student submits at once; its acks/s is the capacity)")
 print(f"{'N':>6} {'ok':3} {'joins/s':>8} {'conn s':>7} {'fan p50':>8} {'fan p99':>8} {'ack p50':>8} {'ack p99':>8} "
       f"{'ack max':>8} {'acks/s':>8} {'/pgbench':>8} {'p50/floor':>9} {'mism':>5}")
 for line in open(out):
     r = json.loads(line)
+    if r.get("tool") == "pgbench" and r.get("context"):
+        print(f"pgbench one-row INSERT at {r['clients']} clients: {r['tps']:.0f} tps (context)")
     if r.get("tool") != "qw-loadgen":
         continue
     if r["mode"] == "idle":
@@ -86,7 +103,7 @@ for line in open(out):
                   f"(connect {r['connect_s']:.2f} s, {'ok' if r['ok'] else r.get('error')})")
         continue
     a, f = r.get("ack_ms", {}), r.get("open_fanout_ms", {})
-    print(f"{r['students']:>6} {'yes' if r['ok'] else 'NO':3} {r['joins_per_s']:>8.0f} {r['connect_s']:>7.2f} "
+    print(f"{r['students']:>6}{'f' if r['mode'] == 'flood' else ' '}{'yes' if r['ok'] else 'NO':3} {r['joins_per_s']:>8.0f} {r['connect_s']:>7.2f} "
           f"{f.get('p50', 0):>8.1f} {f.get('p99', 0):>8.1f} {a.get('p50', 0):>8.1f} {a.get('p99', 0):>8.1f} "
           f"{a.get('max', 0):>8.1f} {r.get('acks_per_s', 0):>8.0f} {r.get('acks_per_s', 0) / tps:>8.2f} "
           f"{a.get('p50', 0) / floor:>9.2f} {r.get('mismatches', 0):>5}")

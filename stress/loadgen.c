@@ -79,6 +79,7 @@ struct lg {
     int ngw;
     int n, q;
     int burst;
+    int flood;             /* every student submits the moment its question_open arrives */
     int time_limit_s;
     int concurrency;
     int idle;
@@ -377,7 +378,7 @@ static void student_text(struct wsc *w, const char *msg, size_t len, void *arg)
         c->pick = (char)('A' + (int)(rnd01() * (double)nch));
         double remaining = (double)json_integer_value(json_object_get(m, "remaining_ms"));
         if (remaining <= 0) remaining = (double)json_integer_value(json_object_get(m, "time_limit_ms"));
-        double delay = L.burst ? rnd01() * 1000.0 : rnd01() * 0.8 * remaining;
+        double delay = L.flood ? 0.0 : L.burst ? rnd01() * 1000.0 : rnd01() * 0.8 * remaining;
         s->pending_submit = 1;
         heap_push(now + delay, s->idx);
     } else if (strcmp(type, "submit_ack") == 0) {
@@ -802,7 +803,7 @@ static void report(int ok)
     double accuracy = L.checked ? (double)(L.checked - L.mismatches) / (double)L.checked : 0;
     json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:i, s:f, s:f}", "time", ts, "tool", "qw-loadgen",
                           "ok", ok, "target", gws, "sid", L.sid, "mode",
-                          L.idle ? "idle" : L.burst ? "burst" : "spread", "students", L.n, "questions",
+                          L.idle ? "idle" : L.flood ? "flood" : L.burst ? "burst" : "spread", "students", L.n, "questions",
                           L.idle ? 0 : L.q, "joins_per_s", round2(joins_s), "connect_s", round2(connect_s));
     if (L.label[0]) json_object_set_new(o, "label", json_string(L.label));
     if (!L.idle) {
@@ -851,7 +852,7 @@ static void report(int ok)
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (!L.quiet) {
         fprintf(stderr, "\n  %-22s %s\n", "target", gws);
-        fprintf(stderr, "  %-22s %s (%s)\n", "session", L.sid, L.idle ? "idle" : L.burst ? "burst" : "spread");
+        fprintf(stderr, "  %-22s %s (%s)\n", "session", L.sid, L.idle ? "idle" : L.flood ? "flood" : L.burst ? "burst" : "spread");
         fprintf(stderr, "  %-22s %d x %d questions\n", "students", L.n, L.idle ? 0 : L.q);
         fprintf(stderr, "  %-22s %.1f /s\n", "joins", joins_s);
         fprintf(stderr, "  %-22s %.2f s\n", "all sockets snapshot", connect_s);
@@ -863,6 +864,8 @@ static void report(int ok)
             fprintf(stderr, "  %-22s", "acks");
             for (int k = 1; k < ACK__COUNT; k++)
                 if (counts[k]) fprintf(stderr, " %s=%ld", ack_names[k], counts[k]);
+            fprintf(stderr, "\n  %-22s %.0f /s (accepted / first submit..last ack per question)", "durable acks",
+                    window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0);
             fprintf(stderr, "\n  %-22s %d answers, %d mismatches\n", "record", L.recorded, L.mismatches);
         }
         for (int i = 0; i < L.p_end.n && L.have_procs; i++)
@@ -888,8 +891,10 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
-            "                  [--mode burst|spread] [--time-limit S] [--concurrency C]\n"
+            "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
             "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] [--quiet]\n"
+            "  burst: each student submits at a random moment within 1 s of its question_open;\n"
+            "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
             "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
             "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or mismatch.\n");
 }
@@ -1000,11 +1005,13 @@ int main(int argc, char **argv)
         case 'n': L.n = atoi(optarg); break;
         case 'q': L.q = atoi(optarg); break;
         case 'm':
-            if (strcmp(optarg, "burst") != 0 && strcmp(optarg, "spread") != 0) {
+            if (strcmp(optarg, "burst") != 0 && strcmp(optarg, "spread") != 0 &&
+                strcmp(optarg, "flood") != 0) {
                 usage();
                 return 2;
             }
-            L.burst = strcmp(optarg, "burst") == 0;
+            L.flood = strcmp(optarg, "flood") == 0;
+            L.burst = L.flood || strcmp(optarg, "burst") == 0; /* flood closes like burst */
             break;
         case 't': L.time_limit_s = atoi(optarg); break;
         case 'c': L.concurrency = atoi(optarg); break;

@@ -9,6 +9,7 @@
 #include "netaddr.h"
 #include "ws.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 
@@ -17,6 +18,10 @@ int gateway_health(void *ctx, json_t *detail);
 int main(void) {
     static struct gateway gw;
     int rc = 1;
+    /* One malloc arena per core instead of 8 per core: libmicrohttpd's pool
+     * threads allocate each connection and the loop frees it, so per-thread
+     * arenas kept freed socket memory stranded (gateway RSS per socket). */
+    mallopt(M_ARENA_MAX, 2);
     if (daemon_start(&gw.d, "gateway", CFG_GATEWAY, NULL, 0) != 0) goto out;
     gw.d.extra_health = gateway_health;
     gw.d.extra_ctx = &gw;
