@@ -93,10 +93,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
 
     if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto unavailable;
     began = 1;
-    /* joins of one session in line (the cap); FOR SHARE holds off a reset */
-    if (db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('join:' || $1))", 1, (const char *[]){sid}) != 0)
-        goto unavailable;
-    r = db_exec(db, "SELECT state, epoch FROM sessions WHERE sid = $1 FOR SHARE", 1, (const char *[]){sid});
+    r = db_exec(db, "SELECT state, epoch FROM sessions WHERE sid = $1", 1, (const char *[]){sid});
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) {
         reply = reply_error(404, "unknown_session", "there is no such session");
@@ -125,19 +122,41 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         }
         name = json_string_value(json_object_get(mine, "name"));
     } else {
-        r = db_exec(db, "SELECT count(*) FROM students WHERE sid = $1", 1, p);
+        /* One statement checks the state and the cap and counts the
+         * player; the row lock it takes lines up the joins of one session
+         * (and a reset) until COMMIT, so the cap holds exactly and the
+         * epoch is the one the student row gets. */
+        char max[24];
+        snprintf(max, sizeof(max), "%ld", a->max_students);
+        r = db_exec(db,
+                    "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
+                    " AND players < $2::int RETURNING players, epoch, state",
+                    2, (const char *[]){sid, max});
         if (!r) goto unavailable;
-        long count = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        r = NULL;
-        if (count >= a->max_students) {
-            reply = reply_error(409, "session_full", "this session is full (%ld students)", a->max_students);
+        if (PQntuples(r) == 0) {
+            PQclear(r);
+            r = db_exec(db, "SELECT state FROM sessions WHERE sid = $1", 1, (const char *[]){sid});
+            if (!r) goto unavailable;
+            if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "ended") == 0)
+                reply = reply_error(409, "session_ended", "this session has ended");
+            else
+                reply = reply_error(409, "session_full", "this session is full (%ld students)",
+                                    a->max_students);
             goto cleanup;
         }
-        if (db_cmd(db, "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)",
-                   4, p) != 0)
-            goto unavailable;
-        snprintf(players, sizeof(players), "%ld", count + 1);
+        snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
+        snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
+        PQclear(r);
+        r = db_exec(db,
+                    "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    4, p);
+        if (!r) goto unavailable;
+        if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
+            reply = reply_error(409, "student_id_taken",
+                                "this student id has already joined this session");
+            goto cleanup;
+        }
     }
     if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto unavailable;
     began = 0;

@@ -417,7 +417,7 @@ static void stats_publish(struct batcher *b, struct stat_entry *e) {
     snprintf(sidx, sizeof(sidx), "%d", e->idx);
     const char *p[2] = {e->sid, sidx};
     PGresult *s = db_exec(b->db,
-                          "SELECT s.seq, (SELECT count(*) FROM students st WHERE st.sid = s.sid),"
+                          "SELECT s.seq, s.players,"
                           " jsonb_array_length(q.choices)"
                           " FROM sessions s JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
                           " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int",

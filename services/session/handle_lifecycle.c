@@ -100,7 +100,7 @@ static json_t *state_json(struct db *db, const char *sid, int *err) {
     *err = 0;
     PGresult *r = db_exec(db,
                           "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx,"
-                          " q.question_count, (SELECT count(*) FROM students st WHERE st.sid = s.sid),"
+                          " q.question_count, s.players,"
                           " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
                           " s.seq, s.opened_at_ms, s.deadline_ms"
                           " FROM sessions s JOIN quizzes q USING (quiz_id) WHERE s.sid = $1",
@@ -300,7 +300,7 @@ static int step_reset(struct lifecycle *lc, const char *sid) {
     u = db_exec(db,
                 "UPDATE sessions SET state = 'lobby', question_idx = -1, opened_at_ms = NULL,"
                 " deadline_ms = NULL, closed_at_ms = NULL, ended_at = NULL, epoch = epoch + 1,"
-                " seq = seq + 1 WHERE sid = $1 RETURNING seq, epoch",
+                " seq = seq + 1, players = 0 WHERE sid = $1 RETURNING seq, epoch",
                 1, p);
     if (!u || PQntuples(u) != 1) goto cleanup;
     if (db_cmd(db, "DELETE FROM answers WHERE sid = $1", 1, p) != 0) goto cleanup;

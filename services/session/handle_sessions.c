@@ -22,7 +22,7 @@
 /* The <state> columns, in the order state_from_row() reads them. */
 #define STATE_SELECT                                                                               \
     "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "  \
-    "(SELECT count(*) FROM students st WHERE st.sid = s.sid), "                                   \
+    "s.players, "                                                                                \
     "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "                 \
     "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "
 

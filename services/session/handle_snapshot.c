@@ -28,7 +28,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     const char *p[1] = {sid};
     s = db_exec(db,
                 "SELECT s.state, s.question_idx, z.question_count, s.opened_at_ms, s.deadline_ms,"
-                " (SELECT count(*) FROM students st WHERE st.sid = s.sid), s.quiz_id, s.seq, s.epoch"
+                " s.players, s.quiz_id, s.seq, s.epoch"
                 " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1",
                 1, p);
     if (!s) {

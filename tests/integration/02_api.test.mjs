@@ -422,6 +422,39 @@ test('an ended session refuses joins with 409 session_ended', async () => {
   assert.equal(byCode.status, 404, 'an ended session\'s code names no live session');
 });
 
+test('a full session refuses a new student with 409 session_full and counts nobody extra', async () => {
+  const s = await newSession(1);
+  const first = await http(gw2, 'POST', '/api/join', { body: { sid: s.sid, student_id: 'in', name: 'In' } });
+  assert.equal(first.status, 200);
+  // the cap (QW_MAX_STUDENTS, 10000 in the test stack) is reached: make the
+  // counter say so rather than join ten thousand students
+  sql(`UPDATE sessions SET players = 10000 WHERE sid = '${s.sid}'`);
+  const res = await http(gw1, 'POST', '/api/join', { body: { sid: s.sid, student_id: 'over', name: 'Over' } });
+  assert.equal(res.status, 409, res.text);
+  assert.equal(res.json.error, 'session_full');
+  assert.equal(sql(`SELECT count(*) FROM students WHERE sid = '${s.sid}'`), '1');
+  assert.equal(sql(`SELECT players FROM sessions WHERE sid = '${s.sid}'`), '10000');
+  // a student already in may still come back from the same browser
+  const back = await http(gw1, 'POST', '/api/join', {
+    body: { sid: s.sid, student_id: 'in', name: 'In' }, cookie: cookieFrom(first, 'qw_student') });
+  assert.equal(back.status, 200, back.text);
+  assert.equal(sql(`SELECT players FROM sessions WHERE sid = '${s.sid}'`), '10000');
+});
+
+test('40 students joining one session at once through both gateways are each counted once', async () => {
+  const s = await newSession(1);
+  const tries = Array.from({ length: 40 }, (_, i) => http(env.gateways[i % 2], 'POST', '/api/join',
+    { body: { sid: s.sid, student_id: `rush-${i % 30}`, name: `Rush ${i}` } }));
+  const got = await Promise.all(tries);
+  const ok = got.filter((r) => r.status === 200).length;
+  const taken = got.filter((r) => r.status === 409 && r.json.error === 'student_id_taken').length;
+  assert.equal(ok, 30, 'each of the 30 distinct ids joins once');
+  assert.equal(taken, 10, 'the 10 repeated ids are refused as taken');
+  assert.equal(sql(`SELECT count(*) FROM students WHERE sid = '${s.sid}'`), '30');
+  const state = await http(gw2, 'GET', `/admin/api/sessions/${s.sid}`, { cookie: await cookie() });
+  assert.equal(state.json.players, 30);
+});
+
 // ---- results ---------------------------------------------------------
 
 test('results CSV: one row per student and answer, quoted, formula cells defused', async (t) => {

@@ -44,11 +44,13 @@ export function createSession(quizId) {
   }
 }
 
-// Adds students (ids given) at the session's current epoch; returns that epoch.
+// Adds students (ids given) at the session's current epoch, counting them
+// in sessions.players as a join does; returns that epoch.
 export function addStudents(sid, ids) {
   const [[epoch]] = sql(`SELECT epoch FROM sessions WHERE sid = ${lit(sid)}`);
   if (ids.length) {
     sql(`INSERT INTO students (sid, student_id, name, epoch) VALUES ${ids.map((id) => `(${lit(sid)}, ${lit(id)}, ${lit('name ' + id)}, ${epoch})`).join(',')}`);
+    sql(`UPDATE sessions SET players = players + ${ids.length} WHERE sid = ${lit(sid)}`);
   }
   return Number(epoch);
 }
