@@ -70,6 +70,9 @@ const struct config_def config_table[] = {
     {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
      "Proxies whose X-Forwarded-For first hop is taken as the client IP: IPs or CIDR ranges, IPv4 "
      "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the gateway."},
+    {"QW_HTTP_CONN_MEMORY_KB", CFG_GATEWAY, CFG_INT, "6", 4, 64,
+     "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
+     "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},
     {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
      "Most messages queued to one slow socket before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,

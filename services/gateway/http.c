@@ -303,11 +303,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-/* libmicrohttpd's per-connection memory pool (default 32 KiB). An upgraded
- * WebSocket keeps its HTTP connection, pool included, for its whole life,
- * so this is paid per idle student; 8 KiB holds our requests' headers (a
- * browser's are ~1-2 KiB) and request bodies are streamed in chunks. */
-#define HTTP_CONN_MEMORY (8 * 1024)
+/* libmicrohttpd's per-connection memory pool (its default is 32 KiB) is
+ * QW_HTTP_CONN_MEMORY_KB. An upgraded WebSocket keeps its HTTP connection,
+ * pool included, for its whole life, so this is paid per idle student; the
+ * request headers must fit in about half of it (measured: 4 KiB took
+ * 1 KB of headers and refused 2 KB with 431; 6 KiB takes 2.7 KB), and
+ * bodies are streamed. */
 
 int http_start(struct gateway *gw) {
     const char *addr = config_str("QW_HTTP_ADDR");
@@ -323,7 +324,7 @@ int http_start(struct gateway *gw) {
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
+        (size_t)config_int("QW_HTTP_CONN_MEMORY_KB") * 1024, MHD_OPTION_END);
     if (!gw->mhd) {
         LOG_ERROR("http_listen_failed", "var=QW_HTTP_PORT addr=%s port=%d", addr, gw->port);
         return -1;

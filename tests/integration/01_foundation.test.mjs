@@ -98,3 +98,12 @@ test('killing nats-server turns both /healthz to 503 within 5 s, and back to 200
       { timeout: 10000 - (Date.now() - t1) });
   }
 });
+
+test('requests with 2 KB of cookies are served; far larger headers get 431 and harm nothing', async () => {
+  const gw = env.gateways[1];
+  const ok = await http(gw, 'GET', '/healthz', { headers: { cookie: `other=${'x'.repeat(2048)}` } });
+  assert.equal(ok.status, 200, 'QW_HTTP_CONN_MEMORY_KB must leave room for a browser\'s headers');
+  const big = await fetch(gw + '/healthz', { headers: { cookie: `other=${'x'.repeat(16 * 1024)}` } });
+  assert.equal(big.status, 431);
+  assert.equal((await http(gw, 'GET', '/healthz')).status, 200);
+});
