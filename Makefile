@@ -55,7 +55,7 @@ bench: build web node-deps
 	@stress/bench.sh $(BUILD)
 
 format:
-	@clang-format -i shared/*.[ch] services/*/*.[ch] tests/unit/*.c
+	@git ls-files "*.c" "*.h" | xargs clang-format -i
 
 clean:
 	rm -rf build

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config curl python3 libnats-dev nats-server libmicrohttpd-dev
   libwslay-dev libjansson-dev libpq-dev postgresql libssl-dev libcrypt-dev nodejs npm)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd)
+  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd clang-format)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

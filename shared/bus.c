@@ -60,7 +60,8 @@ int bus_connect(const char *url, const char *name, natsConnection **out) {
 
 void bus_close(natsConnection *nc) {
     if (!nc) return;
-    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsConnection_DrainTimeout(nc, 2000);
+    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+        natsConnection_DrainTimeout(nc, 2000);
     natsConnection_Close(nc);
     natsConnection_Destroy(nc);
 }

@@ -91,9 +91,12 @@ void config_write_doc(FILE *out) {
         char who[96], range[64] = "";
         if (d->kind == CFG_INT) snprintf(range, sizeof(range), " (%ld..%ld)", d->min, d->max);
         char def[160];
-        if (!d->def) snprintf(def, sizeof(def), "(unset)");
-        else if (!*d->def) snprintf(def, sizeof(def), "(empty)");
-        else snprintf(def, sizeof(def), "`%s`", d->def);
+        if (!d->def)
+            snprintf(def, sizeof(def), "(unset)");
+        else if (!*d->def)
+            snprintf(def, sizeof(def), "(empty)");
+        else
+            snprintf(def, sizeof(def), "`%s`", d->def);
         fprintf(out, "| `%s` | %s | %s | %s%s |\n", d->name,
                 daemon_list(d->daemons, who, sizeof(who)), def, d->help, range);
     }

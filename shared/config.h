@@ -25,12 +25,12 @@ enum config_daemon {
 enum config_kind { CFG_STR, CFG_INT, CFG_SECRET };
 
 struct config_def {
-    const char *name;     /* environment variable */
-    unsigned daemons;     /* bitmask of enum config_daemon */
+    const char *name; /* environment variable */
+    unsigned daemons; /* bitmask of enum config_daemon */
     enum config_kind kind;
-    const char *def;      /* default as text; NULL means unset */
-    long min, max;        /* bounds for CFG_INT */
-    const char *help;     /* one line for docs/CONFIG.md */
+    const char *def;  /* default as text; NULL means unset */
+    long min, max;    /* bounds for CFG_INT */
+    const char *help; /* one line for docs/CONFIG.md */
 };
 
 /* Reads every setting of `daemon` from the environment and checks it.

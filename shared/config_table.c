@@ -17,8 +17,7 @@ const struct config_def config_table[] = {
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
      "Address of the ops listener (GET /healthz, GET /metrics)."},
-    {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535,
-     "Port of the ops listener; 0 turns it off."},
+    {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535, "Port of the ops listener; 0 turns it off."},
     {"QW_INSTANCE", CFG_ALL, CFG_STR, NULL, 0, 0,
      "Name of this instance in logs and NATS (default: daemon-pid)."},
     {"QW_REQUEST_TIMEOUT_MS", CFG_ALL, CFG_INT, "3000", 50, 60000,
@@ -61,15 +60,18 @@ const struct config_def config_table[] = {
 
     /* gateway */
     {"QW_HTTP_ADDR", CFG_GATEWAY, CFG_STR, "127.0.0.1", 0, 0, "Address the gateway listens on."},
-    {"QW_HTTP_PORT", CFG_GATEWAY, CFG_INT, "8080", 1, 65535, "Port of the gateway's HTTP/WebSocket listener."},
+    {"QW_HTTP_PORT", CFG_GATEWAY, CFG_INT, "8080", 1, 65535,
+     "Port of the gateway's HTTP/WebSocket listener."},
     {"QW_HTTP_THREADS", CFG_GATEWAY, CFG_INT, "8", 1, 256,
      "HTTP worker threads (REST requests wait on NATS in these)."},
     {"QW_STATIC_DIR", CFG_GATEWAY, CFG_STR, "web/dist", 0, 0, "Folder of the built web pages."},
     {"QW_ALLOWED_ORIGINS", CFG_GATEWAY, CFG_STR, "", 0, 0,
-     "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always allowed)."},
+     "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always "
+     "allowed)."},
     {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
      "Proxies whose X-Forwarded-For first hop is taken as the client IP: IPs or CIDR ranges, IPv4 "
-     "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the gateway."},
+     "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the "
+     "gateway."},
     {"QW_HTTP_CONN_MEMORY_KB", CFG_GATEWAY, CFG_INT, "6", 4, 64,
      "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
      "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},

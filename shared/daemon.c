@@ -39,8 +39,8 @@ static void on_health(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     (void)sub;
     struct daemon *d = closure;
     int db = db_alive(d);
-    json_t *r = json_pack("{s:b,s:s,s:s,s:b}", "ok", db, "daemon", d->name, "instance",
-                          d->instance, "db", db);
+    json_t *r = json_pack("{s:b,s:s,s:s,s:b}", "ok", db, "daemon", d->name, "instance", d->instance,
+                          "db", db);
     bus_respond(nc, msg, r);
     json_decref(r);
     natsMsg_Destroy(msg);
@@ -59,8 +59,10 @@ int daemon_start(struct daemon *d, const char *name, unsigned cfg, const char *h
     }
     log_init(name, (enum log_level)lvl);
     const char *inst = config_str("QW_INSTANCE");
-    if (inst && *inst) snprintf(d->instance, sizeof(d->instance), "%s", inst);
-    else snprintf(d->instance, sizeof(d->instance), "%s-%d", name, (int)getpid());
+    if (inst && *inst)
+        snprintf(d->instance, sizeof(d->instance), "%s", inst);
+    else
+        snprintf(d->instance, sizeof(d->instance), "%s-%d", name, (int)getpid());
     d->timeout_ms = (int)config_int("QW_REQUEST_TIMEOUT_MS");
 
     sigset_t set;

@@ -16,13 +16,13 @@
 #include <nats/nats.h>
 
 struct daemon {
-    const char *name;          /* "auth", "session", ... (literal) */
-    natsConnection *nc;        /* owned */
-    struct ops *ops;           /* owned */
-    natsSubscription *health;  /* owned */
-    struct db *health_db;      /* owned; NULL for daemons without Postgres */
-    char instance[64];         /* QW_INSTANCE or name-pid */
-    int timeout_ms;            /* QW_REQUEST_TIMEOUT_MS */
+    const char *name;           /* "auth", "session", ... (literal) */
+    natsConnection *nc;         /* owned */
+    struct ops *ops;            /* owned */
+    natsSubscription *health;   /* owned */
+    struct db *health_db;       /* owned; NULL for daemons without Postgres */
+    char instance[64];          /* QW_INSTANCE or name-pid */
+    int timeout_ms;             /* QW_REQUEST_TIMEOUT_MS */
     ops_health_fn extra_health; /* optional daemon-specific check */
     void *extra_ctx;
 };

@@ -53,7 +53,9 @@ void db_free(struct db *db) {
     free(db);
 }
 
-int db_broken(struct db *db) { return !db->conn || PQstatus(db->conn) != CONNECTION_OK; }
+int db_broken(struct db *db) {
+    return !db->conn || PQstatus(db->conn) != CONNECTION_OK;
+}
 
 int db_ensure(struct db *db) {
     if (!db_broken(db)) return 0;
@@ -164,11 +166,15 @@ int db_migrate(struct db *db, const char *dir) {
              * several statements. */
             PGresult *m = PQexec(db->conn, sql);
             ok = PQresultStatus(m) == PGRES_COMMAND_OK || PQresultStatus(m) == PGRES_TUPLES_OK;
-            if (!ok) LOG_ERROR("migrate_failed", "file=%s error=\"%s\"", names[i], PQresultErrorMessage(m));
+            if (!ok)
+                LOG_ERROR("migrate_failed", "file=%s error=\"%s\"", names[i],
+                          PQresultErrorMessage(m));
             PQclear(m);
         }
         free(sql);
-        if (ok) ok = db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p) == 0;
+        if (ok)
+            ok = db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                        p) == 0;
         if (ok) ok = db_cmd(db, "COMMIT", 0, NULL) == 0;
         if (!ok) {
             db_cmd(db, "ROLLBACK", 0, NULL);
@@ -181,7 +187,8 @@ unlock:
     db_cmd(db, "SELECT pg_advisory_unlock(7157001)", 0, NULL);
 cleanup:
     closedir(d);
-    for (int i = 0; i < count; i++) free(names[i]);
+    for (int i = 0; i < count; i++)
+        free(names[i]);
     free(names);
     return rc;
 }

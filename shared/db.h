@@ -12,10 +12,10 @@
 #include <libpq-fe.h>
 
 struct db {
-    PGconn *conn;       /* NULL until connected */
-    char *conninfo;     /* owned copy of the connection string */
+    PGconn *conn;          /* NULL until connected */
+    char *conninfo;        /* owned copy of the connection string */
     long long next_try_ms; /* monotonic ms before which no reconnect is tried */
-    int backoff_ms;     /* current reconnect backoff */
+    int backoff_ms;        /* current reconnect backoff */
 };
 
 /* Connects once. Returns a new handle (free with db_free) or NULL after

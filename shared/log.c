@@ -34,8 +34,8 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...) {
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s event=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)(tv.tv_usec / 1000), log_name,
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long)(tv.tv_usec / 1000), log_name,
                      level_names[level < 0 || level > 3 ? 1 : level], event);
     if (n < 0) return;
     if ((size_t)n >= sizeof(line) - 2) n = (int)sizeof(line) - 2;

@@ -25,9 +25,9 @@ int log_level_parse(const char *s);
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define LOG_AT(lvl, event, ...)                                                \
-    do {                                                                       \
-        if ((lvl) >= log_threshold) log_event((lvl), (event), __VA_ARGS__);    \
+#define LOG_AT(lvl, event, ...)                                                                    \
+    do {                                                                                           \
+        if ((lvl) >= log_threshold) log_event((lvl), (event), __VA_ARGS__);                        \
     } while (0)
 #define LOG_DEBUG(event, ...) LOG_AT(LOG_LEVEL_DEBUG, event, __VA_ARGS__)
 #define LOG_INFO(event, ...) LOG_AT(LOG_LEVEL_INFO, event, __VA_ARGS__)

@@ -44,7 +44,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (strcmp(method, "GET") != 0) {
-        return send_text(c, 405, strdup("{\"error\":\"method_not_allowed\",\"message\":\"GET only\"}"),
+        return send_text(c, 405,
+                         strdup("{\"error\":\"method_not_allowed\",\"message\":\"GET only\"}"),
                          "application/json");
     }
     if (strcmp(url, "/healthz") == 0) {

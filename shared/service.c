@@ -37,7 +37,8 @@ static void handle(struct worker *w, natsMsg *msg) {
     json_t *reply = NULL;
     json_t *req = bus_parse(msg);
     const struct service_route *r = svc->routes;
-    while (r->subject && strcmp(r->subject, subject) != 0) r++;
+    while (r->subject && strcmp(r->subject, subject) != 0)
+        r++;
     if (!r->subject) {
         reply = reply_error(404, "not_found", "no handler for %s", subject);
     } else if (!req) {
@@ -68,8 +69,8 @@ static void *worker_main(void *arg) {
 }
 
 struct service *service_start(natsConnection *nc, const char *wildcard, const char *queue,
-                              const struct service_route *routes, int nworkers,
-                              const char *dburl, void *ctx) {
+                              const struct service_route *routes, int nworkers, const char *dburl,
+                              void *ctx) {
     struct service *svc = calloc(1, sizeof(*svc));
     if (!svc) return NULL;
     svc->nc = nc;

@@ -30,8 +30,8 @@ struct service;
  * for the pool's life). `dburl` may be NULL for workers that need no db.
  * Returns the pool or NULL after logging. */
 struct service *service_start(natsConnection *nc, const char *wildcard, const char *queue,
-                              const struct service_route *routes, int nworkers,
-                              const char *dburl, void *ctx);
+                              const struct service_route *routes, int nworkers, const char *dburl,
+                              void *ctx);
 
 /* Stops taking requests, finishes the ones in hand, joins the workers and
  * frees everything. Accepts NULL. */

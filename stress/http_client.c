@@ -13,31 +13,30 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-void hc_resp_clear(struct hc_resp *r)
-{
+void hc_resp_clear(struct hc_resp *r) {
     free(r->body);
-    for (int i = 0; i < r->ncookies; i++) free(r->cookies[i]);
+    for (int i = 0; i < r->ncookies; i++)
+        free(r->cookies[i]);
     memset(r, 0, sizeof(*r));
 }
 
-const char *hc_resp_cookie(const struct hc_resp *r, const char *name)
-{
+const char *hc_resp_cookie(const struct hc_resp *r, const char *name) {
     size_t n = strlen(name);
     for (int i = 0; i < r->ncookies; i++)
-        if (strncmp(r->cookies[i], name, n) == 0 && r->cookies[i][n] == '=') return r->cookies[i] + n + 1;
+        if (strncmp(r->cookies[i], name, n) == 0 && r->cookies[i][n] == '=')
+            return r->cookies[i] + n + 1;
     return NULL;
 }
 
-static const char *find_crlf2(const char *buf, size_t len)
-{
+static const char *find_crlf2(const char *buf, size_t len) {
     for (size_t i = 0; i + 3 < len; i++)
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') return buf + i;
+        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+            return buf + i;
     return NULL;
 }
 
 /* Decodes a chunked body starting at p; returns bytes used, 0 if incomplete. */
-static long parse_chunked(const char *p, size_t len, char **out, size_t *out_len)
-{
+static long parse_chunked(const char *p, size_t len, char **out, size_t *out_len) {
     size_t off = 0, total = 0;
     char *body = NULL;
     for (;;) {
@@ -69,8 +68,7 @@ more:
     return 0;
 }
 
-long hc_resp_parse(struct hc_resp *r, const char *buf, size_t len)
-{
+long hc_resp_parse(struct hc_resp *r, const char *buf, size_t len) {
     memset(r, 0, sizeof(*r));
     if (len >= 5 && strncmp(buf, "HTTP/", 5) != 0) return -1;
     const char *hend = find_crlf2(buf, len);
@@ -89,7 +87,8 @@ long hc_resp_parse(struct hc_resp *r, const char *buf, size_t len)
         if (colon) {
             size_t nl = (size_t)(colon - line);
             const char *v = colon + 1;
-            while (v < line + ll && *v == ' ') v++;
+            while (v < line + ll && *v == ' ')
+                v++;
             size_t vl = (size_t)(line + ll - v);
             if (nl == 14 && strncasecmp(line, "content-length", 14) == 0) {
                 clen = strtol(v, NULL, 10);
@@ -97,7 +96,8 @@ long hc_resp_parse(struct hc_resp *r, const char *buf, size_t len)
                 chunked = vl >= 7 && strncasecmp(v, "chunked", 7) == 0;
             } else if (nl == 10 && strncasecmp(line, "connection", 10) == 0) {
                 r->close = vl >= 5 && strncasecmp(v, "close", 5) == 0;
-            } else if (nl == 10 && strncasecmp(line, "set-cookie", 10) == 0 && r->ncookies < HC_MAX_COOKIES) {
+            } else if (nl == 10 && strncasecmp(line, "set-cookie", 10) == 0 &&
+                       r->ncookies < HC_MAX_COOKIES) {
                 size_t cl = strcspn(v, ";\r\n");
                 if (cl > vl) cl = vl;
                 r->cookies[r->ncookies++] = strndup(v, cl);
@@ -125,8 +125,7 @@ more:
     return 0;
 }
 
-static void hc_finish(struct hc *c, const struct hc_resp *r, const char *err)
-{
+static void hc_finish(struct hc *c, const struct hc_resp *r, const char *err) {
     hc_done_fn done = c->done;
     void *arg = c->arg;
     c->busy = 0;
@@ -143,8 +142,7 @@ static void hc_finish(struct hc *c, const struct hc_resp *r, const char *err)
     if (done) done(c, r, err, arg);
 }
 
-static void hc_on_event(struct net_conn *nc, uint32_t events)
-{
+static void hc_on_event(struct net_conn *nc, uint32_t events) {
     struct hc *c = (struct hc *)nc;
     char err[512];
     if (!c->busy) { /* the server closed an idle keep-alive connection */
@@ -158,7 +156,8 @@ static void hc_on_event(struct net_conn *nc, uint32_t events)
             socklen_t sl = sizeof(soerr);
             getsockopt(nc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
             if (soerr) {
-                snprintf(err, sizeof(err), "connect to %s failed: %s", c->target->base, strerror(soerr));
+                snprintf(err, sizeof(err), "connect to %s failed: %s", c->target->base,
+                         strerror(soerr));
                 hc_finish(c, NULL, err);
                 return;
             }
@@ -168,7 +167,8 @@ static void hc_on_event(struct net_conn *nc, uint32_t events)
             ssize_t n = write(nc->fd, c->out + c->out_off, c->out_len - c->out_off);
             if (n < 0) {
                 if (errno == EAGAIN) return;
-                snprintf(err, sizeof(err), "write to %s failed: %s", c->target->base, strerror(errno));
+                snprintf(err, sizeof(err), "write to %s failed: %s", c->target->base,
+                         strerror(errno));
                 hc_finish(c, NULL, err);
                 return;
             }
@@ -197,7 +197,8 @@ static void hc_on_event(struct net_conn *nc, uint32_t events)
                 c->connected = 0;
                 c->out_off = 0;
                 if (net_connect(&c->conn, c->target) != 0) {
-                    snprintf(err, sizeof(err), "reconnect to %s failed: %s", c->target->base, strerror(errno));
+                    snprintf(err, sizeof(err), "reconnect to %s failed: %s", c->target->base,
+                             strerror(errno));
                     hc_finish(c, NULL, err);
                 }
                 return;
@@ -222,8 +223,7 @@ static void hc_on_event(struct net_conn *nc, uint32_t events)
     }
 }
 
-void hc_init(struct hc *c, const struct net_target *t)
-{
+void hc_init(struct hc *c, const struct net_target *t) {
     memset(c, 0, sizeof(*c));
     c->conn.fd = -1;
     c->conn.on_event = hc_on_event;
@@ -231,18 +231,18 @@ void hc_init(struct hc *c, const struct net_target *t)
 }
 
 int hc_request(struct hc *c, const char *method, const char *path, const char *cookie,
-               const char *body, double timeout_ms, hc_done_fn done, void *arg)
-{
+               const char *body, double timeout_ms, hc_done_fn done, void *arg) {
     if (c->busy) return -1;
     size_t blen = body ? strlen(body) : 0;
     size_t cap = 512 + strlen(path) + (cookie ? strlen(cookie) : 0) + blen;
     c->out = malloc(cap);
     if (!c->out) return -1;
-    int n = snprintf(c->out, cap,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: qw-loadgen\r\nAccept: application/json\r\n"
-                     "%s%s%s%s\r\n",
-                     method, path, c->target->host, cookie ? "Cookie: " : "", cookie ? cookie : "",
-                     cookie ? "\r\n" : "", body ? "Content-Type: application/json\r\n" : "");
+    int n = snprintf(
+        c->out, cap,
+        "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: qw-loadgen\r\nAccept: application/json\r\n"
+        "%s%s%s%s\r\n",
+        method, path, c->target->host, cookie ? "Cookie: " : "", cookie ? cookie : "",
+        cookie ? "\r\n" : "", body ? "Content-Type: application/json\r\n" : "");
     if (body || strcmp(method, "POST") == 0) {
         /* rewrite the blank line to add the length header */
         n -= 2;
@@ -272,13 +272,12 @@ int hc_request(struct hc *c, const char *method, const char *path, const char *c
     return 0;
 }
 
-void hc_check_deadline(struct hc *c, double now_ms)
-{
-    if (c->busy && c->deadline_ms > 0 && now_ms > c->deadline_ms) hc_finish(c, NULL, "no reply in time");
+void hc_check_deadline(struct hc *c, double now_ms) {
+    if (c->busy && c->deadline_ms > 0 && now_ms > c->deadline_ms)
+        hc_finish(c, NULL, "no reply in time");
 }
 
-void hc_free(struct hc *c)
-{
+void hc_free(struct hc *c) {
     net_close(&c->conn);
     free(c->out);
     free(c->in);

@@ -17,10 +17,10 @@
 /* A parsed reply; strings are owned by the struct (hc_resp_clear frees). */
 struct hc_resp {
     int status;
-    int close;                          /* "Connection: close" */
-    char *body;                         /* NUL-terminated */
+    int close;  /* "Connection: close" */
+    char *body; /* NUL-terminated */
     size_t body_len;
-    char *cookies[HC_MAX_COOKIES];      /* "name=value" parts of Set-Cookie */
+    char *cookies[HC_MAX_COOKIES]; /* "name=value" parts of Set-Cookie */
     int ncookies;
     char retry_after[16];
 };
@@ -40,16 +40,16 @@ struct hc;
 typedef void (*hc_done_fn)(struct hc *c, const struct hc_resp *r, const char *err, void *arg);
 
 struct hc {
-    struct net_conn conn;               /* first: the loop hands us this */
+    struct net_conn conn; /* first: the loop hands us this */
     const struct net_target *target;
     int busy;
     int connected;
-    int reused;                         /* the request went on a kept-alive connection */
-    char *out;                          /* request bytes, owned */
+    int reused; /* the request went on a kept-alive connection */
+    char *out;  /* request bytes, owned */
     size_t out_len, out_off;
-    char *in;                           /* reply bytes so far, owned */
+    char *in; /* reply bytes so far, owned */
     size_t in_len, in_cap;
-    double deadline_ms;                 /* monotonic; 0 = none */
+    double deadline_ms; /* monotonic; 0 = none */
     hc_done_fn done;
     void *arg;
 };

@@ -37,35 +37,51 @@
 #define LG_MAX_MISMATCH_NOTES 10
 
 enum ack {
-    ACK_NONE = 0, ACK_ACCEPTED, ACK_DUPLICATE, ACK_CLOSED, ACK_WRONG_QUESTION, ACK_NOT_OPEN, ACK_INVALID,
-    ACK_OTHER, ACK__COUNT
+    ACK_NONE = 0,
+    ACK_ACCEPTED,
+    ACK_DUPLICATE,
+    ACK_CLOSED,
+    ACK_WRONG_QUESTION,
+    ACK_NOT_OPEN,
+    ACK_INVALID,
+    ACK_OTHER,
+    ACK__COUNT
 };
-static const char *ack_names[ACK__COUNT] = {"none", "accepted", "duplicate", "closed", "wrong_question",
-                                           "not_open", "invalid", "other"};
+static const char *ack_names[ACK__COUNT] = {"none",           "accepted", "duplicate", "closed",
+                                            "wrong_question", "not_open", "invalid",   "other"};
 
-enum phase { PH_SETUP, PH_JOIN, PH_CONNECT, PH_QUESTION, PH_CLOSING, PH_ENDING, PH_RESULTS, PH_DONE };
-static const char *phase_names[] = {"setup", "joining", "connecting", "question", "closing",
-                                    "ending", "results", "done"};
+enum phase {
+    PH_SETUP,
+    PH_JOIN,
+    PH_CONNECT,
+    PH_QUESTION,
+    PH_CLOSING,
+    PH_ENDING,
+    PH_RESULTS,
+    PH_DONE
+};
+static const char *phase_names[] = {"setup",   "joining", "connecting", "question",
+                                    "closing", "ending",  "results",    "done"};
 
 struct student {
     struct wsc ws;
     int idx, gw;
     char id[48];
-    char *cookie;          /* "qw_student=<token>", owned */
-    double connect_at;     /* monotonic ms when its socket was opened; 0 = not yet */
+    char *cookie;      /* "qw_student=<token>", owned */
+    double connect_at; /* monotonic ms when its socket was opened; 0 = not yet */
     int got_snapshot;
-    int open_q;            /* last question_open index seen, -1 none */
+    int open_q; /* last question_open index seen, -1 none */
     int ended;
-    int closed_q;          /* last question_closed index seen, -1 none */
-    int pending_submit;    /* scheduled but not yet written */
+    int closed_q;       /* last question_closed index seen, -1 none */
+    int pending_submit; /* scheduled but not yet written */
 };
 
 /* per student × question cells, index i * Q + q */
 struct cell {
-    char pick;             /* 'A'.. ; 0 = none */
-    unsigned char ack;     /* enum ack */
+    char pick;         /* 'A'.. ; 0 = none */
+    unsigned char ack; /* enum ack */
     double open_at, sent_at, ack_at;
-    int closed_points;     /* from question_closed; -1 none */
+    int closed_points; /* from question_closed; -1 none */
 };
 
 struct heap_item {
@@ -79,7 +95,7 @@ struct lg {
     int ngw;
     int n, q;
     int burst;
-    int flood;             /* every student submits the moment its question_open arrives */
+    int flood; /* every student submits the moment its question_open arrives */
     int time_limit_s;
     int concurrency;
     int idle;
@@ -97,12 +113,12 @@ struct lg {
     char error[1024];
     struct student *st;
     struct cell *cells;
-    char *answer;          /* per question, from the instructor's question_closed */
-    double *t_next;        /* per question, when `next` was written */
-    double *t_close_sent;  /* per question: close written (burst) or timer due (spread) */
+    char *answer;         /* per question, from the instructor's question_closed */
+    double *t_next;       /* per question, when `next` was written */
+    double *t_close_sent; /* per question: close written (burst) or timer due (spread) */
     double t_end_sent;
     int *opens, *acks, *closed;
-    int instr_closed_q;    /* last question_closed index on the instructor socket */
+    int instr_closed_q; /* last question_closed index on the instructor socket */
     int instr_ended;
     double *q_first_send, *q_last_ack;
     struct wsc instr;
@@ -130,8 +146,7 @@ struct lg {
 static struct lg L;
 
 static void lg_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void lg_fail(const char *fmt, ...)
-{
+static void lg_fail(const char *fmt, ...) {
     if (L.error[0]) return;
     va_list ap;
     va_start(ap, fmt);
@@ -140,8 +155,7 @@ static void lg_fail(const char *fmt, ...)
 }
 
 static void lg_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void lg_note(const char *fmt, ...)
-{
+static void lg_note(const char *fmt, ...) {
     L.mismatches++;
     if (L.nnotes >= LG_MAX_MISMATCH_NOTES) return;
     va_list ap;
@@ -150,12 +164,13 @@ static void lg_note(const char *fmt, ...)
     va_end(ap);
 }
 
-static struct cell *cell_at(int i, int q) { return &L.cells[(size_t)i * (size_t)L.q + (size_t)q]; }
+static struct cell *cell_at(int i, int q) {
+    return &L.cells[(size_t)i * (size_t)L.q + (size_t)q];
+}
 
 /* ---- submit schedule: a binary min-heap on due time ---------------------- */
 
-static void heap_push(double due, int student)
-{
+static void heap_push(double due, int student) {
     int i = L.heap_n++;
     L.heap[i] = (struct heap_item){due, student};
     while (i > 0) {
@@ -168,8 +183,7 @@ static void heap_push(double due, int student)
     }
 }
 
-static struct heap_item heap_pop(void)
-{
+static struct heap_item heap_pop(void) {
     struct heap_item top = L.heap[0];
     L.heap[0] = L.heap[--L.heap_n];
     int i = 0;
@@ -186,22 +200,23 @@ static struct heap_item heap_pop(void)
     return top;
 }
 
-static double rnd01(void) { return (double)random() / ((double)RAND_MAX + 1.0); }
+static double rnd01(void) {
+    return (double)random() / ((double)RAND_MAX + 1.0);
+}
 
 /* ---- blocking-style HTTP through the loop (setup and results only) -------- */
 
 struct sync_req {
     int done;
     int status;
-    char *body;            /* owned */
+    char *body; /* owned */
     char cookie[1024];
     char err[256];
     const char *want_cookie;
-    int retry_after;       /* seconds, from a 429's Retry-After */
+    int retry_after; /* seconds, from a 429's Retry-After */
 };
 
-static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg)
-{
+static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg) {
     struct sync_req *s = arg;
     s->done = 1;
     if (!r) {
@@ -217,8 +232,7 @@ static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, vo
 
 static void sweep(double now);
 
-static int run_until(int (*pred)(void), const char *what)
-{
+static int run_until(int (*pred)(void), const char *what) {
     double last_sweep = 0;
     while (!L.error[0] && !pred()) {
         double now = net_now_ms();
@@ -228,14 +242,16 @@ static int run_until(int (*pred)(void), const char *what)
             struct student *s = &L.st[it.student];
             struct cell *c = cell_at(it.student, L.cur_q);
             char msg[96];
-            snprintf(msg, sizeof(msg), "{\"type\":\"submit\",\"question_idx\":%d,\"choice\":\"%c\"}", L.cur_q, c->pick);
+            snprintf(msg, sizeof(msg),
+                     "{\"type\":\"submit\",\"question_idx\":%d,\"choice\":\"%c\"}", L.cur_q,
+                     c->pick);
             s->pending_submit = 0;
             c->sent_at = net_now_ms();
             if (L.q_first_send[L.cur_q] == 0 || c->sent_at < L.q_first_send[L.cur_q])
                 L.q_first_send[L.cur_q] = c->sent_at;
             if (wsc_send_text(&s->ws, msg) != 0)
-                lg_fail("student %s on %s: could not write its submit for question %d", s->id, s->ws.target->base,
-                        L.cur_q);
+                lg_fail("student %s on %s: could not write its submit for question %d", s->id,
+                        s->ws.target->base, L.cur_q);
         }
         if (L.heap_n > 0) {
             double d = L.heap[0].due - now;
@@ -259,22 +275,24 @@ static int run_until(int (*pred)(void), const char *what)
 }
 
 static struct sync_req *g_sync;
-static int sync_pred(void) { return g_sync->done; }
+static int sync_pred(void) {
+    return g_sync->done;
+}
 
 /* One request on a fresh client to gateway 0. Returns the status (0 on a
  * transport error, with L.error set); *body is owned by the caller. */
 static int g_retry_after;
 
-static int http_sync(const char *method, const char *path, const char *body, const char *want_cookie,
-                     char **out_body, char *out_cookie, size_t cookie_len)
-{
+static int http_sync(const char *method, const char *path, const char *body,
+                     const char *want_cookie, char **out_body, char *out_cookie,
+                     size_t cookie_len) {
     struct hc c;
     struct sync_req s = {0};
     s.want_cookie = want_cookie;
     hc_init(&c, &L.gw[0]);
     g_sync = &s;
-    if (hc_request(&c, method, path, L.admin_cookie[0] ? L.admin_cookie : NULL, body, LG_HTTP_TIMEOUT_MS,
-                   sync_done, &s) != 0) {
+    if (hc_request(&c, method, path, L.admin_cookie[0] ? L.admin_cookie : NULL, body,
+                   LG_HTTP_TIMEOUT_MS, sync_done, &s) != 0) {
         lg_fail("%s %s%s: connect failed: %s", method, L.gw[0].base, path, strerror(errno));
     } else {
         char what[256];
@@ -294,36 +312,39 @@ static int http_sync(const char *method, const char *path, const char *body, con
 
 /* ---- deadlines -------------------------------------------------------------- */
 
-static void sweep(double now)
-{
-    for (int k = 0; L.pool && k < L.concurrency; k++) hc_check_deadline(&L.pool[k], now);
+static void sweep(double now) {
+    for (int k = 0; L.pool && k < L.concurrency; k++)
+        hc_check_deadline(&L.pool[k], now);
     if (L.instr.state != WSC_IDLE && !L.instr_snapshot && L.instr_open_at > 0 &&
         now - L.instr_open_at > LG_INSTRUCTOR_MS)
-        lg_fail("instructor socket on %s: no snapshot within %.0f ms of connecting", L.instr.target->base,
-                LG_INSTRUCTOR_MS);
+        lg_fail("instructor socket on %s: no snapshot within %.0f ms of connecting",
+                L.instr.target->base, LG_INSTRUCTOR_MS);
     int q = L.cur_q;
     for (int i = 0; i < L.n && !L.error[0]; i++) {
         struct student *s = &L.st[i];
         if (s->connect_at > 0 && !s->got_snapshot && now - s->connect_at > LG_SNAPSHOT_MS) {
-            lg_fail("student %s on %s: no snapshot within %.0f ms of connecting (socket state %d)", s->id,
-                    s->ws.target->base, LG_SNAPSHOT_MS, s->ws.state);
+            lg_fail("student %s on %s: no snapshot within %.0f ms of connecting (socket state %d)",
+                    s->id, s->ws.target->base, LG_SNAPSHOT_MS, s->ws.state);
             break;
         }
         if (L.phase == PH_QUESTION || L.phase == PH_CLOSING) {
             struct cell *c = cell_at(i, q);
             if (s->open_q < q && now - L.t_next[q] > LG_OPEN_MS)
-                lg_fail("student %s on %s: no question_open for question %d within %.0f ms of the instructor's "
+                lg_fail("student %s on %s: no question_open for question %d within %.0f ms of the "
+                        "instructor's "
                         "`next`",
                         s->id, s->ws.target->base, q, LG_OPEN_MS);
             else if (c->sent_at > 0 && c->ack == ACK_NONE && now - c->sent_at > LG_ACK_MS)
-                lg_fail("student %s on %s: no submit_ack for question %d within %.0f ms of its submit "
-                        "(is scoring running?)",
-                        s->id, s->ws.target->base, q, LG_ACK_MS);
+                lg_fail(
+                    "student %s on %s: no submit_ack for question %d within %.0f ms of its submit "
+                    "(is scoring running?)",
+                    s->id, s->ws.target->base, q, LG_ACK_MS);
         }
         if (L.phase == PH_CLOSING && L.t_close_sent[q] > 0 && s->closed_q < q &&
             now - L.t_close_sent[q] > LG_CLOSE_GRACE_MS)
-            lg_fail("student %s on %s: no question_closed for question %d within %.0f ms of the close", s->id,
-                    s->ws.target->base, q, LG_CLOSE_GRACE_MS);
+            lg_fail(
+                "student %s on %s: no question_closed for question %d within %.0f ms of the close",
+                s->id, s->ws.target->base, q, LG_CLOSE_GRACE_MS);
         if (L.phase == PH_ENDING && !s->ended && now - L.t_end_sent > LG_END_MS)
             lg_fail("student %s on %s: no session_ended within %.0f ms of the last `next`", s->id,
                     s->ws.target->base, LG_END_MS);
@@ -331,16 +352,15 @@ static void sweep(double now)
     if (L.error[0]) return;
     if (L.phase == PH_CLOSING && L.t_close_sent[q] > 0 && L.instr_closed_q < q &&
         now - L.t_close_sent[q] > LG_CLOSE_GRACE_MS)
-        lg_fail("instructor socket: no question_closed for question %d within %.0f ms of the close", q,
-                LG_CLOSE_GRACE_MS);
+        lg_fail("instructor socket: no question_closed for question %d within %.0f ms of the close",
+                q, LG_CLOSE_GRACE_MS);
     if (L.phase == PH_ENDING && !L.instr_ended && now - L.t_end_sent > LG_END_MS)
         lg_fail("instructor socket: no session_ended within %.0f ms of the last `next`", LG_END_MS);
 }
 
 /* ---- student sockets ------------------------------------------------------- */
 
-static enum ack ack_parse(const char *s)
-{
+static enum ack ack_parse(const char *s) {
     for (int i = 1; i < ACK__COUNT - 1; i++)
         if (s && strcmp(s, ack_names[i]) == 0) return (enum ack)i;
     return ACK_OTHER;
@@ -348,15 +368,15 @@ static enum ack ack_parse(const char *s)
 
 static void pump_opens(void);
 
-static void student_text(struct wsc *w, const char *msg, size_t len, void *arg)
-{
+static void student_text(struct wsc *w, const char *msg, size_t len, void *arg) {
     struct student *s = arg;
     double now = net_now_ms();
     json_error_t jerr;
     json_t *m = json_loadb(msg, len, 0, &jerr);
     const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
     if (!type) {
-        lg_fail("student %s on %s: a message that is not JSON with a type: %.80s", s->id, w->target->base, msg);
+        lg_fail("student %s on %s: a message that is not JSON with a type: %.80s", s->id,
+                w->target->base, msg);
         goto out;
     }
     if (strcmp(type, "snapshot") == 0) {
@@ -377,7 +397,8 @@ static void student_text(struct wsc *w, const char *msg, size_t len, void *arg)
         if (nch < 2 || nch > 4) nch = 4;
         c->pick = (char)('A' + (int)(rnd01() * (double)nch));
         double remaining = (double)json_integer_value(json_object_get(m, "remaining_ms"));
-        if (remaining <= 0) remaining = (double)json_integer_value(json_object_get(m, "time_limit_ms"));
+        if (remaining <= 0)
+            remaining = (double)json_integer_value(json_object_get(m, "time_limit_ms"));
         double delay = L.flood ? 0.0 : L.burst ? rnd01() * 1000.0 : rnd01() * 0.8 * remaining;
         s->pending_submit = 1;
         heap_push(now + delay, s->idx);
@@ -395,15 +416,16 @@ static void student_text(struct wsc *w, const char *msg, size_t len, void *arg)
         if (now > L.q_last_ack[q]) L.q_last_ack[q] = now;
         const char *ch = json_string_value(json_object_get(m, "choice"));
         if (c->ack == ACK_ACCEPTED && (!ch || ch[0] != c->pick))
-            lg_note("student %s question %d: accepted ack names choice %s, it sent %c", s->id, q, ch ? ch : "null",
-                    c->pick);
+            lg_note("student %s question %d: accepted ack names choice %s, it sent %c", s->id, q,
+                    ch ? ch : "null", c->pick);
     } else if (strcmp(type, "question_closed") == 0) {
         int q = (int)json_integer_value(json_object_get(m, "question_idx"));
         if (q < 0 || q >= L.q || q <= s->closed_q) goto out;
         s->closed_q = q;
         L.closed[q]++;
         json_t *pts = json_object_get(m, "points");
-        cell_at(s->idx, q)->closed_points = json_is_integer(pts) ? (int)json_integer_value(pts) : -1;
+        cell_at(s->idx, q)->closed_points =
+            json_is_integer(pts) ? (int)json_integer_value(pts) : -1;
     } else if (strcmp(type, "session_ended") == 0) {
         if (!s->ended) {
             s->ended = 1;
@@ -412,24 +434,23 @@ static void student_text(struct wsc *w, const char *msg, size_t len, void *arg)
     } else if (strcmp(type, "error") == 0) {
         const char *code = json_string_value(json_object_get(m, "code"));
         const char *text = json_string_value(json_object_get(m, "message"));
-        lg_fail("student %s on %s: error %s instead of %s for question %d (%s)", s->id, w->target->base,
-                code ? code : "?", L.phase == PH_QUESTION ? "submit_ack" : "the next event", L.cur_q,
+        lg_fail("student %s on %s: error %s instead of %s for question %d (%s)", s->id,
+                w->target->base, code ? code : "?",
+                L.phase == PH_QUESTION ? "submit_ack" : "the next event", L.cur_q,
                 text ? text : "");
     }
 out:
     json_decref(m);
 }
 
-static void student_fail(struct wsc *w, const char *why, int status, int code, void *arg)
-{
+static void student_fail(struct wsc *w, const char *why, int status, int code, void *arg) {
     struct student *s = arg;
     if (s->ended || L.phase == PH_RESULTS || L.phase == PH_DONE) return;
     lg_fail("student %s socket on %s: %s (while %s, question %d)", s->id, w->target->base, why,
             phase_names[L.phase], L.cur_q);
 }
 
-static void pump_opens(void)
-{
+static void pump_opens(void) {
     while (L.opening < LG_OPEN_INFLIGHT && L.next_open < L.n && !L.error[0]) {
         struct student *s = &L.st[L.next_open++];
         char path[160];
@@ -437,7 +458,8 @@ static void pump_opens(void)
         wsc_init(&s->ws, &L.gw[s->gw], student_text, student_fail, s);
         s->connect_at = net_now_ms();
         if (wsc_open(&s->ws, path, s->cookie) != 0) {
-            lg_fail("student %s: cannot open a socket to %s: %s", s->id, L.gw[s->gw].base, strerror(errno));
+            lg_fail("student %s: cannot open a socket to %s: %s", s->id, L.gw[s->gw].base,
+                    strerror(errno));
             return;
         }
         L.opening++;
@@ -446,8 +468,7 @@ static void pump_opens(void)
 
 /* ---- the instructor socket ------------------------------------------------- */
 
-static void instr_text(struct wsc *w, const char *msg, size_t len, void *arg)
-{
+static void instr_text(struct wsc *w, const char *msg, size_t len, void *arg) {
     json_error_t jerr;
     json_t *m = json_loadb(msg, len, 0, &jerr);
     const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
@@ -475,14 +496,12 @@ static void instr_text(struct wsc *w, const char *msg, size_t len, void *arg)
     json_decref(m);
 }
 
-static void instr_fail(struct wsc *w, const char *why, int status, int code, void *arg)
-{
+static void instr_fail(struct wsc *w, const char *why, int status, int code, void *arg) {
     if (L.phase == PH_RESULTS || L.phase == PH_DONE) return;
     lg_fail("instructor socket on %s: %s (while %s)", w->target->base, why, phase_names[L.phase]);
 }
 
-static void instr_send(const char *type)
-{
+static void instr_send(const char *type) {
     char msg[64];
     snprintf(msg, sizeof(msg), "{\"type\":\"%s\"}", type);
     if (wsc_send_text(&L.instr, msg) != 0) lg_fail("instructor socket: could not write `%s`", type);
@@ -492,8 +511,7 @@ static void instr_send(const char *type)
 
 static void join_next(struct hc *c);
 
-static void join_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg)
-{
+static void join_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg) {
     struct student *s = arg;
     if (!r) {
         lg_fail("join of student %s via %s: %s", s->id, c->target->base, err);
@@ -506,7 +524,8 @@ static void join_done(struct hc *c, const struct hc_resp *r, const char *err, vo
     }
     const char *tok = hc_resp_cookie(r, "qw_student");
     if (!tok) {
-        lg_fail("join of student %s via %s: 200 without a qw_student cookie", s->id, c->target->base);
+        lg_fail("join of student %s via %s: 200 without a qw_student cookie", s->id,
+                c->target->base);
         return;
     }
     size_t l = strlen(tok) + 16;
@@ -516,31 +535,44 @@ static void join_done(struct hc *c, const struct hc_resp *r, const char *err, vo
     join_next(c);
 }
 
-static void join_next(struct hc *c)
-{
+static void join_next(struct hc *c) {
     if (L.next_join >= L.n || L.error[0]) return;
     struct student *s = &L.st[L.next_join++];
     json_t *b = json_pack("{s:s, s:s, s:s}", "student_id", s->id, "name", s->id, "sid", L.sid);
     char *body = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     if (hc_request(c, "POST", "/api/join", NULL, body, LG_HTTP_TIMEOUT_MS, join_done, s) != 0)
-        lg_fail("join of student %s: cannot connect to %s: %s", s->id, c->target->base, strerror(errno));
+        lg_fail("join of student %s: cannot connect to %s: %s", s->id, c->target->base,
+                strerror(errno));
     free(body);
 }
 
-static int pred_joined(void) { return L.joins_done >= L.n; }
-static int pred_instr(void) { return L.instr_snapshot; }
-static int pred_connected(void) { return L.snapshots >= L.n; }
-static int pred_acked(void) { return L.acks[L.cur_q] >= L.n; }
-static int pred_closed(void) { return L.closed[L.cur_q] >= L.n && L.instr_closed_q >= L.cur_q; }
-static int pred_ended(void) { return L.ended >= L.n && L.instr_ended; }
+static int pred_joined(void) {
+    return L.joins_done >= L.n;
+}
+static int pred_instr(void) {
+    return L.instr_snapshot;
+}
+static int pred_connected(void) {
+    return L.snapshots >= L.n;
+}
+static int pred_acked(void) {
+    return L.acks[L.cur_q] >= L.n;
+}
+static int pred_closed(void) {
+    return L.closed[L.cur_q] >= L.n && L.instr_closed_q >= L.cur_q;
+}
+static int pred_ended(void) {
+    return L.ended >= L.n && L.instr_ended;
+}
 static double g_hold_until;
-static int pred_hold(void) { return net_now_ms() >= g_hold_until; }
+static int pred_hold(void) {
+    return net_now_ms() >= g_hold_until;
+}
 
 /* ---- setup ------------------------------------------------------------------- */
 
-static int setup_session(void)
-{
+static int setup_session(void) {
     char *body = NULL;
     const char *user = getenv("QW_ADMIN_USER");
     const char *pass = getenv("QW_ADMIN_PASSWORD");
@@ -548,10 +580,12 @@ static int setup_session(void)
         lg_fail("QW_ADMIN_PASSWORD is not set: the admin password comes from the environment only");
         return -1;
     }
-    json_t *j = json_pack("{s:s, s:s}", "username", user && *user ? user : "admin", "password", pass);
+    json_t *j =
+        json_pack("{s:s, s:s}", "username", user && *user ? user : "admin", "password", pass);
     char *login = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    int st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie, sizeof(L.admin_cookie));
+    int st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie,
+                       sizeof(L.admin_cookie));
     double give_up = net_now_ms() + 65000.0;
     while (st == 429 && !L.error[0] && net_now_ms() < give_up) {
         /* the login limit counts every login from this address (a loop, other
@@ -562,7 +596,8 @@ static int setup_session(void)
         run_until(pred_hold, "waiting out the login rate limit");
         free(body);
         body = NULL;
-        st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie, sizeof(L.admin_cookie));
+        st = http_sync("POST", "/admin/login", login, "qw_admin", &body, L.admin_cookie,
+                       sizeof(L.admin_cookie));
     }
     free(login);
     if (st != 200 || !L.admin_cookie[0]) {
@@ -590,8 +625,9 @@ static int setup_session(void)
         json_t *s = st == 200 ? json_loads(body, 0, NULL) : NULL;
         const char *state = json_string_value(json_object_get(s, "state"));
         if (!s || !state || strcmp(state, "lobby") != 0) {
-            lg_fail("session %s must be in its lobby (give --reset to reset it): GET answered %d: %.200s", L.sid,
-                    st, body ? body : "");
+            lg_fail("session %s must be in its lobby (give --reset to reset it): GET answered %d: "
+                    "%.200s",
+                    L.sid, st, body ? body : "");
             json_decref(s);
             goto fail;
         }
@@ -606,9 +642,9 @@ static int setup_session(void)
         char text[96];
         snprintf(text, sizeof(text), "Load question %d of run %s: pick one", q + 1, L.prefix);
         char ans[2] = {(char)('A' + (int)(rnd01() * 4)), 0};
-        json_array_append_new(qs, json_pack("{s:s, s:[s,s,s,s], s:s, s:i}", "text", text, "choices", "first",
-                                            "second", "third", "fourth", "answer", ans, "time_limit_s",
-                                            L.time_limit_s));
+        json_array_append_new(qs, json_pack("{s:s, s:[s,s,s,s], s:s, s:i}", "text", text, "choices",
+                                            "first", "second", "third", "fourth", "answer", ans,
+                                            "time_limit_s", L.time_limit_s));
     }
     char title[96];
     snprintf(title, sizeof(title), "qw-loadgen %s", L.prefix);
@@ -650,8 +686,7 @@ fail:
 
 /* ---- the check against the record ------------------------------------------- */
 
-static int check_results(void)
-{
+static int check_results(void) {
     char path[256], *body = NULL;
     snprintf(path, sizeof(path), "/admin/api/sessions/%s/results", L.sid);
     int st = http_sync("GET", path, NULL, NULL, &body, NULL, 0);
@@ -694,33 +729,40 @@ static int check_results(void)
             L.recorded++;
             sum += pts;
             struct cell *c = cell_at(i, q);
-            if (seen[(size_t)i * L.q + q]++) lg_note("record: %s answers question %d more than once", id, q);
+            if (seen[(size_t)i * L.q + q]++)
+                lg_note("record: %s answers question %d more than once", id, q);
             if (c->ack != ACK_ACCEPTED)
-                lg_note("record: %s has an answer to question %d that was acked %s", id, q, ack_names[c->ack]);
+                lg_note("record: %s has an answer to question %d that was acked %s", id, q,
+                        ack_names[c->ack]);
             if (!ch || ch[0] != c->pick)
                 lg_note("record: %s question %d holds choice %s, the accepted submit was %c", id, q,
                         ch ? ch : "null", c->pick);
             int right = ch && ch[0] == L.answer[q];
             if (right && (pts < 500 || pts > 1000))
-                lg_note("record: %s question %d is right but scored %d (want 500..1000)", id, q, pts);
-            if (!right && pts != 0) lg_note("record: %s question %d is wrong but scored %d", id, q, pts);
+                lg_note("record: %s question %d is right but scored %d (want 500..1000)", id, q,
+                        pts);
+            if (!right && pts != 0)
+                lg_note("record: %s question %d is wrong but scored %d", id, q, pts);
             if (json_is_boolean(corr) && json_is_true(corr) != right)
                 lg_note("record: %s question %d says correct=%s against answer %c", id, q,
                         json_is_true(corr) ? "true" : "false", L.answer[q]);
             if (c->closed_points >= 0 && c->closed_points != pts)
-                lg_note("%s question %d: question_closed said %d points, the record %d", id, q, c->closed_points,
-                        pts);
+                lg_note("%s question %d: question_closed said %d points, the record %d", id, q,
+                        c->closed_points, pts);
         }
         long score = (long)json_integer_value(json_object_get(js, "score"));
-        if (score != sum) lg_note("record: %s has score %ld but its answers sum to %ld", id, score, sum);
+        if (score != sum)
+            lg_note("record: %s has score %ld but its answers sum to %ld", id, score, sum);
     }
     for (int i = 0; i < L.n; i++)
         for (int q = 0; q < L.q; q++) {
             L.checked++;
             if (cell_at(i, q)->ack == ACK_ACCEPTED && !seen[(size_t)i * L.q + q])
-                lg_note("record: the accepted answer of %s to question %d is missing", L.st[i].id, q);
+                lg_note("record: the accepted answer of %s to question %d is missing", L.st[i].id,
+                        q);
         }
-    if (!L.use_sid && L.foreign) lg_note("record: %d students that this run never joined", L.foreign);
+    if (!L.use_sid && L.foreign)
+        lg_note("record: %d students that this run never joined", L.foreign);
     free(seen);
     json_decref(r);
     return 0;
@@ -728,14 +770,12 @@ static int check_results(void)
 
 /* ---- figures ------------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static double pct(const double *v, size_t n, double p)
-{
+static double pct(const double *v, size_t n, double p) {
     if (n == 0) return 0;
     size_t k = (size_t)ceil(p / 100.0 * (double)n);
     if (k < 1) k = 1;
@@ -743,10 +783,11 @@ static double pct(const double *v, size_t n, double p)
     return v[k - 1];
 }
 
-static double round2(double x) { return round(x * 100.0) / 100.0; }
+static double round2(double x) {
+    return round(x * 100.0) / 100.0;
+}
 
-static json_t *procs_json(double *rss_total, double *pss_total)
-{
+static json_t *procs_json(double *rss_total, double *pss_total) {
     json_t *o = json_object();
     *rss_total = 0;
     *pss_total = 0;
@@ -759,15 +800,15 @@ static json_t *procs_json(double *rss_total, double *pss_total)
         if (c && c->pss_kb > pss) pss = c->pss_kb;
         *rss_total += (double)rss;
         *pss_total += (double)pss;
-        json_object_set_new(o, e->name, json_pack("{s:I, s:I, s:f, s:i}", "rss_kb", (json_int_t)rss, "pss_kb",
-                                                   (json_int_t)pss, "cpu_s",
-                                                   round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
+        json_object_set_new(
+            o, e->name,
+            json_pack("{s:I, s:I, s:f, s:i}", "rss_kb", (json_int_t)rss, "pss_kb", (json_int_t)pss,
+                      "cpu_s", round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
     }
     return o;
 }
 
-static void report(int ok)
-{
+static void report(int ok) {
     size_t n = (size_t)L.n * (size_t)L.q;
     double *acks = malloc(sizeof(double) * (n + 1)), *fan = malloc(sizeof(double) * (n + 1));
     size_t na = 0, nf = 0;
@@ -785,7 +826,8 @@ static void report(int ok)
     qsort(fan, nf, sizeof(double), cmp_double);
     double window = 0;
     for (int q = 0; L.q_first_send && q < L.q; q++)
-        if (L.q_first_send[q] > 0 && L.q_last_ack[q] > L.q_first_send[q]) window += L.q_last_ack[q] - L.q_first_send[q];
+        if (L.q_first_send[q] > 0 && L.q_last_ack[q] > L.q_first_send[q])
+            window += L.q_last_ack[q] - L.q_first_send[q];
 
     json_t *ack_counts = json_object();
     for (int k = 1; k < ACK__COUNT; k++)
@@ -798,24 +840,33 @@ static void report(int ok)
     time_t now = time(NULL);
     char ts[32];
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    double joins_s = L.t_join1 > L.t_join0 ? (double)L.joins_done / ((L.t_join1 - L.t_join0) / 1000.0) : 0;
+    double joins_s =
+        L.t_join1 > L.t_join0 ? (double)L.joins_done / ((L.t_join1 - L.t_join0) / 1000.0) : 0;
     double connect_s = L.t_conn1 > L.t_conn0 ? (L.t_conn1 - L.t_conn0) / 1000.0 : 0;
     double accuracy = L.checked ? (double)(L.checked - L.mismatches) / (double)L.checked : 0;
-    json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:i, s:f, s:f}", "time", ts, "tool", "qw-loadgen",
-                          "ok", ok, "target", gws, "sid", L.sid, "mode",
-                          L.idle ? "idle" : L.flood ? "flood" : L.burst ? "burst" : "spread", "students", L.n, "questions",
-                          L.idle ? 0 : L.q, "joins_per_s", round2(joins_s), "connect_s", round2(connect_s));
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:i, s:f, s:f}", "time", ts, "tool",
+                          "qw-loadgen", "ok", ok, "target", gws, "sid", L.sid, "mode",
+                          L.idle    ? "idle"
+                          : L.flood ? "flood"
+                          : L.burst ? "burst"
+                                    : "spread",
+                          "students", L.n, "questions", L.idle ? 0 : L.q, "joins_per_s",
+                          round2(joins_s), "connect_s", round2(connect_s));
     if (L.label[0]) json_object_set_new(o, "label", json_string(L.label));
     if (!L.idle) {
-        json_object_set_new(o, "open_fanout_ms", json_pack("{s:f, s:f}", "p50", round2(pct(fan, nf, 50)), "p99",
-                                                           round2(pct(fan, nf, 99))));
-        json_object_set_new(o, "ack_ms", json_pack("{s:f, s:f, s:f, s:f}", "p50", round2(pct(acks, na, 50)),
-                                                   "p95", round2(pct(acks, na, 95)), "p99",
-                                                   round2(pct(acks, na, 99)), "max", round2(pct(acks, na, 100))));
+        json_object_set_new(o, "open_fanout_ms",
+                            json_pack("{s:f, s:f}", "p50", round2(pct(fan, nf, 50)), "p99",
+                                      round2(pct(fan, nf, 99))));
+        json_object_set_new(o, "ack_ms",
+                            json_pack("{s:f, s:f, s:f, s:f}", "p50", round2(pct(acks, na, 50)),
+                                      "p95", round2(pct(acks, na, 95)), "p99",
+                                      round2(pct(acks, na, 99)), "max",
+                                      round2(pct(acks, na, 100))));
         json_object_set_new(o, "acks", ack_counts);
         ack_counts = NULL;
-        json_object_set_new(o, "acks_per_s",
-                            json_real(round2(window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0)));
+        json_object_set_new(
+            o, "acks_per_s",
+            json_real(round2(window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0)));
         json_object_set_new(o, "recorded", json_integer(L.recorded));
         json_object_set_new(o, "mismatches", json_integer(L.mismatches));
         json_object_set_new(o, "accuracy", json_real(round(accuracy * 10000.0) / 10000.0));
@@ -831,14 +882,17 @@ static void report(int ok)
             for (int g = 0; g < L.ngw; g++) {
                 char name[32];
                 snprintf(name, sizeof(name), "gateway%d", g + 1);
-                const struct procs_entry *b = procs_find(&L.p0, name), *c = procs_find(&L.p_conn, name);
+                const struct procs_entry *b = procs_find(&L.p0, name),
+                                         *c = procs_find(&L.p_conn, name);
                 int socks = 0;
-                for (int i = 0; i < L.n; i++) socks += L.st[i].gw == g;
+                for (int i = 0; i < L.n; i++)
+                    socks += L.st[i].gw == g;
                 if (b && c && socks)
-                    json_object_set_new(idle, name,
-                                        json_pack("{s:i, s:I, s:f}", "sockets", socks, "rss_delta_kb",
-                                                  (json_int_t)(c->rss_kb - b->rss_kb), "kb_per_socket",
-                                                  round2((double)(c->rss_kb - b->rss_kb) / socks)));
+                    json_object_set_new(
+                        idle, name,
+                        json_pack("{s:i, s:I, s:f}", "sockets", socks, "rss_delta_kb",
+                                  (json_int_t)(c->rss_kb - b->rss_kb), "kb_per_socket",
+                                  round2((double)(c->rss_kb - b->rss_kb) / socks)));
             }
             json_object_set_new(o, "idle", idle);
         }
@@ -846,36 +900,47 @@ static void report(int ok)
     if (L.error[0]) json_object_set_new(o, "error", json_string(L.error));
     if (L.nnotes) {
         json_t *notes = json_array();
-        for (int i = 0; i < L.nnotes; i++) json_array_append_new(notes, json_string(L.notes[i]));
+        for (int i = 0; i < L.nnotes; i++)
+            json_array_append_new(notes, json_string(L.notes[i]));
         json_object_set_new(o, "mismatch_notes", notes);
     }
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     if (!L.quiet) {
         fprintf(stderr, "\n  %-22s %s\n", "target", gws);
-        fprintf(stderr, "  %-22s %s (%s)\n", "session", L.sid, L.idle ? "idle" : L.flood ? "flood" : L.burst ? "burst" : "spread");
+        fprintf(stderr, "  %-22s %s (%s)\n", "session", L.sid,
+                L.idle    ? "idle"
+                : L.flood ? "flood"
+                : L.burst ? "burst"
+                          : "spread");
         fprintf(stderr, "  %-22s %d x %d questions\n", "students", L.n, L.idle ? 0 : L.q);
         fprintf(stderr, "  %-22s %.1f /s\n", "joins", joins_s);
         fprintf(stderr, "  %-22s %.2f s\n", "all sockets snapshot", connect_s);
         if (!L.idle) {
-            fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f ms\n", "question_open fan-out", pct(fan, nf, 50),
-                    pct(fan, nf, 99));
+            fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f ms\n", "question_open fan-out",
+                    pct(fan, nf, 50), pct(fan, nf, 99));
             fprintf(stderr, "  %-22s p50 %.1f  p95 %.1f  p99 %.1f  max %.1f ms\n", "submit -> ack",
                     pct(acks, na, 50), pct(acks, na, 95), pct(acks, na, 99), pct(acks, na, 100));
             fprintf(stderr, "  %-22s", "acks");
             for (int k = 1; k < ACK__COUNT; k++)
                 if (counts[k]) fprintf(stderr, " %s=%ld", ack_names[k], counts[k]);
-            fprintf(stderr, "\n  %-22s %.0f /s (accepted / first submit..last ack per question)", "durable acks",
+            fprintf(stderr, "\n  %-22s %.0f /s (accepted / first submit..last ack per question)",
+                    "durable acks",
                     window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0);
-            fprintf(stderr, "\n  %-22s %d answers, %d mismatches\n", "record", L.recorded, L.mismatches);
+            fprintf(stderr, "\n  %-22s %d answers, %d mismatches\n", "record", L.recorded,
+                    L.mismatches);
         }
         for (int i = 0; i < L.p_end.n && L.have_procs; i++)
-            fprintf(stderr, "  %-22s rss %ld kB, pss %ld kB, cpu %.2f s\n", L.p_end.e[i].name, L.p_end.e[i].rss_kb,
-                    L.p_end.e[i].pss_kb,
+            fprintf(stderr, "  %-22s rss %ld kB, pss %ld kB, cpu %.2f s\n", L.p_end.e[i].name,
+                    L.p_end.e[i].rss_kb, L.p_end.e[i].pss_kb,
                     L.p_end.e[i].cpu_s - (procs_find(&L.p0, L.p_end.e[i].name)
                                               ? procs_find(&L.p0, L.p_end.e[i].name)->cpu_s
                                               : 0));
-        for (int i = 0; i < L.nnotes; i++) fprintf(stderr, "  mismatch: %s\n", L.notes[i]);
-        fprintf(stderr, "  %-22s %s\n\n", "result", ok ? "PASS" : L.error[0] ? L.error : "FAIL (mismatches)");
+        for (int i = 0; i < L.nnotes; i++)
+            fprintf(stderr, "  mismatch: %s\n", L.notes[i]);
+        fprintf(stderr, "  %-22s %s\n\n", "result",
+                ok           ? "PASS"
+                : L.error[0] ? L.error
+                             : "FAIL (mismatches)");
     }
     printf("%s\n", line);
     fflush(stdout);
@@ -887,20 +952,20 @@ static void report(int ok)
 
 /* ---- main ----------------------------------------------------------------------- */
 
-static void usage(void)
-{
+static void usage(void) {
     fprintf(stderr,
             "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
             "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
-            "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] [--quiet]\n"
+            "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
+            "[--quiet]\n"
             "  burst: each student submits at a random moment within 1 s of its question_open;\n"
             "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
             "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
-            "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or mismatch.\n");
+            "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or "
+            "mismatch.\n");
 }
 
-static int run(void)
-{
+static int run(void) {
     if (setup_session() != 0) return -1;
     L.cells = calloc((size_t)L.n * (size_t)L.q, sizeof(struct cell));
     L.answer = calloc((size_t)L.q + 1, 1);
@@ -911,19 +976,22 @@ static int run(void)
     L.opens = calloc((size_t)L.q, sizeof(int));
     L.acks = calloc((size_t)L.q, sizeof(int));
     L.closed = calloc((size_t)L.q, sizeof(int));
-    if (!L.cells || !L.answer || !L.t_next || !L.t_close_sent || !L.q_first_send || !L.q_last_ack || !L.opens ||
-        !L.acks || !L.closed) {
+    if (!L.cells || !L.answer || !L.t_next || !L.t_close_sent || !L.q_first_send || !L.q_last_ack ||
+        !L.opens || !L.acks || !L.closed) {
         lg_fail("out of memory");
         return -1;
     }
-    for (size_t k = 0; k < (size_t)L.n * (size_t)L.q; k++) L.cells[k].closed_points = -1;
+    for (size_t k = 0; k < (size_t)L.n * (size_t)L.q; k++)
+        L.cells[k].closed_points = -1;
 
     L.phase = PH_JOIN;
     L.t_join0 = net_now_ms();
-    for (int k = 0; k < L.concurrency && k < L.n; k++) join_next(&L.pool[k]);
+    for (int k = 0; k < L.concurrency && k < L.n; k++)
+        join_next(&L.pool[k]);
     if (run_until(pred_joined, "joining students") != 0) return -1;
     L.t_join1 = net_now_ms();
-    for (int k = 0; k < L.concurrency; k++) hc_free(&L.pool[k]);
+    for (int k = 0; k < L.concurrency; k++)
+        hc_free(&L.pool[k]);
 
     L.phase = PH_CONNECT; /* the instructor's socket before the students' */
     char path[256];
@@ -981,16 +1049,22 @@ static int run(void)
     return check_results();
 }
 
-int main(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"gateways", required_argument, 0, 'g'}, {"students", required_argument, 0, 'n'},
-        {"questions", required_argument, 0, 'q'}, {"mode", required_argument, 0, 'm'},
-        {"time-limit", required_argument, 0, 't'}, {"concurrency", required_argument, 0, 'c'},
-        {"pids", required_argument, 0, 'p'}, {"idle", required_argument, 0, 'i'},
-        {"sid", required_argument, 0, 's'}, {"reset", no_argument, 0, 'r'},
-        {"label", required_argument, 0, 'l'}, {"quiet", no_argument, 0, 'Q'},
-        {"seed", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+int main(int argc, char **argv) {
+    static const struct option opts[] = {{"gateways", required_argument, 0, 'g'},
+                                         {"students", required_argument, 0, 'n'},
+                                         {"questions", required_argument, 0, 'q'},
+                                         {"mode", required_argument, 0, 'm'},
+                                         {"time-limit", required_argument, 0, 't'},
+                                         {"concurrency", required_argument, 0, 'c'},
+                                         {"pids", required_argument, 0, 'p'},
+                                         {"idle", required_argument, 0, 'i'},
+                                         {"sid", required_argument, 0, 's'},
+                                         {"reset", no_argument, 0, 'r'},
+                                         {"label", required_argument, 0, 'l'},
+                                         {"quiet", no_argument, 0, 'Q'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *gateways = NULL;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     L.n = 50;
@@ -1001,9 +1075,15 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'g': gateways = optarg; break;
-        case 'n': L.n = atoi(optarg); break;
-        case 'q': L.q = atoi(optarg); break;
+        case 'g':
+            gateways = optarg;
+            break;
+        case 'n':
+            L.n = atoi(optarg);
+            break;
+        case 'q':
+            L.q = atoi(optarg);
+            break;
         case 'm':
             if (strcmp(optarg, "burst") != 0 && strcmp(optarg, "spread") != 0 &&
                 strcmp(optarg, "flood") != 0) {
@@ -1013,20 +1093,40 @@ int main(int argc, char **argv)
             L.flood = strcmp(optarg, "flood") == 0;
             L.burst = L.flood || strcmp(optarg, "burst") == 0; /* flood closes like burst */
             break;
-        case 't': L.time_limit_s = atoi(optarg); break;
-        case 'c': L.concurrency = atoi(optarg); break;
-        case 'p': L.pids_dir = optarg; break;
-        case 'i': L.idle = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
-        case 's': L.use_sid = optarg; break;
-        case 'r': L.reset = 1; break;
-        case 'l': snprintf(L.label, sizeof(L.label), "%s", optarg); break;
-        case 'Q': L.quiet = 1; break;
-        case 'S': seed = (unsigned)strtoul(optarg, NULL, 10); break;
-        default: usage(); return 2;
+        case 't':
+            L.time_limit_s = atoi(optarg);
+            break;
+        case 'c':
+            L.concurrency = atoi(optarg);
+            break;
+        case 'p':
+            L.pids_dir = optarg;
+            break;
+        case 'i':
+            L.idle = atoi(optarg) > 0 ? atoi(optarg) : 1;
+            break;
+        case 's':
+            L.use_sid = optarg;
+            break;
+        case 'r':
+            L.reset = 1;
+            break;
+        case 'l':
+            snprintf(L.label, sizeof(L.label), "%s", optarg);
+            break;
+        case 'Q':
+            L.quiet = 1;
+            break;
+        case 'S':
+            seed = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        default:
+            usage();
+            return 2;
         }
     }
-    if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 || L.time_limit_s > 600 ||
-        (L.reset && !L.use_sid)) {
+    if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 ||
+        L.time_limit_s > 600 || (L.reset && !L.use_sid)) {
         usage();
         return 2;
     }
@@ -1036,7 +1136,8 @@ int main(int argc, char **argv)
     char *list = strdup(gateways), *save = NULL;
     for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         if (L.ngw >= LG_MAX_GATEWAYS || net_target_parse(&L.gw[L.ngw], u, err, sizeof(err)) != 0) {
-            fprintf(stderr, "qw-loadgen: %s\n", L.ngw >= LG_MAX_GATEWAYS ? "too many gateways" : err);
+            fprintf(stderr, "qw-loadgen: %s\n",
+                    L.ngw >= LG_MAX_GATEWAYS ? "too many gateways" : err);
             free(list);
             return 2;
         }
@@ -1046,8 +1147,10 @@ int main(int argc, char **argv)
     long need = (long)L.n + L.concurrency + 64;
     long have = net_raise_nofile(need);
     if (have < need) {
-        fprintf(stderr, "qw-loadgen: %d students need %ld open files, the limit is %ld (raise ulimit -Hn)\n", L.n,
-                need, have);
+        fprintf(
+            stderr,
+            "qw-loadgen: %d students need %ld open files, the limit is %ld (raise ulimit -Hn)\n",
+            L.n, need, have);
         return 2;
     }
     if (net_loop_init() != 0) {
@@ -1071,7 +1174,8 @@ int main(int argc, char **argv)
         s->ws.conn.fd = -1;
         snprintf(s->id, sizeof(s->id), "%s-%d", L.prefix, i);
     }
-    for (int k = 0; k < L.concurrency; k++) hc_init(&L.pool[k], &L.gw[k % L.ngw]);
+    for (int k = 0; k < L.concurrency; k++)
+        hc_init(&L.pool[k], &L.gw[k % L.ngw]);
     L.instr_closed_q = -1;
     L.instr.conn.fd = -1;
 
@@ -1085,7 +1189,8 @@ int main(int argc, char **argv)
         free(L.st[i].cookie);
     }
     wsc_free(&L.instr);
-    for (int k = 0; k < L.concurrency; k++) hc_free(&L.pool[k]);
+    for (int k = 0; k < L.concurrency; k++)
+        hc_free(&L.pool[k]);
     free(L.st);
     free(L.pool);
     free(L.heap);

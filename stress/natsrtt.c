@@ -14,20 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static void on_req(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+static void on_req(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg),
+                           natsMsg_GetDataLength(msg));
     natsMsg_Destroy(msg);
 }
 
-static int cmp(const void *a, const void *b)
-{
+static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static double now_ms(void)
-{
+static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
@@ -36,8 +34,7 @@ static double now_ms(void)
 /* Measures n round trips with both connections made with send_asap on or
  * off (off is nats.c's default and what shared/bus.c uses). Fills p50/p99/max;
  * returns NATS_OK or the failing status. */
-static natsStatus measure(const char *url, int n, bool asap, double out[3])
-{
+static natsStatus measure(const char *url, int n, bool asap, double out[3]) {
     natsConnection *resp = NULL, *req = NULL;
     natsSubscription *sub = NULL;
     natsOptions *opts = NULL;
@@ -51,7 +48,8 @@ static natsStatus measure(const char *url, int n, bool asap, double out[3])
     if (s == NATS_OK) s = natsConnection_Connect(&req, opts);
     if (s == NATS_OK) s = natsConnection_Subscribe(&sub, resp, subj, on_req, NULL);
     if (s == NATS_OK) s = natsConnection_Flush(resp);
-    const char *payload = "{\"sid\":\"s\",\"student_id\":\"x\",\"question_idx\":0,\"choice\":\"A\"}";
+    const char *payload =
+        "{\"sid\":\"s\",\"student_id\":\"x\",\"question_idx\":0,\"choice\":\"A\"}";
     for (int i = 0; s == NATS_OK && i < n + 50; i++) {
         natsMsg *reply = NULL;
         double t0 = now_ms();
@@ -73,17 +71,18 @@ static natsStatus measure(const char *url, int n, bool asap, double out[3])
     return s;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *url = argc > 1 ? argv[1] : "nats://127.0.0.1:4222";
     int n = argc > 2 ? atoi(argv[2]) : 2000;
     if (n < 1) n = 2000;
     double d[3], a[3];
     natsStatus s = measure(url, n, false, d);
     if (s == NATS_OK) s = measure(url, n, true, a);
-    if (s != NATS_OK) fprintf(stderr, "qw-natsrtt: %s: %s\n", url, natsStatus_GetText(s));
+    if (s != NATS_OK)
+        fprintf(stderr, "qw-natsrtt: %s: %s\n", url, natsStatus_GetText(s));
     else
-        printf("{\"tool\":\"qw-natsrtt\",\"requests\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+        printf("{\"tool\":\"qw-natsrtt\",\"requests\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_"
+               "ms\":%.3f,"
                "\"send_asap\":{\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}}\n",
                n, d[0], d[1], d[2], a[0], a[1], a[2]);
     nats_Close();

@@ -19,8 +19,7 @@
 
 static int net_epfd = -1;
 
-int net_target_parse(struct net_target *t, const char *url, char *err, size_t errlen)
-{
+int net_target_parse(struct net_target *t, const char *url, char *err, size_t errlen) {
     memset(t, 0, sizeof(*t));
     if (strncmp(url, "http://", 7) != 0) {
         snprintf(err, errlen, "gateway URL %s must start with http:// (TLS is not supported)", url);
@@ -55,20 +54,17 @@ int net_target_parse(struct net_target *t, const char *url, char *err, size_t er
     return 0;
 }
 
-int net_loop_init(void)
-{
+int net_loop_init(void) {
     net_epfd = epoll_create1(EPOLL_CLOEXEC);
     return net_epfd < 0 ? -1 : 0;
 }
 
-void net_loop_close(void)
-{
+void net_loop_close(void) {
     if (net_epfd >= 0) close(net_epfd);
     net_epfd = -1;
 }
 
-int net_connect(struct net_conn *c, const struct net_target *t)
-{
+int net_connect(struct net_conn *c, const struct net_target *t) {
     int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
@@ -92,16 +88,14 @@ int net_connect(struct net_conn *c, const struct net_target *t)
     return 0;
 }
 
-void net_arm(struct net_conn *c, uint32_t events)
-{
+void net_arm(struct net_conn *c, uint32_t events) {
     if (c->fd < 0 || c->armed == events) return;
     struct epoll_event ev = {.events = events, .data.ptr = c};
     epoll_ctl(net_epfd, EPOLL_CTL_MOD, c->fd, &ev);
     c->armed = events;
 }
 
-void net_close(struct net_conn *c)
-{
+void net_close(struct net_conn *c) {
     if (c->fd < 0) return;
     epoll_ctl(net_epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -109,8 +103,7 @@ void net_close(struct net_conn *c)
     c->armed = 0;
 }
 
-int net_loop_once(int timeout_ms)
-{
+int net_loop_once(int timeout_ms) {
     struct epoll_event evs[512];
     int n = epoll_wait(net_epfd, evs, 512, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -1;
@@ -121,15 +114,13 @@ int net_loop_once(int timeout_ms)
     return n;
 }
 
-double net_now_ms(void)
-{
+double net_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-long net_raise_nofile(long want)
-{
+long net_raise_nofile(long want) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
     if ((long)rl.rlim_cur < want) {

@@ -23,8 +23,8 @@ struct net_conn {
 
 /* A parsed http://host:port base URL (https is not supported). */
 struct net_target {
-    char base[256];        /* "http://host:port" without trailing slash */
-    char host[128];        /* Host header value (host:port) */
+    char base[256]; /* "http://host:port" without trailing slash */
+    char host[128]; /* Host header value (host:port) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
 };

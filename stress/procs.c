@@ -1,7 +1,7 @@
 /*
  * procs: /proc readers for the load tools' memory and CPU figures. It reads
- * /proc/<pid>/status (VmRSS), /proc/<pid>/smaps_rollup (Pss) and /proc/<pid>/stat (utime, stime); it owns no
- * memory beyond the caller's struct and never writes anywhere.
+ * /proc/<pid>/status (VmRSS), /proc/<pid>/smaps_rollup (Pss) and /proc/<pid>/stat (utime, stime);
+ * it owns no memory beyond the caller's struct and never writes anywhere.
  */
 #include "procs.h"
 
@@ -12,8 +12,7 @@
 #include <unistd.h>
 
 /* Pss (shared pages divided among their users) from smaps_rollup, in kB. */
-static long read_pss_kb(int pid)
-{
+static long read_pss_kb(int pid) {
     char path[64], line[256];
     long kb = 0;
     snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
@@ -25,8 +24,7 @@ static long read_pss_kb(int pid)
     return kb;
 }
 
-static long read_rss_kb(int pid)
-{
+static long read_rss_kb(int pid) {
     char path[64], line[256];
     long kb = 0;
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
@@ -39,8 +37,7 @@ static long read_rss_kb(int pid)
 }
 
 /* utime+stime in seconds and the parent pid; -1 when the process is gone. */
-static double read_cpu(int pid, int *ppid)
-{
+static double read_cpu(int pid, int *ppid) {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
@@ -52,14 +49,15 @@ static double read_cpu(int pid, int *ppid)
     if (!p) return -1;
     unsigned long ut = 0, st = 0;
     int pp = 0;
-    /* fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &pp, &ut, &st) != 3) return -1;
+    /* fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
+    if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &pp, &ut, &st) != 3)
+        return -1;
     if (ppid) *ppid = pp;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-int procs_sample(struct procs *p, const char *dir)
-{
+int procs_sample(struct procs *p, const char *dir) {
     p->n = 0;
     if (!dir) return 0;
     DIR *d = opendir(dir);
@@ -104,8 +102,7 @@ int procs_sample(struct procs *p, const char *dir)
     return p->n;
 }
 
-const struct procs_entry *procs_find(const struct procs *p, const char *name)
-{
+const struct procs_entry *procs_find(const struct procs *p, const char *name) {
     for (int i = 0; i < p->n; i++)
         if (strcmp(p->e[i].name, name) == 0) return &p->e[i];
     return NULL;

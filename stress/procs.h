@@ -10,12 +10,12 @@
 #define PROCS_MAX 16
 
 struct procs_entry {
-    char name[32];        /* pid file name without ".pid" */
+    char name[32]; /* pid file name without ".pid" */
     int pid;
-    long rss_kb;          /* VmRSS of the pid and its children */
-    long pss_kb;          /* Pss of the same: shared memory counted once overall */
-    double cpu_s;         /* utime+stime of the pid and its children */
-    int nproc;            /* processes counted */
+    long rss_kb;  /* VmRSS of the pid and its children */
+    long pss_kb;  /* Pss of the same: shared memory counted once overall */
+    double cpu_s; /* utime+stime of the pid and its children */
+    int nproc;    /* processes counted */
 };
 
 struct procs {

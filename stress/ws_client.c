@@ -21,8 +21,7 @@
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_HEAD_MAX 8192
 
-void wsc_accept_for(const char *key, char out[29])
-{
+void wsc_accept_for(const char *key, char out[29]) {
     char buf[128];
     unsigned char sha[SHA_DIGEST_LENGTH];
     int n = snprintf(buf, sizeof(buf), "%s%s", key, WS_GUID);
@@ -30,8 +29,7 @@ void wsc_accept_for(const char *key, char out[29])
     EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
 }
 
-int wsc_check_upgrade(const char *head, size_t len, const char *key)
-{
+int wsc_check_upgrade(const char *head, size_t len, const char *key) {
     int status = 0;
     if (sscanf(head, "HTTP/%*d.%*d %d", &status) != 1) return -1;
     if (status != 101) return status;
@@ -43,7 +41,8 @@ int wsc_check_upgrade(const char *head, size_t len, const char *key)
         if (!eol) break;
         if ((size_t)(eol - p) > 21 && strncasecmp(p, "sec-websocket-accept:", 21) == 0) {
             const char *v = p + 21;
-            while (*v == ' ') v++;
+            while (*v == ' ')
+                v++;
             size_t vl = strcspn(v, "\r\n ");
             return vl == 28 && memcmp(v, want, 28) == 0 ? 101 : -1;
         }
@@ -52,16 +51,14 @@ int wsc_check_upgrade(const char *head, size_t len, const char *key)
     return -1;
 }
 
-static void wsc_fail(struct wsc *w, const char *why, int status)
-{
+static void wsc_fail(struct wsc *w, const char *why, int status) {
     if (w->state == WSC_CLOSED) return;
     w->state = WSC_CLOSED;
     net_close(&w->conn);
     if (w->on_fail) w->on_fail(w, why, status, w->close_code, w->arg);
 }
 
-static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
-{
+static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
     struct wsc *w = ud;
     if (w->pre_off < w->pre_len) {
         size_t n = w->pre_len - w->pre_off;
@@ -72,7 +69,8 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     }
     ssize_t n = read(w->conn.fd, buf, len);
     if (n < 0) {
-        wslay_event_set_error(ctx, errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+        wslay_event_set_error(ctx,
+                              errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
     if (n == 0) {
@@ -82,24 +80,24 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return n;
 }
 
-static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
-{
+static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud) {
     struct wsc *w = ud;
     ssize_t n = send(w->conn.fd, data, len, MSG_NOSIGNAL);
     if (n < 0) {
-        wslay_event_set_error(ctx, errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+        wslay_event_set_error(ctx,
+                              errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
     return n;
 }
 
-static int cb_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
-{
+static int cb_genmask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud) {
     return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
-static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
-{
+static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m,
+                   void *ud) {
     struct wsc *w = ud;
     if (m->opcode == WSLAY_TEXT_FRAME && w->on_text && w->state == WSC_OPEN) {
         char *copy = malloc(m->msg_length + 1);
@@ -114,12 +112,13 @@ static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 }
 
 static const struct wslay_event_callbacks wsc_callbacks = {
-    .recv_callback = cb_recv, .send_callback = cb_send, .genmask_callback = cb_genmask,
+    .recv_callback = cb_recv,
+    .send_callback = cb_send,
+    .genmask_callback = cb_genmask,
     .on_msg_recv_callback = cb_msg,
 };
 
-static void wsc_rearm(struct wsc *w)
-{
+static void wsc_rearm(struct wsc *w) {
     if (w->state != WSC_OPEN) return;
     if (!wslay_event_want_read(w->ctx) && !wslay_event_want_write(w->ctx)) {
         char why[64];
@@ -130,8 +129,7 @@ static void wsc_rearm(struct wsc *w)
     net_arm(&w->conn, EPOLLIN | (wslay_event_want_write(w->ctx) ? EPOLLOUT : 0));
 }
 
-static void wsc_on_handshake_read(struct wsc *w)
-{
+static void wsc_on_handshake_read(struct wsc *w) {
     char why[512];
     for (;;) {
         if (w->hlen >= WS_HEAD_MAX) {
@@ -141,8 +139,8 @@ static void wsc_on_handshake_read(struct wsc *w)
         ssize_t n = read(w->conn.fd, w->hbuf + w->hlen, WS_HEAD_MAX - w->hlen);
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
-            snprintf(why, sizeof(why), "connection closed during the upgrade%s%s", n < 0 ? ": " : "",
-                     n < 0 ? strerror(errno) : "");
+            snprintf(why, sizeof(why), "connection closed during the upgrade%s%s",
+                     n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
             wsc_fail(w, why, 0);
             return;
         }
@@ -181,8 +179,7 @@ static void wsc_on_handshake_read(struct wsc *w)
     wsc_rearm(w);
 }
 
-static void wsc_on_event(struct net_conn *nc, uint32_t events)
-{
+static void wsc_on_event(struct net_conn *nc, uint32_t events) {
     struct wsc *w = (struct wsc *)nc;
     char why[512];
     if (w->state == WSC_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
@@ -190,7 +187,8 @@ static void wsc_on_event(struct net_conn *nc, uint32_t events)
         socklen_t sl = sizeof(soerr);
         getsockopt(nc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
         if (soerr) {
-            snprintf(why, sizeof(why), "connect to %s failed: %s", w->target->base, strerror(soerr));
+            snprintf(why, sizeof(why), "connect to %s failed: %s", w->target->base,
+                     strerror(soerr));
             wsc_fail(w, why, 0);
             return;
         }
@@ -232,8 +230,8 @@ static void wsc_on_event(struct net_conn *nc, uint32_t events)
     wsc_rearm(w);
 }
 
-void wsc_init(struct wsc *w, const struct net_target *t, wsc_text_fn on_text, wsc_fail_fn on_fail, void *arg)
-{
+void wsc_init(struct wsc *w, const struct net_target *t, wsc_text_fn on_text, wsc_fail_fn on_fail,
+              void *arg) {
     memset(w, 0, sizeof(*w));
     w->conn.fd = -1;
     w->conn.on_event = wsc_on_event;
@@ -243,8 +241,7 @@ void wsc_init(struct wsc *w, const struct net_target *t, wsc_text_fn on_text, ws
     w->arg = arg;
 }
 
-int wsc_open(struct wsc *w, const char *path, const char *cookie)
-{
+int wsc_open(struct wsc *w, const char *path, const char *cookie) {
     unsigned char raw[16];
     if (RAND_bytes(raw, sizeof(raw)) != 1) return -1;
     EVP_EncodeBlock((unsigned char *)w->key, raw, sizeof(raw));
@@ -252,12 +249,13 @@ int wsc_open(struct wsc *w, const char *path, const char *cookie)
     w->req = malloc(cap);
     w->hbuf = malloc(WS_HEAD_MAX);
     if (!w->req || !w->hbuf) goto fail;
-    w->req_len = (size_t)snprintf(w->req, cap,
-                                  "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                  "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\n"
-                                  "%s%s%s\r\n",
-                                  path, w->target->host, w->key, w->target->base, cookie ? "Cookie: " : "",
-                                  cookie ? cookie : "", cookie ? "\r\n" : "");
+    w->req_len = (size_t)snprintf(
+        w->req, cap,
+        "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\n"
+        "%s%s%s\r\n",
+        path, w->target->host, w->key, w->target->base, cookie ? "Cookie: " : "",
+        cookie ? cookie : "", cookie ? "\r\n" : "");
     w->req_off = 0;
     w->hlen = 0;
     w->state = WSC_CONNECTING;
@@ -271,11 +269,10 @@ fail:
     return -1;
 }
 
-int wsc_send_text(struct wsc *w, const char *text)
-{
+int wsc_send_text(struct wsc *w, const char *text) {
     if (w->state != WSC_OPEN) return -1;
-    struct wslay_event_msg m = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text,
-                                .msg_length = strlen(text)};
+    struct wslay_event_msg m = {
+        .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text, .msg_length = strlen(text)};
     if (wslay_event_queue_msg(w->ctx, &m) != 0) return -1;
     if (w->in_recv) return 0; /* the loop writes it once the read is done */
     if (wslay_event_send(w->ctx) != 0) {
@@ -286,8 +283,7 @@ int wsc_send_text(struct wsc *w, const char *text)
     return 0;
 }
 
-void wsc_free(struct wsc *w)
-{
+void wsc_free(struct wsc *w) {
     net_close(&w->conn);
     if (w->ctx) wslay_event_context_free(w->ctx);
     free(w->req);

@@ -23,17 +23,17 @@ typedef void (*wsc_text_fn)(struct wsc *w, const char *msg, size_t len, void *ar
 typedef void (*wsc_fail_fn)(struct wsc *w, const char *why, int status, int code, void *arg);
 
 struct wsc {
-    struct net_conn conn;              /* first: the loop hands us this */
+    struct net_conn conn; /* first: the loop hands us this */
     const struct net_target *target;
     enum wsc_state state;
-    char key[32];                      /* Sec-WebSocket-Key we sent */
-    char *req;                         /* upgrade request, owned until written */
+    char key[32]; /* Sec-WebSocket-Key we sent */
+    char *req;    /* upgrade request, owned until written */
     size_t req_len, req_off;
-    char *hbuf;                        /* upgrade reply, then leftover frame bytes */
+    char *hbuf; /* upgrade reply, then leftover frame bytes */
     size_t hlen, pre_off, pre_len;
     wslay_event_context_ptr ctx;
     int close_code;
-    int in_recv;                       /* inside wslay_event_recv: sends wait for the loop */
+    int in_recv; /* inside wslay_event_recv: sends wait for the loop */
     wsc_text_fn on_text;
     wsc_fail_fn on_fail;
     void *arg;

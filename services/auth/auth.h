@@ -23,12 +23,12 @@ struct auth {
     struct daemon d;                 /* NATS connection (events), ops listener */
     unsigned char key[AUTH_KEY_MAX]; /* token HMAC key */
     size_t keylen;
-    const char *admin_user;          /* QW_ADMIN_USER */
-    char dummy_hash[256];            /* checked against when the user is unknown (even timing) */
-    long admin_ttl_s;                /* QW_ADMIN_TOKEN_TTL_S */
-    long student_ttl_s;              /* QW_STUDENT_TOKEN_TTL_S */
-    long login_limit;                /* QW_LOGIN_LIMIT tries per IP per 60 s */
-    long max_students;               /* QW_MAX_STUDENTS per session */
+    const char *admin_user; /* QW_ADMIN_USER */
+    char dummy_hash[256];   /* checked against when the user is unknown (even timing) */
+    long admin_ttl_s;       /* QW_ADMIN_TOKEN_TTL_S */
+    long student_ttl_s;     /* QW_STUDENT_TOKEN_TTL_S */
+    long login_limit;       /* QW_LOGIN_LIMIT tries per IP per 60 s */
+    long max_students;      /* QW_MAX_STUDENTS per session */
 };
 
 /* password.c: yescrypt via libxcrypt. hash writes a "$y$..." hash into

@@ -29,11 +29,16 @@ static long text_length(const char *s) {
         unsigned c = *p;
         int extra;
         unsigned cp;
-        if (c < 0x80) extra = 0, cp = c;
-        else if ((c & 0xe0) == 0xc0) extra = 1, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0) extra = 2, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0) extra = 3, cp = c & 0x07;
-        else return -1;
+        if (c < 0x80)
+            extra = 0, cp = c;
+        else if ((c & 0xe0) == 0xc0)
+            extra = 1, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            extra = 2, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            extra = 3, cp = c & 0x07;
+        else
+            return -1;
         p++;
         for (int i = 0; i < extra; i++, p++) {
             if ((*p & 0xc0) != 0x80) return -1;
@@ -147,10 +152,11 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
         snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
         PQclear(r);
-        r = db_exec(db,
-                    "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
-                    " ON CONFLICT DO NOTHING RETURNING 1",
-                    4, p);
+        r = db_exec(
+            db,
+            "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            4, p);
         if (!r) goto unavailable;
         if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
             reply = reply_error(409, "student_id_taken",

@@ -38,7 +38,8 @@ static long count_try(struct auth *a, struct db *db, const char *ip) {
     if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto cleanup;
     began = 1;
     /* one counter per IP across every auth instance */
-    if (db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", 1, p) != 0) goto cleanup;
+    if (db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", 1, p) != 0)
+        goto cleanup;
     if (db_cmd(db, "DELETE FROM login_attempts WHERE ip = $1 AND at_ms <= $2::bigint", 2, p) != 0)
         goto cleanup;
     r = db_exec(db,
@@ -80,7 +81,8 @@ json_t *handle_login(void *ctx, struct db *db, json_t *req) {
     if (!user || !pw || strlen(user) > 128 || strlen(pw) > 1024)
         return reply_error(400, "bad_field", "username and password must be strings");
     long wait = count_try(a, db, ip);
-    if (wait < 0) return reply_error(503, "db_unavailable", "the login could not be checked; try again");
+    if (wait < 0)
+        return reply_error(503, "db_unavailable", "the login could not be checked; try again");
     if (wait > 0) {
         LOG_WARN("login_rate_limited", "ip=%s retry_after=%ld", ip, wait);
         reply = reply_error(429, "rate_limited", "too many login tries; wait %ld s", wait);
@@ -101,7 +103,8 @@ json_t *handle_login(void *ctx, struct db *db, json_t *req) {
     unsigned char raw[16];
     char login_id[33], ttl[24];
     if (RAND_bytes(raw, sizeof(raw)) != 1) goto cleanup;
-    for (size_t i = 0; i < sizeof(raw); i++) snprintf(login_id + 2 * i, 3, "%02x", raw[i]);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(login_id + 2 * i, 3, "%02x", raw[i]);
     snprintf(ttl, sizeof(ttl), "%ld", a->admin_ttl_s);
     const char *q[] = {login_id, user, ttl};
     if (db_cmd(db,

@@ -37,9 +37,11 @@ int auth_load_key(struct auth *a, struct db *db) {
     unsigned char raw[32];
     char hex[65];
     if (RAND_bytes(raw, sizeof(raw)) != 1) return -1;
-    for (size_t i = 0; i < sizeof(raw); i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     const char *p[] = {hex};
-    if (db_cmd(db, "INSERT INTO settings (key, value) VALUES ('token_key', $1) ON CONFLICT DO NOTHING",
+    if (db_cmd(db,
+               "INSERT INTO settings (key, value) VALUES ('token_key', $1) ON CONFLICT DO NOTHING",
                1, p) != 0)
         return -1;
     PGresult *r = db_exec(db, "SELECT value FROM settings WHERE key = 'token_key'", 0, NULL);
@@ -74,12 +76,14 @@ int auth_init_admin(struct auth *a, struct db *db) {
     if (!r) return -1;
     const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : NULL;
     if (!pw || !*pw) {
-        if (stored) LOG_INFO("admin_password", "user=%s source=stored_hash", a->admin_user);
+        if (stored)
+            LOG_INFO("admin_password", "user=%s source=stored_hash", a->admin_user);
         else
-            LOG_ERROR("admin_password_missing",
-                      "user=%s var=QW_ADMIN_PASSWORD hint=\"set QW_ADMIN_PASSWORD (scripts/stack.sh "
-                      "generates one at first start); no instructor can log in until then\"",
-                      a->admin_user);
+            LOG_ERROR(
+                "admin_password_missing",
+                "user=%s var=QW_ADMIN_PASSWORD hint=\"set QW_ADMIN_PASSWORD (scripts/stack.sh "
+                "generates one at first start); no instructor can log in until then\"",
+                a->admin_user);
         rc = 0;
         goto cleanup;
     }

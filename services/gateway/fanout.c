@@ -21,19 +21,19 @@
 
 struct ws_sess {
     char sid[WS_SID_MAX + 1];
-    struct ws_conn *conns;         /* sockets of this session (snext/sprev) */
+    struct ws_conn *conns; /* sockets of this session (snext/sprev) */
     int n;
-    natsSubscription *sub;         /* qw.evt.<sid> */
-    long long last_seq;            /* newest lifecycle event sent */
+    natsSubscription *sub; /* qw.evt.<sid> */
+    long long last_seq;    /* newest lifecycle event sent */
     struct ws_sess *next;
 };
 
 /* One event being written, with its renderings made once. */
 struct rendering {
-    json_t *ev;                    /* borrowed */
+    json_t *ev; /* borrowed */
     const char *type;
-    char *student;                 /* the event minus results, without its closing '}' */
-    char *admin;                   /* the whole event, without its closing '}' */
+    char *student; /* the event minus results, without its closing '}' */
+    char *admin;   /* the whole event, without its closing '}' */
 };
 
 /* nats.c thread: hand the event to the loop. */
@@ -80,9 +80,9 @@ int fanout_attach(struct ws_conn *c) {
     s->conns = c;
     s->n++;
     /* subscribed before asking: no event between snapshot and stream is lost */
-    json_t *req = c->who.admin ? json_pack("{s:s}", "sid", c->who.sid)
-                               : json_pack("{s:s,s:s}", "sid", c->who.sid, "student_id",
-                                           c->who.student_id);
+    json_t *req = c->who.admin
+                      ? json_pack("{s:s}", "sid", c->who.sid)
+                      : json_pack("{s:s,s:s}", "sid", c->who.sid, "student_id", c->who.student_id);
     int rc = req ? ws_server_request(c, WS_REQ_SNAPSHOT, SUBJ_SESSION_SNAPSHOT, req, -1, NULL) : -1;
     json_decref(req);
     return rc;
@@ -100,13 +100,16 @@ static void sess_free(struct ws_sess *s) {
 void fanout_detach(struct ws_conn *c) {
     struct ws_sess *s = c->sess;
     if (!s) return;
-    if (c->sprev) c->sprev->snext = c->snext;
-    else s->conns = c->snext;
+    if (c->sprev)
+        c->sprev->snext = c->snext;
+    else
+        s->conns = c->snext;
     if (c->snext) c->snext->sprev = c->sprev;
     c->sess = NULL;
     if (--s->n > 0) return;
     struct ws_sess **pp = ws_server_sessions(c->srv);
-    while (*pp && *pp != s) pp = &(*pp)->next;
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
     if (*pp) *pp = s->next;
     LOG_DEBUG("fanout_unsubscribed", "sid=%s", s->sid);
     sess_free(s);
@@ -165,9 +168,10 @@ static void deliver(struct ws_conn *c, struct rendering *r) {
     int is_open = strcmp(t, "question_open") == 0;
     if (c->who.admin) {
         if (!r->admin) r->admin = open_text(r->ev);
-        if (is_open) snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}",
-                              (long long)remaining_ms(r->ev));
-        else snprintf(tail, sizeof(tail), "}");
+        if (is_open)
+            snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}", (long long)remaining_ms(r->ev));
+        else
+            snprintf(tail, sizeof(tail), "}");
         send_parts(c, r->admin, tail);
         return;
     }
@@ -209,7 +213,8 @@ static void deliver(struct ws_conn *c, struct rendering *r) {
         if (json_is_integer(rank))
             snprintf(tail, sizeof(tail), ",\"score\":%lld,\"rank\":%lld}", c->score,
                      (long long)json_integer_value(rank));
-        else snprintf(tail, sizeof(tail), ",\"score\":%lld,\"rank\":null}", c->score);
+        else
+            snprintf(tail, sizeof(tail), ",\"score\":%lld,\"rank\":null}", c->score);
     } else {
         snprintf(tail, sizeof(tail), "}");
     }
@@ -264,7 +269,8 @@ static int covered(const json_t *ev, const char *state, long long idx) {
     int lobby = strcmp(state, "lobby") == 0;
     if (strcmp(t, "question_open") == 0) return !lobby && q <= idx;
     if (strcmp(t, "question_closed") == 0)
-        return q < idx || (q == idx && (strcmp(state, "closed") == 0 || strcmp(state, "ended") == 0));
+        return q < idx ||
+               (q == idx && (strcmp(state, "closed") == 0 || strcmp(state, "ended") == 0));
     if (strcmp(t, "session_ended") == 0) return strcmp(state, "ended") == 0;
     return 0;
 }
@@ -272,8 +278,9 @@ static int covered(const json_t *ev, const char *state, long long idx) {
 void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
     json_t *snap = NULL;
     if (!reply || !reply_is_ok(reply)) {
-        ws_conn_error(c, "unavailable", reply ? "the session could not be read"
-                                              : "the session service did not answer");
+        ws_conn_error(c, "unavailable",
+                      reply ? "the session could not be read"
+                            : "the session service did not answer");
         ws_conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "snapshot unavailable");
         goto cleanup;
     }
@@ -295,8 +302,8 @@ void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
                      json_object_get(reply, "question_count"), "question",
                      json_is_object(q) ? q : NULL, "remaining_ms",
                      (json_int_t)(open ? remaining_ms(reply) : 0), "players",
-                     json_object_get(reply, "players"), "my_choice",
-                     json_is_string(mc) ? mc : NULL, "score", (json_int_t)c->score);
+                     json_object_get(reply, "players"), "my_choice", json_is_string(mc) ? mc : NULL,
+                     "score", (json_int_t)c->score);
     /* Once closed the reveal is public: the answer, how the class answered
      * and this student's points, so a reload shows the reveal again. While
      * a question is open only the instructor gets the counts (answered so

@@ -15,11 +15,14 @@ char **gateway_split_list(const char *s) {
     size_t n = 0;
     const char *p = s ? s : "";
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *end = p;
-        while (*end && *end != ',') end++;
+        while (*end && *end != ',')
+            end++;
         const char *e = end;
-        while (e > p && e[-1] == ' ') e--;
+        while (e > p && e[-1] == ' ')
+            e--;
         if (e > p) list[n++] = strndup(p, (size_t)(e - p));
         p = end;
     }
@@ -28,7 +31,8 @@ char **gateway_split_list(const char *s) {
 
 void gateway_free_list(char **list) {
     if (!list) return;
-    for (char **p = list; *p; p++) free(*p);
+    for (char **p = list; *p; p++)
+        free(*p);
     free(list);
 }
 

@@ -14,12 +14,12 @@
 struct ws_server;
 
 struct gateway {
-    struct daemon d;              /* NATS connection, ops listener, instance name */
-    struct MHD_Daemon *mhd;       /* public HTTP listener */
-    struct ws_server *ws;         /* WebSocket sockets and their event loop */
-    const char *static_dir;       /* QW_STATIC_DIR */
-    int port;                     /* QW_HTTP_PORT */
-    char **allowed_origins;       /* NULL-terminated; QW_ALLOWED_ORIGINS */
+    struct daemon d;                       /* NATS connection, ops listener, instance name */
+    struct MHD_Daemon *mhd;                /* public HTTP listener */
+    struct ws_server *ws;                  /* WebSocket sockets and their event loop */
+    const char *static_dir;                /* QW_STATIC_DIR */
+    int port;                              /* QW_HTTP_PORT */
+    char **allowed_origins;                /* NULL-terminated; QW_ALLOWED_ORIGINS */
     struct netaddr_range *trusted_proxies; /* QW_TRUSTED_PROXIES: IPs and CIDR ranges */
 };
 

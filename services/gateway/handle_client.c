@@ -72,11 +72,11 @@ static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t w
     }
     long long qidx = json_integer_value(qi);
     const char *choice = json_string_value(ch);
-    json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
-                            c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
-                            (json_int_t)qidx, "choice", choice, "received_at_ms",
-                            (json_int_t)wall_ms, "elapsed_ms",
-                            (json_int_t)elapsed_for(c, qidx, mono_us, wall_ms));
+    json_t *req =
+        json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
+                  c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
+                  (json_int_t)qidx, "choice", choice, "received_at_ms", (json_int_t)wall_ms,
+                  "elapsed_ms", (json_int_t)elapsed_for(c, qidx, mono_us, wall_ms));
     if (!req || ws_server_request(c, WS_REQ_SUBMIT, SUBJ_SCORING_SUBMIT, req, qidx, choice) != 0)
         ws_conn_error(c, "unavailable", "the answer could not be sent; nothing was recorded");
     json_decref(req);

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct http_route *const route_tables[] = {routes_health, routes_admin, routes_student,
-                                                        routes_ws, routes_static, NULL};
+static const struct http_route *const route_tables[] = {
+    routes_health, routes_admin, routes_student, routes_ws, routes_static, NULL};
 
 /* Matches `path` against `pattern`; "*" takes one non-empty segment.
  * Copies matched segments into r->param_buf. Returns 1 on a match. */
@@ -178,7 +178,8 @@ void http_client_ip(struct http_req *r, char *buf, size_t n) {
     if (!ci || !netaddr_list_has_sockaddr(r->gw->trusted_proxies, ci->client_addr)) return;
     const char *xff = http_header(r, "X-Forwarded-For");
     if (!xff) return;
-    while (*xff == ' ') xff++;
+    while (*xff == ' ')
+        xff++;
     size_t len = strcspn(xff, ", ");
     if (len == 0 || len >= n || len > 45) return;
     char hop[64];
@@ -199,8 +200,8 @@ json_t *http_bus(struct http_req *r, const char *subject, const json_t *req) {
     return bus_request(r->gw->d.nc, subject, req, r->gw->d.timeout_ms);
 }
 
-void http_set_cookie(struct http_req *r, const char *name, const char *value,
-                     const char *same_site, long long max_age) {
+void http_set_cookie(struct http_req *r, const char *name, const char *value, const char *same_site,
+                     long long max_age) {
     const char *proto = http_header(r, "X-Forwarded-Proto");
     int secure = proto && strcasecmp(proto, "https") == 0 && http_peer_trusted(r);
     char *cookie = NULL;
@@ -233,7 +234,8 @@ json_t *http_require_admin(struct http_req *r, enum MHD_Result *ret) {
     }
     if (!reply_is_ok(reply)) {
         json_decref(reply);
-        *ret = http_error(r, 401, "unauthorized", "the instructor token is missing, invalid or expired");
+        *ret = http_error(r, 401, "unauthorized",
+                          "the instructor token is missing, invalid or expired");
         return NULL;
     }
     return reply;

@@ -26,22 +26,22 @@ struct http_req {
     struct gateway *gw;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;               /* path only, no query */
+    const char *url; /* path only, no query */
     const struct http_route *route;
     const char *params[HTTP_MAX_PARAMS]; /* "*" segments, owned by the request */
-    char *body;                    /* NUL-terminated, owned by the request */
+    char *body;                          /* NUL-terminated, owned by the request */
     size_t body_len;
     int too_large;
-    char *param_buf;               /* storage behind params */
-    json_t *extra_headers;         /* {"Set-Cookie": "...", ...} added to the reply */
+    char *param_buf;       /* storage behind params */
+    json_t *extra_headers; /* {"Set-Cookie": "...", ...} added to the reply */
 };
 
 typedef enum MHD_Result (*http_handler)(struct http_req *r);
 
 struct http_route {
-    const char *method;            /* "GET", "POST" */
-    const char *pattern;           /* "/admin/api/sessions/ * /results" without spaces */
-    size_t body_limit;             /* 0 = HTTP_BODY_LIMIT */
+    const char *method;  /* "GET", "POST" */
+    const char *pattern; /* "/admin/api/sessions/ * /results" without spaces */
+    size_t body_limit;   /* 0 = HTTP_BODY_LIMIT */
     http_handler fn;
 };
 
@@ -51,8 +51,8 @@ void http_stop(struct gateway *gw);
 
 /* Replies. `body` is stolen (decref'd) by http_json. */
 enum MHD_Result http_json(struct http_req *r, unsigned status, json_t *body);
-enum MHD_Result http_error(struct http_req *r, unsigned status, const char *code,
-                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+enum MHD_Result http_error(struct http_req *r, unsigned status, const char *code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
 enum MHD_Result http_bytes(struct http_req *r, unsigned status, const char *type, const void *data,
                            size_t len);
 
@@ -79,8 +79,8 @@ int http_peer_trusted(struct http_req *r);
 /* Adds a Set-Cookie header for token cookie `name`: HttpOnly, Path=/,
  * SameSite `same_site`, Max-Age `max_age` (0 with value "" clears it), and
  * Secure when the client reached a trusted proxy over https. */
-void http_set_cookie(struct http_req *r, const char *name, const char *value,
-                     const char *same_site, long long max_age);
+void http_set_cookie(struct http_req *r, const char *name, const char *value, const char *same_site,
+                     long long max_age);
 
 /* The admin token of the request: cookie qw_admin, else an
  * "Authorization: Bearer" header; NULL when neither (borrowed). */

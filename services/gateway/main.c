@@ -31,7 +31,8 @@ int main(void) {
     char bad[64] = "";
     gw.trusted_proxies = netaddr_list_parse(config_str("QW_TRUSTED_PROXIES"), bad, sizeof(bad));
     if (!gw.trusted_proxies) {
-        LOG_ERROR("config_invalid", "name=QW_TRUSTED_PROXIES entry=\"%s\" want=\"IP or IP/prefix\"", bad);
+        LOG_ERROR("config_invalid", "name=QW_TRUSTED_PROXIES entry=\"%s\" want=\"IP or IP/prefix\"",
+                  bad);
         goto out;
     }
     if (ws_server_start(&gw) != 0) goto out;

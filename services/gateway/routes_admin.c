@@ -89,9 +89,15 @@ static enum MHD_Result forward_body(struct http_req *r, const char *subject) {
     return ret;
 }
 
-static enum MHD_Result quiz_create(struct http_req *r) { return forward_body(r, SUBJ_QUIZ_CREATE); }
-static enum MHD_Result quiz_list(struct http_req *r) { return forward(r, SUBJ_QUIZ_LIST, json_object()); }
-static enum MHD_Result session_create(struct http_req *r) { return forward_body(r, SUBJ_SESSION_CREATE); }
+static enum MHD_Result quiz_create(struct http_req *r) {
+    return forward_body(r, SUBJ_QUIZ_CREATE);
+}
+static enum MHD_Result quiz_list(struct http_req *r) {
+    return forward(r, SUBJ_QUIZ_LIST, json_object());
+}
+static enum MHD_Result session_create(struct http_req *r) {
+    return forward_body(r, SUBJ_SESSION_CREATE);
+}
 static enum MHD_Result session_list(struct http_req *r) {
     return forward(r, SUBJ_SESSION_LIST, json_object());
 }
@@ -102,12 +108,24 @@ static enum MHD_Result session_get(struct http_req *r) {
 static enum MHD_Result command(struct http_req *r, const char *sid, const char *cmd) {
     return forward(r, SUBJ_SESSION_CMD, json_pack("{s:s,s:s}", "sid", sid, "cmd", cmd));
 }
-static enum MHD_Result cmd_next(struct http_req *r) { return command(r, r->params[0], "next"); }
-static enum MHD_Result cmd_open(struct http_req *r) { return command(r, r->params[0], "open"); }
-static enum MHD_Result cmd_close(struct http_req *r) { return command(r, r->params[0], "close"); }
-static enum MHD_Result cmd_end(struct http_req *r) { return command(r, r->params[0], "end"); }
-static enum MHD_Result cmd_reset(struct http_req *r) { return command(r, r->params[0], "reset"); }
-static enum MHD_Result reset_main(struct http_req *r) { return command(r, "main", "reset"); }
+static enum MHD_Result cmd_next(struct http_req *r) {
+    return command(r, r->params[0], "next");
+}
+static enum MHD_Result cmd_open(struct http_req *r) {
+    return command(r, r->params[0], "open");
+}
+static enum MHD_Result cmd_close(struct http_req *r) {
+    return command(r, r->params[0], "close");
+}
+static enum MHD_Result cmd_end(struct http_req *r) {
+    return command(r, r->params[0], "end");
+}
+static enum MHD_Result cmd_reset(struct http_req *r) {
+    return command(r, r->params[0], "reset");
+}
+static enum MHD_Result reset_main(struct http_req *r) {
+    return command(r, "main", "reset");
+}
 
 static enum MHD_Result results(struct http_req *r) {
     return forward(r, SUBJ_SCORING_RESULTS, json_pack("{s:s}", "sid", r->params[0]));
@@ -124,7 +142,8 @@ static void buf_add(struct buf *b, const char *s, size_t n) {
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + n + 1 > cap) cap *= 2;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
         char *grown = realloc(b->data, cap);
         if (!grown) {
             b->failed = 1;
@@ -146,8 +165,10 @@ static void csv_cell(struct buf *b, const char *s, int last) {
     if (quote) buf_add(b, "\"", 1);
     if (defuse) buf_add(b, "'", 1);
     for (const char *p = s; *p; p++) {
-        if (*p == '"') buf_add(b, "\"\"", 2);
-        else buf_add(b, p, 1);
+        if (*p == '"')
+            buf_add(b, "\"\"", 2);
+        else
+            buf_add(b, p, 1);
     }
     if (quote) buf_add(b, "\"", 1);
     buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
@@ -156,19 +177,26 @@ static void csv_cell(struct buf *b, const char *s, int last) {
 /* A JSON scalar as cell text into tmp (or "" for null/absent). */
 static const char *cell_text(json_t *v, char *tmp, size_t n) {
     if (json_is_string(v)) return json_string_value(v);
-    if (json_is_integer(v)) snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v)) snprintf(tmp, n, "%g", json_real_value(v));
-    else if (json_is_true(v)) snprintf(tmp, n, "true");
-    else if (json_is_false(v)) snprintf(tmp, n, "false");
-    else tmp[0] = '\0';
+    if (json_is_integer(v))
+        snprintf(tmp, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(tmp, n, "%g", json_real_value(v));
+    else if (json_is_true(v))
+        snprintf(tmp, n, "true");
+    else if (json_is_false(v))
+        snprintf(tmp, n, "false");
+    else
+        tmp[0] = '\0';
     return tmp;
 }
 
 /* Renders the results object (borrowed) as CSV into b. */
 static void results_csv(json_t *res, struct buf *b) {
     static const char *const student_cols[] = {"student_id", "name", "score", "rank"};
-    static const char *const answer_cols[] = {"question_idx", "choice", "correct", "points", "latency_ms"};
-    static const char header[] = "student_id,name,score,rank,question_idx,choice,correct,points,latency_ms\r\n";
+    static const char *const answer_cols[] = {"question_idx", "choice", "correct", "points",
+                                              "latency_ms"};
+    static const char header[] =
+        "student_id,name,score,rank,question_idx,choice,correct,points,latency_ms\r\n";
     buf_add(b, header, sizeof(header) - 1);
     size_t i, j;
     json_t *s, *ans;
@@ -178,10 +206,12 @@ static void results_csv(json_t *res, struct buf *b) {
         size_t n = json_array_size(answers);
         for (j = 0; j < (n ? n : 1); j++) {
             ans = n ? json_array_get(answers, j) : NULL;
-            for (int c = 0; c < 4; c++) csv_cell(b, cell_text(json_object_get(s, student_cols[c]), tmp, sizeof(tmp)), 0);
+            for (int c = 0; c < 4; c++)
+                csv_cell(b, cell_text(json_object_get(s, student_cols[c]), tmp, sizeof(tmp)), 0);
             for (int c = 0; c < 5; c++)
-                csv_cell(b, ans ? cell_text(json_object_get(ans, answer_cols[c]), tmp, sizeof(tmp)) : "",
-                         c == 4);
+                csv_cell(
+                    b, ans ? cell_text(json_object_get(ans, answer_cols[c]), tmp, sizeof(tmp)) : "",
+                    c == 4);
         }
     }
 }

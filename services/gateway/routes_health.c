@@ -34,8 +34,10 @@ int gateway_health(void *ctx, json_t *detail) {
     }
     json_decref(probe);
     json_object_set_new(detail, "instance", json_string(gw->d.instance));
-    if (json_array_size(down)) json_object_set_new(detail, "down", down);
-    else json_decref(down);
+    if (json_array_size(down))
+        json_object_set_new(detail, "down", down);
+    else
+        json_decref(down);
     return ok;
 }
 

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #define CSP                                                                                        \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "                 \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "                  \
     "form-action 'self'; frame-ancestors 'none'"
 
 static const char *content_type(const char *name) {
@@ -69,8 +69,12 @@ static enum MHD_Result serve_file(struct http_req *r, const char *rel, int is_pa
     return ret;
 }
 
-static enum MHD_Result get_student_page(struct http_req *r) { return serve_file(r, "index.html", 1); }
-static enum MHD_Result get_host_page(struct http_req *r) { return serve_file(r, "host.html", 1); }
+static enum MHD_Result get_student_page(struct http_req *r) {
+    return serve_file(r, "index.html", 1);
+}
+static enum MHD_Result get_host_page(struct http_req *r) {
+    return serve_file(r, "host.html", 1);
+}
 
 static enum MHD_Result get_asset(struct http_req *r) {
     if (!safe_name(r->params[0])) return http_error(r, 404, "not_found", "no such file");

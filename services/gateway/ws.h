@@ -43,7 +43,7 @@ void ws_server_free(struct gateway *gw);
 
 /* A verified client about to be upgraded (built on an HTTP thread). */
 struct ws_claims {
-    int admin;                   /* 1 instructor, 0 student */
+    int admin; /* 1 instructor, 0 student */
     char sid[WS_SID_MAX + 1];
     char student_id[WS_ID_MAX + 1];
     long long epoch;
@@ -85,27 +85,27 @@ struct ws_conn {
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
     struct ws_claims who;
-    unsigned armed;                /* epoll events currently armed */
-    int ready;                     /* snapshot written: events flow */
-    json_t *held;                  /* events received before the snapshot */
+    unsigned armed; /* epoll events currently armed */
+    int ready;      /* snapshot written: events flow */
+    json_t *held;   /* events received before the snapshot */
     /* fair points: the question this socket was shown and when */
-    long long q_idx;               /* -1 none */
-    int q_from_snapshot;           /* shown in a snapshot: count from opened_at */
-    int64_t q_opened_at_ms;        /* session clock (wall) */
-    int64_t q_written_mono_us;     /* when question_open left for the socket */
-    int q_write_pending;           /* question_open queued, not yet written */
-    int64_t rtt_us;                /* smoothed round trip, -1 unknown */
+    long long q_idx;           /* -1 none */
+    int q_from_snapshot;       /* shown in a snapshot: count from opened_at */
+    int64_t q_opened_at_ms;    /* session clock (wall) */
+    int64_t q_written_mono_us; /* when question_open left for the socket */
+    int q_write_pending;       /* question_open queued, not yet written */
+    int64_t rtt_us;            /* smoothed round trip, -1 unknown */
     int missed_pongs;
-    int64_t next_ping_ms;          /* monotonic */
+    int64_t next_ping_ms; /* monotonic */
     long long score;
     int bad_count;
     int64_t bad_window_ms;
-    int64_t close_deadline_ms;     /* 0 = not closing */
-    int close_pending;             /* close waits for queued messages to leave */
+    int64_t close_deadline_ms; /* 0 = not closing */
+    int close_pending;         /* close waits for queued messages to leave */
     uint16_t close_code;
     char close_reason[64];
-    int dead;                      /* remove on the next sweep */
-    int dirty;                     /* on the server's dirty list */
+    int dead;  /* remove on the next sweep */
+    int dirty; /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
 

@@ -49,8 +49,10 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
         r = send(c->fd, data, len, MSG_NOSIGNAL);
     } while (r < 0 && errno == EINTR);
     if (r >= 0) return r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    else
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -122,8 +124,8 @@ void ws_conn_send(struct ws_conn *c, const char *text, size_t len) {
         ws_server_dirty(c);
         return;
     }
-    struct wslay_event_msg m = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text,
-                                .msg_length = len};
+    struct wslay_event_msg m = {
+        .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text, .msg_length = len};
     if (wslay_event_queue_msg(c->ctx, &m) != 0) {
         c->dead = 1;
     } else {
@@ -159,8 +161,8 @@ void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
 void ws_conn_ping(struct ws_conn *c) {
     if (c->dead || c->close_deadline_ms) return;
     int64_t now = clock_mono_us();
-    struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = (const uint8_t *)&now,
-                                .msg_length = sizeof(now)};
+    struct wslay_event_msg m = {
+        .opcode = WSLAY_PING, .msg = (const uint8_t *)&now, .msg_length = sizeof(now)};
     c->missed_pongs++; /* pings not answered yet; a pong clears it */
     if (wslay_event_queue_msg(c->ctx, &m) != 0) c->dead = 1;
     c->next_ping_ms = clock_mono_ms() + ws_server_ping_ms(c->srv);

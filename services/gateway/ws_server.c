@@ -39,22 +39,22 @@ enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY };
 struct item {
     enum item_kind kind;
     struct item *next;
-    char *data;                    /* event/reply payload or extra_in bytes, owned */
+    char *data; /* event/reply payload or extra_in bytes, owned */
     size_t len;
-    uint64_t req_id;               /* ITEM_REPLY */
-    char sid[WS_SID_MAX + 1];      /* ITEM_EVENT */
-    struct ws_claims who;          /* ITEM_CONN */
+    uint64_t req_id;          /* ITEM_REPLY */
+    char sid[WS_SID_MAX + 1]; /* ITEM_EVENT */
+    struct ws_claims who;     /* ITEM_CONN */
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
 };
 
 struct pending {
     uint64_t id;
-    struct ws_conn *c;             /* NULL once the socket is gone */
+    struct ws_conn *c; /* NULL once the socket is gone */
     enum ws_req_kind kind;
     long long qidx;
     char choice[16];
-    int64_t deadline_ms;           /* monotonic */
+    int64_t deadline_ms; /* monotonic */
     struct pending *next;
 };
 
@@ -64,9 +64,9 @@ struct ws_server {
     pthread_t thread;
     int started;
     atomic_int stopping;
-    pthread_mutex_t lock;          /* guards the inbox and `closed` */
+    pthread_mutex_t lock; /* guards the inbox and `closed` */
     struct item *in_head, *in_tail;
-    int closed;                    /* loop gone: adopt closes at once */
+    int closed; /* loop gone: adopt closes at once */
     /* loop thread only */
     struct ws_conn *conns;
     struct ws_conn *dirty;
@@ -80,16 +80,26 @@ struct ws_server {
     int timeout_ms;
 };
 
-struct gateway *ws_server_gateway(struct ws_server *srv) { return srv->gw; }
-int ws_server_max_queue(struct ws_server *srv) { return srv->max_queue; }
-int64_t ws_server_ping_ms(struct ws_server *srv) { return srv->ping_ms; }
-struct ws_sess **ws_server_sessions(struct ws_server *srv) { return &srv->sessions; }
+struct gateway *ws_server_gateway(struct ws_server *srv) {
+    return srv->gw;
+}
+int ws_server_max_queue(struct ws_server *srv) {
+    return srv->max_queue;
+}
+int64_t ws_server_ping_ms(struct ws_server *srv) {
+    return srv->ping_ms;
+}
+struct ws_sess **ws_server_sessions(struct ws_server *srv) {
+    return &srv->sessions;
+}
 
 /* Appends `it` (taken) to the inbox and wakes the loop. Any thread. */
 static void push(struct ws_server *srv, struct item *it) {
     pthread_mutex_lock(&srv->lock);
-    if (srv->in_tail) srv->in_tail->next = it;
-    else srv->in_head = it;
+    if (srv->in_tail)
+        srv->in_tail->next = it;
+    else
+        srv->in_head = it;
     srv->in_tail = it;
     pthread_mutex_unlock(&srv->lock);
     uint64_t one = 1;
@@ -129,8 +139,8 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     const char *subj = natsMsg_GetSubject(msg);
     const char *dot = strrchr(subj, '.');
     int len = natsMsg_GetDataLength(msg);
-    struct item *it = dot ? item_new(ITEM_REPLY, natsMsg_GetData(msg), len > 0 ? (size_t)len : 0)
-                          : NULL;
+    struct item *it =
+        dot ? item_new(ITEM_REPLY, natsMsg_GetData(msg), len > 0 ? (size_t)len : 0) : NULL;
     if (it) {
         it->req_id = strtoull(dot + 1, NULL, 10);
         push(srv, it);
@@ -179,8 +189,8 @@ int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subj
     p->deadline_ms = clock_mono_ms() + srv->timeout_ms;
     char reply[96];
     snprintf(reply, sizeof(reply), "%s.%llu", srv->inbox, (unsigned long long)p->id);
-    natsStatus s = natsConnection_PublishRequest(srv->gw->d.nc, subject, reply, body,
-                                                 (int)strlen(body));
+    natsStatus s =
+        natsConnection_PublishRequest(srv->gw->d.nc, subject, reply, body, (int)strlen(body));
     if (s != NATS_OK) goto cleanup;
     p->next = srv->pending;
     srv->pending = p;
@@ -243,8 +253,10 @@ static void conn_remove(struct ws_server *srv, struct ws_conn *c) {
     fanout_detach(c);
     for (struct pending *p = srv->pending; p; p = p->next)
         if (p->c == c) p->c = NULL;
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
     wslay_event_context_free(c->ctx);
@@ -295,13 +307,16 @@ static void drain_inbox(struct ws_server *srv) {
     while (it) {
         struct item *next = it->next;
         if (it->kind == ITEM_CONN) {
-            if (atomic_load(&srv->stopping)) MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
-            else conn_adopt(srv, it);
+            if (atomic_load(&srv->stopping))
+                MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+            else
+                conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
             fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
         } else {
             struct pending **pp = &srv->pending;
-            while (*pp && (*pp)->id != it->req_id) pp = &(*pp)->next;
+            while (*pp && (*pp)->id != it->req_id)
+                pp = &(*pp)->next;
             struct pending *p = *pp;
             if (p) {
                 *pp = p->next;

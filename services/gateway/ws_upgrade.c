@@ -59,8 +59,10 @@ static int origin_ok(struct http_req *r) {
     if (gateway_list_has(r->gw->allowed_origins, origin)) return 1;
     if (!host || !*host) return 0;
     const char *rest = NULL;
-    if (strncasecmp(origin, "http://", 7) == 0) rest = origin + 7;
-    else if (strncasecmp(origin, "https://", 8) == 0) rest = origin + 8;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
     return rest && strcasecmp(rest, host) == 0;
 }
 
@@ -69,8 +71,8 @@ static int header_has(struct http_req *r, const char *name, const char *token) {
     return v && strcasestr(v, token) != NULL;
 }
 
-static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls,
-                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock,
                         struct MHD_UpgradeResponseHandle *urh) {
     (void)conn;
     (void)req_cls;
@@ -85,7 +87,8 @@ static int precheck(struct http_req *r, enum MHD_Result *ret) {
     const char *ver = http_header(r, "Sec-WebSocket-Version");
     if (!header_has(r, "Upgrade", "websocket") || !header_has(r, "Connection", "upgrade") || !key ||
         strlen(key) != 24 || !ver || strcmp(ver, "13") != 0) {
-        *ret = http_error(r, 400, "not_websocket", "this path takes a WebSocket (version 13) upgrade");
+        *ret =
+            http_error(r, 400, "not_websocket", "this path takes a WebSocket (version 13) upgrade");
         return 0;
     }
     if (!origin_ok(r)) {
@@ -146,9 +149,10 @@ enum MHD_Result ws_upgrade_student(struct http_req *r) {
     }
     const char *vsid = json_string_value(json_object_get(reply, "sid"));
     const char *student = json_string_value(json_object_get(reply, "student_id"));
-    if (!reply_is_ok(reply) || !vsid || !student || !sid_ok(vsid) ||
-        strlen(student) > WS_ID_MAX || (sid && strcmp(sid, vsid) != 0)) {
-        ret = http_error(r, 401, "unauthorized", "the student token is missing, invalid or expired");
+    if (!reply_is_ok(reply) || !vsid || !student || !sid_ok(vsid) || strlen(student) > WS_ID_MAX ||
+        (sid && strcmp(sid, vsid) != 0)) {
+        ret =
+            http_error(r, 401, "unauthorized", "the student token is missing, invalid or expired");
         goto cleanup;
     }
     struct ws_claims who = {.admin = 0,
@@ -179,7 +183,8 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
         goto cleanup;
     }
     if (!reply_is_ok(reply)) {
-        ret = http_error(r, 401, "unauthorized", "the instructor token is missing, invalid or expired");
+        ret = http_error(r, 401, "unauthorized",
+                         "the instructor token is missing, invalid or expired");
         goto cleanup;
     }
     const char *sid = http_query(r, "sid");

@@ -19,16 +19,18 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     const char *p[1] = {sid};
     s = db_exec(db, "SELECT state FROM sessions WHERE sid = $1", 1, p);
     if (s && PQntuples(s) == 1) {
-        st = db_exec(db,
-                     "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"
-                     " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
-                     " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
-                     " ORDER BY score DESC, st.name, st.student_id",
-                     1, p);
-        a = db_exec(db,
-                    "SELECT student_id, question_idx, choice, correct, points, latency_ms FROM answers"
-                    " WHERE sid = $1 ORDER BY student_id, question_idx",
-                    1, p);
+        st = db_exec(
+            db,
+            "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"
+            " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
+            " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
+            " ORDER BY score DESC, st.name, st.student_id",
+            1, p);
+        a = db_exec(
+            db,
+            "SELECT student_id, question_idx, choice, correct, points, latency_ms FROM answers"
+            " WHERE sid = $1 ORDER BY student_id, question_idx",
+            1, p);
     }
     if (!s || (PQntuples(s) == 1 && (!st || !a))) {
         out = reply_error(503, "unavailable", "the database is unavailable");
@@ -57,14 +59,14 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     for (int i = 0; i < PQntuples(a); i++) {
         json_t *answers = json_object_get(by_id, PQgetvalue(a, i, 0));
         if (!answers) continue;
-        json_array_append_new(answers,
-                              json_pack("{s:i,s:s,s:b,s:i,s:i}", "question_idx", atoi(PQgetvalue(a, i, 1)),
-                                        "choice", PQgetvalue(a, i, 2), "correct",
-                                        strcmp(PQgetvalue(a, i, 3), "t") == 0, "points",
-                                        atoi(PQgetvalue(a, i, 4)), "latency_ms", atoi(PQgetvalue(a, i, 5))));
+        json_array_append_new(
+            answers, json_pack("{s:i,s:s,s:b,s:i,s:i}", "question_idx", atoi(PQgetvalue(a, i, 1)),
+                               "choice", PQgetvalue(a, i, 2), "correct",
+                               strcmp(PQgetvalue(a, i, 3), "t") == 0, "points",
+                               atoi(PQgetvalue(a, i, 4)), "latency_ms", atoi(PQgetvalue(a, i, 5))));
     }
-    out = json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "sid", sid, "state", PQgetvalue(s, 0, 0), "students",
-                    students);
+    out = json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "sid", sid, "state", PQgetvalue(s, 0, 0),
+                    "students", students);
 cleanup:
     json_decref(by_id);
     PQclear(s);

@@ -26,60 +26,77 @@
 static struct metric m_accepted = {"qw_submits_accepted_total", "Submits acked accepted.", 0, 0};
 static struct metric m_duplicate = {"qw_submits_duplicate_total", "Submits acked duplicate.", 0, 0};
 static struct metric m_closed = {"qw_submits_closed_total", "Submits acked closed.", 0, 0};
-static struct metric m_wrong = {"qw_submits_wrong_question_total", "Submits acked wrong_question.", 0, 0};
+static struct metric m_wrong = {"qw_submits_wrong_question_total", "Submits acked wrong_question.",
+                                0, 0};
 static struct metric m_not_open = {"qw_submits_not_open_total", "Submits acked not_open.", 0, 0};
 static struct metric m_invalid = {"qw_submits_invalid_total", "Submits acked invalid.", 0, 0};
-static struct metric m_refused = {"qw_submits_refused_total",
-                                  "Submits answered with an error (bad_field, unauthorized, unknown_session).", 0, 0};
-static struct metric m_failed = {"qw_submits_unanswered_total",
-                                 "Submits of batches whose transaction failed (not answered, nothing recorded).", 0, 0};
-static struct metric m_batches = {"qw_submit_batches_total", "Submit batches committed or tried.", 0, 0};
-static struct metric m_batch_items = {"qw_submit_batch_items_total", "Submits taken into batches (sum of batch sizes).", 0, 0};
+static struct metric m_refused = {
+    "qw_submits_refused_total",
+    "Submits answered with an error (bad_field, unauthorized, unknown_session).", 0, 0};
+static struct metric m_failed = {
+    "qw_submits_unanswered_total",
+    "Submits of batches whose transaction failed (not answered, nothing recorded).", 0, 0};
+static struct metric m_batches = {"qw_submit_batches_total", "Submit batches committed or tried.",
+                                  0, 0};
+static struct metric m_batch_items = {"qw_submit_batch_items_total",
+                                      "Submits taken into batches (sum of batch sizes).", 0, 0};
 static struct metric m_batch_largest = {"qw_submit_batch_largest", "Largest batch so far.", 1, 0};
-static struct metric m_in_flight = {"qw_submits_in_flight", "Submits taken and not yet answered.", 1, 0};
-static struct metric m_stats = {"qw_answer_stats_published_total", "answer_stats events published.", 0, 0};
+static struct metric m_in_flight = {"qw_submits_in_flight", "Submits taken and not yet answered.",
+                                    1, 0};
+static struct metric m_stats = {"qw_answer_stats_published_total", "answer_stats events published.",
+                                0, 0};
 
 void submit_metrics_register(void) {
-    struct metric *all[] = {&m_accepted, &m_duplicate, &m_closed,      &m_wrong,         &m_not_open,
-                            &m_invalid,  &m_refused,   &m_failed,      &m_batches,       &m_batch_items,
+    struct metric *all[] = {&m_accepted,      &m_duplicate, &m_closed, &m_wrong,   &m_not_open,
+                            &m_invalid,       &m_refused,   &m_failed, &m_batches, &m_batch_items,
                             &m_batch_largest, &m_in_flight, &m_stats};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) metrics_register(all[i]);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        metrics_register(all[i]);
 }
 
-enum status { ST_PENDING, ST_ACCEPTED, ST_DUPLICATE, ST_CLOSED, ST_WRONG, ST_NOT_OPEN, ST_INVALID, ST_ERROR };
-static const char *const status_names[] = {"pending", "accepted",       "duplicate", "closed",
+enum status {
+    ST_PENDING,
+    ST_ACCEPTED,
+    ST_DUPLICATE,
+    ST_CLOSED,
+    ST_WRONG,
+    ST_NOT_OPEN,
+    ST_INVALID,
+    ST_ERROR
+};
+static const char *const status_names[] = {"pending",        "accepted", "duplicate", "closed",
                                            "wrong_question", "not_open", "invalid",   "error"};
 
 struct item {
-    natsMsg *msg;        /* owned */
-    json_t *req;         /* owned; the strings below point into it */
+    natsMsg *msg; /* owned */
+    json_t *req;  /* owned; the strings below point into it */
     const char *sid, *student, *choice;
     int idx;
     long long epoch, received_ms, elapsed_ms;
     int has_elapsed;
     enum status st;
-    json_t *err;         /* owned error reply when st == ST_ERROR */
-    int dup_of;          /* earlier item of this batch for the same answer, or -1 */
-    char stored[2];      /* the choice that stands (duplicate) */
+    json_t *err;    /* owned error reply when st == ST_ERROR */
+    int dup_of;     /* earlier item of this batch for the same answer, or -1 */
+    char stored[2]; /* the choice that stands (duplicate) */
     int correct, points;
-    int judged_group;    /* this item started the judging of its sid */
+    int judged_group; /* this item started the judging of its sid */
 };
 
 struct stat_entry {
-    char *sid;          /* owned */
+    char *sid; /* owned */
     int idx;
     int dirty;
-    int64_t last_ms;    /* mono ms of the last publish */
+    int64_t last_ms; /* mono ms of the last publish */
 };
 
 struct batcher {
-    struct scoring *sc;  /* borrowed */
+    struct scoring *sc; /* borrowed */
     pthread_t thread;
     int started;
     atomic_int stop;
     natsSubscription *sub;
     struct db *db;
-    struct item *items;  /* owned array of batch_max */
+    struct item *items; /* owned array of batch_max */
     struct stat_entry *stats;
     int nstats, capstats;
 };
@@ -153,13 +170,15 @@ static int item_parse(struct item *it) {
         goto bad;
     if (idx < -1 || idx > 100000) goto bad;
     it->idx = (int)idx;
-    if (get_int(it->req, "received_at_ms", &it->received_ms) != 0) it->received_ms = clock_wall_ms();
+    if (get_int(it->req, "received_at_ms", &it->received_ms) != 0)
+        it->received_ms = clock_wall_ms();
     it->has_elapsed = get_int(it->req, "elapsed_ms", &it->elapsed_ms) == 0;
     return 0;
 bad:
     it->st = ST_ERROR;
-    it->err = reply_error(400, "bad_field",
-                          "submit needs sid, student_id, choice (strings), epoch and question_idx (integers)");
+    it->err = reply_error(
+        400, "bad_field",
+        "submit needs sid, student_id, choice (strings), epoch and question_idx (integers)");
     return -1;
 }
 
@@ -213,18 +232,21 @@ static int judge_session(struct batcher *b, int from, int n, const char *sid) {
     arr_open(&rcv);
     arr_open(&cand);
     const char *p1[1] = {sid};
-    s = db_exec(db,
-                "SELECT s.state, s.question_idx, s.deadline_ms, s.opened_at_ms, s.epoch,"
-                " jsonb_array_length(q.choices), q.answer, q.time_limit_s"
-                " FROM sessions s LEFT JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
-                " WHERE s.sid = $1 FOR SHARE OF s",
-                1, p1);
+    s = db_exec(
+        db,
+        "SELECT s.state, s.question_idx, s.deadline_ms, s.opened_at_ms, s.epoch,"
+        " jsonb_array_length(q.choices), q.answer, q.time_limit_s"
+        " FROM sessions s LEFT JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
+        " WHERE s.sid = $1 FOR SHARE OF s",
+        1, p1);
     if (!s) goto cleanup;
     int found = PQntuples(s) == 1;
     for (int i = from; i < n; i++) {
         if (items[i].st != ST_PENDING || strcmp(items[i].sid, sid) != 0) continue;
-        if (!found) item_refuse(&items[i], reply_error(404, "unknown_session", "no such session"));
-        else arr_text(&ids, items[i].student);
+        if (!found)
+            item_refuse(&items[i], reply_error(404, "unknown_session", "no such session"));
+        else
+            arr_text(&ids, items[i].student);
     }
     if (!found) {
         rc = 0;
@@ -240,8 +262,9 @@ static int judge_session(struct batcher *b, int from, int n, const char *sid) {
     const char *answer = db_val(s, 0, 6) ? db_val(s, 0, 6) : "";
     long long limit_ms = db_val(s, 0, 7) ? atoll(db_val(s, 0, 7)) * 1000 : 1000;
     const char *p2[2] = {sid, ids.buf};
-    st = db_exec(db, "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
-                     " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1)",
+    st = db_exec(db,
+                 "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
+                 " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1)",
                  2, p2);
     if (!st) goto cleanup;
     (void)epoch;
@@ -250,21 +273,26 @@ static int judge_session(struct batcher *b, int from, int n, const char *sid) {
         struct item *it = &items[i];
         if (it->st != ST_PENDING || strcmp(it->sid, sid) != 0) continue;
         int known = 0;
-        for (int r = 0; r < PQntuples(st) && !known; r++) known = strcmp(PQgetvalue(st, r, 0), it->student) == 0;
+        for (int r = 0; r < PQntuples(st) && !known; r++)
+            known = strcmp(PQgetvalue(st, r, 0), it->student) == 0;
         if (!known || it->epoch != epoch) {
             item_refuse(it, reply_error(401, "unauthorized", "not a student of this session"));
             continue;
         }
-        if (closed && it->idx == qidx) it->st = ST_CLOSED;
-        else if (!open) it->st = ST_NOT_OPEN;
-        else if (it->idx != qidx) it->st = ST_WRONG;
-        else if (it->received_ms >= deadline) it->st = ST_CLOSED;
+        if (closed && it->idx == qidx)
+            it->st = ST_CLOSED;
+        else if (!open)
+            it->st = ST_NOT_OPEN;
+        else if (it->idx != qidx)
+            it->st = ST_WRONG;
+        else if (it->received_ms >= deadline)
+            it->st = ST_CLOSED;
         else if (strlen(it->choice) != 1 || it->choice[0] < 'A' || it->choice[0] >= 'A' + nchoices)
             it->st = ST_INVALID;
         if (it->st != ST_PENDING) continue;
         for (int j = from; j < i; j++) {
-            if (items[j].st == ST_PENDING && items[j].dup_of < 0 && strcmp(items[j].sid, sid) == 0 &&
-                strcmp(items[j].student, it->student) == 0) {
+            if (items[j].st == ST_PENDING && items[j].dup_of < 0 &&
+                strcmp(items[j].sid, sid) == 0 && strcmp(items[j].student, it->student) == 0) {
                 it->dup_of = j;
                 break;
             }
@@ -295,13 +323,14 @@ static int judge_session(struct batcher *b, int from, int n, const char *sid) {
     char sidx[16];
     snprintf(sidx, sizeof(sidx), "%d", qidx);
     const char *p8[8] = {sid, sidx, cand.buf, ch.buf, ok.buf, pts.buf, lat.buf, rcv.buf};
-    ins = db_exec(db,
-                  "INSERT INTO answers (sid, student_id, question_idx, choice, correct, points,"
-                  " latency_ms, received_at_ms)"
-                  " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r FROM unnest($3::text[],"
-                  " $4::text[], $5::bool[], $6::int[], $7::int[], $8::bigint[]) AS u(s, c, ok, p, l, r)"
-                  " ON CONFLICT DO NOTHING RETURNING student_id",
-                  8, p8);
+    ins = db_exec(
+        db,
+        "INSERT INTO answers (sid, student_id, question_idx, choice, correct, points,"
+        " latency_ms, received_at_ms)"
+        " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r FROM unnest($3::text[],"
+        " $4::text[], $5::bool[], $6::int[], $7::int[], $8::bigint[]) AS u(s, c, ok, p, l, r)"
+        " ON CONFLICT DO NOTHING RETURNING student_id",
+        8, p8);
     if (!ins) goto cleanup;
     const char *p3[3] = {sid, sidx, cand.buf};
     dup = db_exec(db,
@@ -354,7 +383,8 @@ static void run_batch(struct batcher *b, int n) {
     metric_add(&m_batch_items, n);
     if (n > atomic_load(&m_batch_largest.value)) metric_set(&m_batch_largest, n);
     int pending = 0;
-    for (int i = 0; i < n; i++) pending += item_parse(&items[i]) == 0;
+    for (int i = 0; i < n; i++)
+        pending += item_parse(&items[i]) == 0;
     if (pending == 0) {
         ok = 1;
         goto reply;
@@ -392,8 +422,8 @@ reply:
                                   "question_idx", it->idx, "choice", choice);
             if (r) bus_respond(b->sc->d.nc, it->msg, r);
             json_decref(r);
-            struct metric *m[] = {NULL,      &m_accepted, &m_duplicate, &m_closed,
-                                  &m_wrong,  &m_not_open, &m_invalid,   NULL};
+            struct metric *m[] = {NULL,     &m_accepted, &m_duplicate, &m_closed,
+                                  &m_wrong, &m_not_open, &m_invalid,   NULL};
             if (m[it->st]) metric_add(m[it->st], 1);
         }
         if (!ok && it->st != ST_ERROR)
@@ -416,12 +446,13 @@ static void stats_publish(struct batcher *b, struct stat_entry *e) {
     char sidx[16];
     snprintf(sidx, sizeof(sidx), "%d", e->idx);
     const char *p[2] = {e->sid, sidx};
-    PGresult *s = db_exec(b->db,
-                          "SELECT s.seq, s.players,"
-                          " jsonb_array_length(q.choices)"
-                          " FROM sessions s JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
-                          " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int",
-                          2, p);
+    PGresult *s = db_exec(
+        b->db,
+        "SELECT s.seq, s.players,"
+        " jsonb_array_length(q.choices)"
+        " FROM sessions s JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
+        " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int",
+        2, p);
     PGresult *c = s && PQntuples(s) == 1
                       ? db_exec(b->db,
                                 "SELECT choice, count(*) FROM answers WHERE sid = $1"
@@ -436,7 +467,8 @@ static void stats_publish(struct batcher *b, struct stat_entry *e) {
             json_object_set_new(counts, label, json_integer(0));
         }
         for (int i = 0; i < PQntuples(c); i++) {
-            json_object_set_new(counts, PQgetvalue(c, i, 0), json_integer(atoll(PQgetvalue(c, i, 1))));
+            json_object_set_new(counts, PQgetvalue(c, i, 0),
+                                json_integer(atoll(PQgetvalue(c, i, 1))));
             answered += atoll(PQgetvalue(c, i, 1));
         }
         json_t *ev = json_pack("{s:s,s:I,s:i,s:o,s:I,s:I}", "type", "answer_stats", "seq",
@@ -468,8 +500,10 @@ static int64_t stats_flush(struct batcher *b) {
             continue;
         }
         int64_t due = e->last_ms + b->sc->stats_interval_ms - now;
-        if (due <= 0) stats_publish(b, e);
-        else if (due < wait) wait = due;
+        if (due <= 0)
+            stats_publish(b, e);
+        else if (due < wait)
+            wait = due;
     }
     return wait < 1 ? 1 : wait;
 }
@@ -512,7 +546,8 @@ struct batcher *submit_start(struct scoring *sc) {
     b->sc = sc;
     if (!(b->items = calloc((size_t)sc->batch_max, sizeof(struct item)))) goto err;
     if (!(b->db = db_open(sc->db_url))) goto err;
-    if (natsConnection_QueueSubscribeSync(&b->sub, sc->d.nc, SUBJ_SCORING_SUBMIT, QUEUE_SCORING) != NATS_OK) {
+    if (natsConnection_QueueSubscribeSync(&b->sub, sc->d.nc, SUBJ_SCORING_SUBMIT, QUEUE_SCORING) !=
+        NATS_OK) {
         LOG_ERROR("subscribe_failed", "subject=%s", SUBJ_SCORING_SUBMIT);
         b->sub = NULL;
         goto err;
@@ -534,7 +569,8 @@ void submit_stop(struct batcher *b) {
         natsSubscription_Unsubscribe(b->sub);
         natsSubscription_Destroy(b->sub);
     }
-    for (int i = 0; i < b->nstats; i++) free(b->stats[i].sid);
+    for (int i = 0; i < b->nstats; i++)
+        free(b->stats[i].sid);
     free(b->stats);
     free(b->items);
     db_free(b->db);

@@ -21,7 +21,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define LEASE_KEY "7157002" /* pg advisory lock held by the driving instance */
+#define LEASE_KEY "7157002"  /* pg advisory lock held by the driving instance */
 #define LOOP_MAX_WAIT_MS 200 /* longest NextMsg wait, so stop is seen quickly */
 #define TIMER_RETRY_MS 250   /* a close that failed (db down) is retried after */
 
@@ -37,15 +37,15 @@ struct lifecycle {
     pthread_t thread;
     int started;
     atomic_int stop;
-    struct db *lock_db;     /* owned: holds the advisory lock while leader */
-    struct db *db;          /* owned: every state change */
-    natsSubscription *sub;  /* owned: qw.session.cmd, only while leader */
+    struct db *lock_db;    /* owned: holds the advisory lock while leader */
+    struct db *db;         /* owned: every state change */
+    natsSubscription *sub; /* owned: qw.session.cmd, only while leader */
     int leader;
-    int lease_ms;           /* QW_SESSION_LEASE_MS */
-    int64_t next_check_ms;  /* mono ms of the next lease check */
-    struct timer *timers;   /* owned array */
+    int lease_ms;          /* QW_SESSION_LEASE_MS */
+    int64_t next_check_ms; /* mono ms of the next lease check */
+    struct timer *timers;  /* owned array */
     int ntimers, cap;
-    int pool_done;          /* QUIZ_POOL_PATH handled (once per process) */
+    int pool_done; /* QUIZ_POOL_PATH handled (once per process) */
 };
 
 /* ---- timers --------------------------------------------------------- */
@@ -77,7 +77,8 @@ static void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t de
 }
 
 static void timers_clear(struct lifecycle *lc) {
-    for (int i = 0; i < lc->ntimers; i++) free(lc->timers[i].sid);
+    for (int i = 0; i < lc->ntimers; i++)
+        free(lc->timers[i].sid);
     lc->ntimers = 0;
 }
 
@@ -91,29 +92,32 @@ static void publish_event(struct lifecycle *lc, const char *sid, json_t *ev) {
                  json_string_value(json_object_get(ev, "type")));
 }
 
-static void rollback(struct db *db) { db_cmd(db, "ROLLBACK", 0, NULL); }
+static void rollback(struct db *db) {
+    db_cmd(db, "ROLLBACK", 0, NULL);
+}
 
 /* The session's <state> object (ARCHITECTURE.md) plus `seq`, or NULL when
  * the sid is unknown or on error (*err set to 1). Caller owns the result. */
 static json_t *state_json(struct db *db, const char *sid, int *err) {
     const char *p[1] = {sid};
     *err = 0;
-    PGresult *r = db_exec(db,
-                          "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx,"
-                          " q.question_count, s.players,"
-                          " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                          " s.seq, s.opened_at_ms, s.deadline_ms"
-                          " FROM sessions s JOIN quizzes q USING (quiz_id) WHERE s.sid = $1",
-                          1, p);
+    PGresult *r =
+        db_exec(db,
+                "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx,"
+                " q.question_count, s.players,"
+                " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                " s.seq, s.opened_at_ms, s.deadline_ms"
+                " FROM sessions s JOIN quizzes q USING (quiz_id) WHERE s.sid = $1",
+                1, p);
     if (!r) {
         *err = 1;
         return NULL;
     }
     json_t *o = NULL;
     if (PQntuples(r) == 1) {
-        o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:I}", "sid", db_val(r, 0, 0), "quiz_id",
-                      (json_int_t)atoll(db_val(r, 0, 1)), "title", db_val(r, 0, 2), "join_code",
-                      db_val(r, 0, 3), "state", db_val(r, 0, 4), "question_idx",
+        o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:I}", "sid", db_val(r, 0, 0),
+                      "quiz_id", (json_int_t)atoll(db_val(r, 0, 1)), "title", db_val(r, 0, 2),
+                      "join_code", db_val(r, 0, 3), "state", db_val(r, 0, 4), "question_idx",
                       atoi(db_val(r, 0, 5)), "question_count", atoi(db_val(r, 0, 6)), "players",
                       (json_int_t)atoll(db_val(r, 0, 7)), "created_at", db_val(r, 0, 8), "seq",
                       (json_int_t)atoll(db_val(r, 0, 9)));
@@ -136,16 +140,17 @@ static int step_open(struct lifecycle *lc, const char *sid, int idx) {
     snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
     const char *p[3] = {sid, sidx, now};
     if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
-    PGresult *r = db_exec(db,
-                          "UPDATE sessions s SET state = 'question', question_idx = $2::int,"
-                          " opened_at_ms = $3::bigint,"
-                          " deadline_ms = $3::bigint + q.time_limit_s * 1000, closed_at_ms = NULL,"
-                          " seq = s.seq + 1"
-                          " FROM questions q WHERE s.sid = $1 AND q.quiz_id = s.quiz_id"
-                          " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
-                          " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
-                          " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
-                          3, p);
+    PGresult *r =
+        db_exec(db,
+                "UPDATE sessions s SET state = 'question', question_idx = $2::int,"
+                " opened_at_ms = $3::bigint,"
+                " deadline_ms = $3::bigint + q.time_limit_s * 1000, closed_at_ms = NULL,"
+                " seq = s.seq + 1"
+                " FROM questions q WHERE s.sid = $1 AND q.quiz_id = s.quiz_id"
+                " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
+                " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
+                " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
+                3, p);
     if (!r || PQntuples(r) != 1 || db_cmd(db, "COMMIT", 0, NULL) != 0) {
         PQclear(r);
         rollback(db);
@@ -153,12 +158,11 @@ static int step_open(struct lifecycle *lc, const char *sid, int idx) {
     }
     long long seq = atoll(db_val(r, 0, 0)), deadline = atoll(db_val(r, 0, 1));
     json_t *choices = json_loads(db_val(r, 0, 3), 0, NULL);
-    json_t *ev = json_pack("{s:s,s:I,s:i,s:i,s:s,s:o,s:i,s:I,s:I}", "type", "question_open", "seq",
-                           (json_int_t)seq, "question_idx", idx, "question_count",
-                           atoi(db_val(r, 0, 5)), "text", db_val(r, 0, 2), "choices",
-                           choices ? choices : json_array(), "time_limit_ms",
-                           atoi(db_val(r, 0, 4)) * 1000, "opened_at_ms", (json_int_t)atoll(now),
-                           "deadline_ms", (json_int_t)deadline);
+    json_t *ev = json_pack(
+        "{s:s,s:I,s:i,s:i,s:s,s:o,s:i,s:I,s:I}", "type", "question_open", "seq", (json_int_t)seq,
+        "question_idx", idx, "question_count", atoi(db_val(r, 0, 5)), "text", db_val(r, 0, 2),
+        "choices", choices ? choices : json_array(), "time_limit_ms", atoi(db_val(r, 0, 4)) * 1000,
+        "opened_at_ms", (json_int_t)atoll(now), "deadline_ms", (json_int_t)deadline);
     PQclear(r);
     timer_arm(lc, sid, idx, deadline);
     if (ev) publish_event(lc, sid, ev);
@@ -231,8 +235,7 @@ static int step_close(struct lifecycle *lc, const char *sid, int idx) {
     }
     ev = json_pack("{s:s,s:I,s:i,s:s,s:o,s:o,s:i}", "type", "question_closed", "seq",
                    (json_int_t)atoll(db_val(u, 0, 0)), "question_idx", idx, "answer",
-                   db_val(q, 0, 0), "counts", counts, "results", results, "players",
-                   PQntuples(s));
+                   db_val(q, 0, 0), "counts", counts, "results", results, "players", PQntuples(s));
     if (ev) publish_event(lc, sid, ev);
     LOG_INFO("question_closed", "sid=%s question_idx=%d seq=%s players=%d", sid, idx,
              db_val(u, 0, 0), PQntuples(s));
@@ -308,9 +311,9 @@ static int step_reset(struct lifecycle *lc, const char *sid) {
     if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
     rc = 0;
     timer_remove(lc, sid);
-    json_t *ev = json_pack("{s:s,s:I,s:I}", "type", "session_reset", "seq",
-                           (json_int_t)atoll(db_val(u, 0, 0)), "epoch",
-                           (json_int_t)atoll(db_val(u, 0, 1)));
+    json_t *ev =
+        json_pack("{s:s,s:I,s:I}", "type", "session_reset", "seq",
+                  (json_int_t)atoll(db_val(u, 0, 0)), "epoch", (json_int_t)atoll(db_val(u, 0, 1)));
     if (ev) publish_event(lc, sid, ev);
     json_decref(ev);
     LOG_INFO("session_reset", "sid=%s epoch=%s", sid, db_val(u, 0, 1));
@@ -327,8 +330,7 @@ static json_t *command(struct lifecycle *lc, json_t *req) {
     const char *sid = json_string_value(json_object_get(req, "sid"));
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     int err = 0, rc = 0;
-    if (!sid || !*sid || !cmd)
-        return reply_error(400, "bad_field", "sid and cmd must be strings");
+    if (!sid || !*sid || !cmd) return reply_error(400, "bad_field", "sid and cmd must be strings");
     json_t *st = state_json(lc->db, sid, &err);
     if (err) return reply_error(503, "unavailable", "the database is unavailable");
     if (!st) return reply_error(404, "unknown_session", "no such session");
@@ -387,7 +389,8 @@ static void load_pool(struct lifecycle *lc) {
     }
     json_error_t jerr;
     if (!(pool = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH line=%d error=\"%s\"", jerr.line, jerr.text);
+        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH line=%d error=\"%s\"", jerr.line,
+                  jerr.text);
         goto cleanup;
     }
     reply = handle_quiz_create(lc->sd, lc->db, pool);
@@ -399,8 +402,11 @@ static void load_pool(struct lifecycle *lc) {
     }
     json_t *qid = json_object_get(reply, "quiz_id");
     char quiz_id[32];
-    if (json_is_integer(qid)) snprintf(quiz_id, sizeof(quiz_id), "%lld", (long long)json_integer_value(qid));
-    else snprintf(quiz_id, sizeof(quiz_id), "%s", json_string_value(qid) ? json_string_value(qid) : "");
+    if (json_is_integer(qid))
+        snprintf(quiz_id, sizeof(quiz_id), "%lld", (long long)json_integer_value(qid));
+    else
+        snprintf(quiz_id, sizeof(quiz_id), "%s",
+                 json_string_value(qid) ? json_string_value(qid) : "");
     for (int tries = 0; tries < 20; tries++) {
         unsigned v = 0;
         if (getrandom(&v, sizeof(v), 0) != sizeof(v)) v = (unsigned)clock_mono_us();
@@ -448,8 +454,9 @@ static void try_lease(struct lifecycle *lc) {
     PQclear(r);
     if (!got) return;
     lc->leader = 1;
-    r = db_exec(lc->db, "SELECT sid, question_idx, deadline_ms FROM sessions WHERE state = 'question'",
-                0, NULL);
+    r = db_exec(lc->db,
+                "SELECT sid, question_idx, deadline_ms FROM sessions WHERE state = 'question'", 0,
+                NULL);
     if (!r) {
         step_down(lc, "timer_scan_failed");
         db_cmd(lc->lock_db, "SELECT pg_advisory_unlock(" LEASE_KEY ")", 0, NULL);
@@ -495,7 +502,8 @@ static void fire_timers(struct lifecycle *lc) {
         int rc = step_close(lc, sid, t->idx); /* removes the timer unless it failed */
         if (rc < 0) {
             for (int j = 0; j < lc->ntimers; j++)
-                if (strcmp(lc->timers[j].sid, sid) == 0) lc->timers[j].retry_ms = now + TIMER_RETRY_MS;
+                if (strcmp(lc->timers[j].sid, sid) == 0)
+                    lc->timers[j].retry_ms = now + TIMER_RETRY_MS;
         }
         i = -1; /* the array may have changed: scan again */
         now = clock_wall_ms();
@@ -537,7 +545,8 @@ static void *lifecycle_main(void *arg) {
         }
         fire_timers(lc);
         natsMsg *msg = NULL;
-        natsStatus s = lc->sub ? natsSubscription_NextMsg(&msg, lc->sub, wait_ms(lc)) : NATS_TIMEOUT;
+        natsStatus s =
+            lc->sub ? natsSubscription_NextMsg(&msg, lc->sub, wait_ms(lc)) : NATS_TIMEOUT;
         if (!lc->sub) usleep((useconds_t)wait_ms(lc) * 1000);
         if (s != NATS_OK) {
             if (s != NATS_TIMEOUT) usleep(50 * 1000);

@@ -23,33 +23,38 @@
  * Returns NULL, or the error reply (caller owns) naming question `n`. */
 static json_t *check_question(json_t *q, int n, json_t *out) {
     static const char *const labels[] = {"A", "B", "C", "D"};
-    if (!json_is_object(q)) return reply_error(400, "invalid_pool", "question %d: must be an object", n);
+    if (!json_is_object(q))
+        return reply_error(400, "invalid_pool", "question %d: must be an object", n);
     json_t *text = json_object_get(q, "text");
     if (!json_is_string(text) || json_string_length(text) == 0)
         return reply_error(400, "invalid_pool", "question %d: text must be a non-empty string", n);
     json_t *choices = json_object_get(q, "choices");
     if (!json_is_array(choices) || json_array_size(choices) < 2 || json_array_size(choices) > 4)
-        return reply_error(400, "invalid_pool", "question %d: choices must be a list of 2 to 4 entries", n);
+        return reply_error(400, "invalid_pool",
+                           "question %d: choices must be a list of 2 to 4 entries", n);
     size_t nc = json_array_size(choices);
     for (size_t i = 0; i < nc; i++) {
         json_t *c = json_array_get(choices, i);
         if (!json_is_string(c) || json_string_length(c) == 0)
-            return reply_error(400, "invalid_pool", "question %d: choice %s must be a non-empty string",
-                               n, labels[i]);
+            return reply_error(400, "invalid_pool",
+                               "question %d: choice %s must be a non-empty string", n, labels[i]);
     }
     json_t *answer = json_object_get(q, "answer");
     const char *a = json_string_value(answer);
     int ok = 0;
-    for (size_t i = 0; a && i < nc; i++) ok |= strcmp(a, labels[i]) == 0;
+    for (size_t i = 0; a && i < nc; i++)
+        ok |= strcmp(a, labels[i]) == 0;
     if (!ok) {
         char allowed[16] = "";
         for (size_t i = 0; i < nc; i++) {
             strcat(allowed, labels[i]);
             if (i + 1 < nc) strcat(allowed, ", ");
         }
-        if (!a) return reply_error(400, "invalid_pool", "question %d: answer must be one of %s", n, allowed);
-        return reply_error(400, "invalid_pool", "question %d: answer \"%.16s\" is not one of %s", n, a,
-                           allowed);
+        if (!a)
+            return reply_error(400, "invalid_pool", "question %d: answer must be one of %s", n,
+                               allowed);
+        return reply_error(400, "invalid_pool", "question %d: answer \"%.16s\" is not one of %s", n,
+                           a, allowed);
     }
     json_int_t limit = POOL_DEFAULT_LIMIT_S;
     json_t *tl = json_object_get(q, "time_limit_s");
@@ -76,7 +81,8 @@ static json_t *check_pool(json_t *pool, const char **title, json_t **out) {
         return reply_error(400, "invalid_pool", "title must be at most %d bytes", POOL_TITLE_MAX);
     json_t *qs = json_object_get(pool, "questions");
     if (!json_is_array(qs) || json_array_size(qs) == 0)
-        return reply_error(400, "invalid_pool", "questions must be a list of at least one question");
+        return reply_error(400, "invalid_pool",
+                           "questions must be a list of at least one question");
     if (json_array_size(qs) > POOL_MAX_QUESTIONS)
         return reply_error(400, "invalid_pool", "questions: at most %d questions, got %zu",
                            POOL_MAX_QUESTIONS, json_array_size(qs));
@@ -134,20 +140,20 @@ cleanup:
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     (void)req;
-    PGresult *r = db_exec(db,
-                          "SELECT quiz_id, title, question_count, "
-                          "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                          "FROM quizzes ORDER BY quiz_id DESC LIMIT 1000",
-                          0, NULL);
+    PGresult *r =
+        db_exec(db,
+                "SELECT quiz_id, title, question_count, "
+                "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                "FROM quizzes ORDER BY quiz_id DESC LIMIT 1000",
+                0, NULL);
     if (!r) return reply_error(503, "db_unavailable", "the pools could not be read; try again");
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        json_array_append_new(
-            list, json_pack("{s:I,s:s,s:I,s:s}", "quiz_id",
-                            (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "title",
-                            PQgetvalue(r, i, 1), "question_count",
-                            (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10), "created_at",
-                            PQgetvalue(r, i, 3)));
+        json_array_append_new(list, json_pack("{s:I,s:s,s:I,s:s}", "quiz_id",
+                                              (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                                              "title", PQgetvalue(r, i, 1), "question_count",
+                                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
+                                              "created_at", PQgetvalue(r, i, 3)));
     }
     PQclear(r);
     return json_pack("{s:b,s:o}", "ok", 1, "quizzes", list);

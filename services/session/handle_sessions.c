@@ -21,9 +21,9 @@
 
 /* The <state> columns, in the order state_from_row() reads them. */
 #define STATE_SELECT                                                                               \
-    "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "  \
-    "s.players, "                                                                                \
-    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "                 \
+    "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "   \
+    "s.players, "                                                                                  \
+    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "                  \
     "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "
 
 static json_int_t num(PGresult *r, int row, int col) {
@@ -81,15 +81,20 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
                               "SELECT $1, quiz_id, $3 FROM quizzes WHERE quiz_id = $2::bigint "
                               "ON CONFLICT DO NOTHING RETURNING sid",
                               3, p);
-        if (!r) return reply_error(503, "db_unavailable", "the session could not be created; try again");
+        if (!r)
+            return reply_error(503, "db_unavailable",
+                               "the session could not be created; try again");
         int inserted = PQntuples(r);
         PQclear(r);
         if (inserted == 1) {
             LOG_INFO("session_created", "sid=%s quiz_id=%s", sid, qid);
             return json_pack("{s:b,s:s,s:s}", "ok", 1, "sid", sid, "join_code", code);
         }
-        r = db_exec(db, "SELECT 1 FROM quizzes WHERE quiz_id = $1::bigint", 1, (const char *[]){qid});
-        if (!r) return reply_error(503, "db_unavailable", "the session could not be created; try again");
+        r = db_exec(db, "SELECT 1 FROM quizzes WHERE quiz_id = $1::bigint", 1,
+                    (const char *[]){qid});
+        if (!r)
+            return reply_error(503, "db_unavailable",
+                               "the session could not be created; try again");
         int exists = PQntuples(r);
         PQclear(r);
         if (!exists) return reply_error(404, "unknown_quiz", "there is no pool %s", qid);
@@ -104,7 +109,8 @@ json_t *handle_session_list(void *ctx, struct db *db, json_t *req) {
     PGresult *r = db_exec(db, STATE_SELECT "ORDER BY s.created_at DESC, s.sid LIMIT 1000", 0, NULL);
     if (!r) return reply_error(503, "db_unavailable", "the sessions could not be read; try again");
     json_t *list = json_array();
-    for (int i = 0; i < PQntuples(r); i++) json_array_append_new(list, state_from_row(r, i));
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(list, state_from_row(r, i));
     PQclear(r);
     return json_pack("{s:b,s:o}", "ok", 1, "sessions", list);
 }
@@ -112,7 +118,8 @@ json_t *handle_session_list(void *ctx, struct db *db, json_t *req) {
 json_t *handle_session_get(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     const char *sid = json_string_value(json_object_get(req, "sid"));
-    if (!sid || !*sid || strlen(sid) > 64) return reply_error(400, "bad_field", "sid must be a session id");
+    if (!sid || !*sid || strlen(sid) > 64)
+        return reply_error(400, "bad_field", "sid must be a session id");
     PGresult *r = db_exec(db, STATE_SELECT "WHERE s.sid = $1", 1, (const char *[]){sid});
     if (!r) return reply_error(503, "db_unavailable", "the session could not be read; try again");
     json_t *reply;

@@ -42,16 +42,18 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     const char *state = db_val(s, 0, 0);
     int idx = atoi(db_val(s, 0, 1));
     int shows = strcmp(state, "question") == 0 || strcmp(state, "closed") == 0;
-    out = json_pack("{s:b,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I}", "ok", 1, "sid", sid, "state", state,
-                    "question_idx", idx, "question_count", atoi(db_val(s, 0, 2)), "now_ms",
-                    (json_int_t)clock_wall_ms(), "players", (json_int_t)atoll(db_val(s, 0, 5)),
-                    "seq", (json_int_t)atoll(db_val(s, 0, 7)), "epoch",
-                    (json_int_t)atoll(db_val(s, 0, 8)));
+    out =
+        json_pack("{s:b,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I}", "ok", 1, "sid", sid, "state", state,
+                  "question_idx", idx, "question_count", atoi(db_val(s, 0, 2)), "now_ms",
+                  (json_int_t)clock_wall_ms(), "players", (json_int_t)atoll(db_val(s, 0, 5)), "seq",
+                  (json_int_t)atoll(db_val(s, 0, 7)), "epoch", (json_int_t)atoll(db_val(s, 0, 8)));
     if (!out) goto cleanup;
     json_object_set_new(out, "opened_at_ms",
-                        shows && db_val(s, 0, 3) ? json_integer(atoll(db_val(s, 0, 3))) : json_null());
+                        shows && db_val(s, 0, 3) ? json_integer(atoll(db_val(s, 0, 3)))
+                                                 : json_null());
     json_object_set_new(out, "deadline_ms",
-                        shows && db_val(s, 0, 4) ? json_integer(atoll(db_val(s, 0, 4))) : json_null());
+                        shows && db_val(s, 0, 4) ? json_integer(atoll(db_val(s, 0, 4)))
+                                                 : json_null());
     json_object_set_new(out, "question", json_null());
     if (shows) {
         char sidx[16];
@@ -95,7 +97,8 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                 json_object_set_new(counts, label, json_integer(0));
             }
             for (int row = 0; row < PQntuples(c); row++)
-                json_object_set_new(counts, db_val(c, row, 0), json_integer(atoll(db_val(c, row, 1))));
+                json_object_set_new(counts, db_val(c, row, 0),
+                                    json_integer(atoll(db_val(c, row, 1))));
             json_object_set_new(out, "counts", counts);
         }
     }

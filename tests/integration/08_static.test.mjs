@@ -236,3 +236,14 @@ test('both HAProxy configs pass haproxy -c and share one defaults and backend bl
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every C file is formatted by the checked-in .clang-format', () => {
+  const files = execFileSync('git', ['ls-files', '*.c', '*.h'], { cwd: root, encoding: 'utf8' })
+    .split('\n').filter(Boolean);
+  assert.ok(files.length > 30, `found ${files.length} C files`);
+  const r = spawnSync('clang-format', ['--dry-run', '--Werror', ...files], { cwd: root, encoding: 'utf8' });
+  assert.equal(r.error, undefined, 'clang-format is installed (make deps-test)');
+  const unformatted = [...new Set([...r.stderr.matchAll(/^([^:\s]+\.[ch]):\d+:\d+: error/gm)].map((m) => m[1]))];
+  assert.deepEqual(unformatted, [], 'run `make format`');
+  assert.equal(r.status, 0, r.stderr.slice(0, 2000));
+});

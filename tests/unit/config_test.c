@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void parse_long_bounds(void) {
     long v = 0;
     CHECK(config_parse_long("8080", 1, 65535, &v) == 0 && v == 8080);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 static void exact_ipv4_matches_only_itself(void) {
     struct netaddr_range *l = netaddr_list_parse("127.0.0.1", NULL, 0);
     CHECK(l != NULL);

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char other[32] = "0123456789abcdef0123456789abcdeX";
 
 static void b64url_round_trip(void) {
     unsigned char in[256], back[256];
     char enc[400];
-    for (int i = 0; i < 256; i++) in[i] = (unsigned char)(255 - i);
+    for (int i = 0; i < 256; i++)
+        in[i] = (unsigned char)(255 - i);
     for (size_t n = 0; n <= 40; n++) {
         long e = token_b64url_encode(in, n, enc, sizeof(enc));
         CHECK(e >= 0 && (size_t)e == strlen(enc));
