@@ -77,7 +77,20 @@ echo "bench.sh: $FLOOD_N students x $QUESTIONS questions, flood (saturating)" >&
 timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$FLOOD_N" --questions "$QUESTIONS" --mode flood \
   --pids "$QW_RUN_DIR" --label "flood-$FLOOD_N" >>"$OUT" || status=1
 GW1=${QW_GATEWAYS%%,*}
-echo "bench.sh: $IDLE idle sockets on $GW1" >&2
+# A gateway that served the runs above keeps their freed heap and would
+# grow less: restart gateway1 (SIGTERM; the supervisor starts a fresh one)
+# so the idle figure is what sockets cost a fresh process.
+OLD=$(cat "$QW_RUN_DIR/gateway1.pid")
+kill -TERM "$OLD"
+for _ in $(seq 1 150); do
+  NEW=$(cat "$QW_RUN_DIR/gateway1.pid" 2>/dev/null || true)
+  if [ -n "$NEW" ] && [ "$NEW" != "$OLD" ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$GW1/healthz")" = 200 ]; then
+    break
+  fi
+  sleep 0.2
+done
+echo "bench.sh: $IDLE idle sockets on $GW1 (fresh gateway1, pid $NEW)" >&2
 timeout 300 "$LOADGEN" --gateways "$GW1" --students "$IDLE" --idle 3 --pids "$QW_RUN_DIR" --label "idle-$IDLE" \
   >>"$OUT" || status=1
 
