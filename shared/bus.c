@@ -1,12 +1,25 @@
 /*
  * bus: nats.c wrappers shared by the daemons (see bus.h). The callbacks here
- * run on nats.c's own threads and only log.
+ * run on nats.c's own threads: they log and call the reconnect hook.
  */
 #include "bus.h"
 
 #include "log.h"
 
+#include <pthread.h>
 #include <string.h>
+
+/* The reconnect hook; held while it runs so that removing it waits. */
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*hook_fn)(void *ctx);
+static void *hook_ctx;
+
+void bus_on_reconnected(void (*fn)(void *ctx), void *ctx) {
+    pthread_mutex_lock(&hook_lock);
+    hook_fn = fn;
+    hook_ctx = ctx;
+    pthread_mutex_unlock(&hook_lock);
+}
 
 static void on_disconnected(natsConnection *nc, void *closure) {
     (void)nc;
@@ -18,6 +31,9 @@ static void on_reconnected(natsConnection *nc, void *closure) {
     (void)nc;
     (void)closure;
     LOG_INFO("nats_reconnected", "");
+    pthread_mutex_lock(&hook_lock);
+    if (hook_fn) hook_fn(hook_ctx);
+    pthread_mutex_unlock(&hook_lock);
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {

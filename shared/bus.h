@@ -17,6 +17,13 @@
  * releases it with bus_close(). */
 int bus_connect(const char *url, const char *name, natsConnection **out);
 
+/* Sets the one process-wide hook called (on a nats.c thread) each time a
+ * connection made by bus_connect() is back after a reconnect, its
+ * subscriptions already resent; fn NULL removes it. After this returns no
+ * call of the previous hook is running, so its ctx may be freed. The hook
+ * must not block and must not call bus_on_reconnected(). */
+void bus_on_reconnected(void (*fn)(void *ctx), void *ctx);
+
 /* Drains subscriptions (bounded), closes and destroys the connection.
  * Accepts NULL. */
 void bus_close(natsConnection *nc);

@@ -6,6 +6,13 @@
  * (the common part) plus a small per-socket tail (remaining_ms, my_choice,
  * points, score, rank). `results` never reaches a student.
  *
+ * Lifecycle events carry a per-session `seq` that grows by exactly one per
+ * state change; each socket remembers the seq of the state it shows. An
+ * event more than one ahead means this gateway missed one (NATS reconnect,
+ * a publisher that died between COMMIT and publish): the socket then gets
+ * a fresh snapshot instead of the event. After a NATS reconnect one
+ * snapshot per session finds the sessions that moved on meanwhile.
+ *
  * Loop thread only, except on_event (a nats.c thread) which only pushes.
  */
 #include "ws.h"
@@ -24,7 +31,7 @@ struct ws_sess {
     struct ws_conn *conns; /* sockets of this session (snext/sprev) */
     int n;
     natsSubscription *sub; /* qw.evt.<sid> */
-    long long last_seq;    /* newest lifecycle event sent */
+    long long last_seq;    /* newest lifecycle event seen, 0 none */
     struct ws_sess *next;
 };
 
@@ -54,6 +61,33 @@ static struct ws_sess *find(struct ws_server *srv, const char *sid) {
     return NULL;
 }
 
+/* Asks a new snapshot for `c`; the reply of any earlier one is ignored
+ * from now on. Returns 0 or -1. */
+static int request_snapshot(struct ws_conn *c) {
+    json_t *req = c->who.admin
+                      ? json_pack("{s:s}", "sid", c->who.sid)
+                      : json_pack("{s:s,s:s}", "sid", c->who.sid, "student_id", c->who.student_id);
+    c->snap_gen++;
+    int rc =
+        req ? ws_server_request(c, WS_REQ_SNAPSHOT, SUBJ_SESSION_SNAPSHOT, req, c->snap_gen, NULL)
+            : -1;
+    json_decref(req);
+    return rc;
+}
+
+/* `c` shows a state older than the session's: hold its events and send it
+ * a fresh snapshot (then the events it does not cover). */
+static void resnapshot(struct ws_conn *c) {
+    if (c->dead || c->close_deadline_ms) return;
+    c->ready = 0;
+    json_decref(c->held);
+    c->held = NULL;
+    if (request_snapshot(c) != 0) {
+        ws_conn_error(c, "unavailable", "the session service could not be asked");
+        ws_conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "unavailable");
+    }
+}
+
 int fanout_attach(struct ws_conn *c) {
     struct ws_server *srv = c->srv;
     struct ws_sess *s = find(srv, c->who.sid);
@@ -79,13 +113,9 @@ int fanout_attach(struct ws_conn *c) {
     if (s->conns) s->conns->sprev = c;
     s->conns = c;
     s->n++;
+    c->seq = -1;
     /* subscribed before asking: no event between snapshot and stream is lost */
-    json_t *req = c->who.admin
-                      ? json_pack("{s:s}", "sid", c->who.sid)
-                      : json_pack("{s:s,s:s}", "sid", c->who.sid, "student_id", c->who.student_id);
-    int rc = req ? ws_server_request(c, WS_REQ_SNAPSHOT, SUBJ_SESSION_SNAPSHOT, req, -1, NULL) : -1;
-    json_decref(req);
-    return rc;
+    return request_snapshot(c);
 }
 
 static void sess_free(struct ws_sess *s) {
@@ -238,16 +268,11 @@ void fanout_event(struct ws_server *srv, const char *sid, const char *data, size
         return;
     }
     json_t *seq = json_object_get(ev, "seq");
-    if (is_lifecycle(type) && json_is_integer(seq)) {
-        if (json_integer_value(seq) <= s->last_seq) {
-            LOG_DEBUG("fanout_stale_event", "sid=%s type=%s seq=%lld", sid, type,
-                      (long long)json_integer_value(seq));
-            json_decref(ev);
-            return;
-        }
-        s->last_seq = json_integer_value(seq);
-    }
+    int life = is_lifecycle(type) && json_is_integer(seq);
+    long long e = life ? json_integer_value(seq) : 0;
+    if (life && e > s->last_seq) s->last_seq = e;
     struct rendering r = {.ev = ev, .type = type};
+    int stale = 0, gaps = 0;
     for (struct ws_conn *c = s->conns; c; c = c->snext) {
         if (c->dead || c->close_deadline_ms) continue;
         if (!c->ready) {
@@ -255,14 +280,75 @@ void fanout_event(struct ws_server *srv, const char *sid, const char *data, size
             json_array_append(c->held, ev);
             continue;
         }
+        if (life && c->seq >= 0) {
+            if (e <= c->seq) { /* the socket shows it already */
+                stale++;
+                continue;
+            }
+            if (e > c->seq + 1) { /* one or more missed: the true state instead */
+                gaps++;
+                resnapshot(c);
+                continue;
+            }
+        }
+        if (life) c->seq = e;
         deliver(c, &r);
     }
+    if (stale)
+        LOG_DEBUG("fanout_stale_event", "sid=%s type=%s seq=%lld sockets=%d", sid, type, e, stale);
+    if (gaps) LOG_INFO("fanout_gap", "sid=%s type=%s seq=%lld sockets=%d", sid, type, e, gaps);
     rendering_free(&r);
     json_decref(ev);
 }
 
-/* True when held event `ev` is already reflected in a snapshot showing
- * question `idx` in `state`. */
+void fanout_resync_all(struct ws_server *srv) {
+    int n = 0;
+    for (struct ws_sess *s = *ws_server_sessions(srv); s; s = s->next) {
+        json_t *req = json_pack("{s:s}", "sid", s->sid);
+        if (req && ws_server_request_session(srv, s->sid, SUBJ_SESSION_SNAPSHOT, req) == 0)
+            n++;
+        else
+            LOG_WARN("fanout_resync_unsent", "sid=%s", s->sid);
+        json_decref(req);
+    }
+    LOG_INFO("fanout_resync", "sessions=%d", n);
+}
+
+void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *reply) {
+    struct ws_sess *s = find(srv, sid);
+    if (!s) return; /* its last socket left meanwhile */
+    if (!reply) {
+        /* the session service is not back yet: ask again (paced by the
+         * request deadline) until it answers or the sockets leave */
+        json_t *req = json_pack("{s:s}", "sid", sid);
+        if (!req || ws_server_request_session(srv, sid, SUBJ_SESSION_SNAPSHOT, req) != 0)
+            LOG_WARN("fanout_resync_unsent", "sid=%s", sid);
+        json_decref(req);
+        return;
+    }
+    json_t *seq = json_object_get(reply, "seq");
+    if (!reply_is_ok(reply) || !json_is_integer(seq)) {
+        LOG_WARN("fanout_resync_failed", "sid=%s error=%s", sid,
+                 json_string_value(json_object_get(reply, "error")));
+        return;
+    }
+    long long now = json_integer_value(seq);
+    int behind = 0;
+    for (struct ws_conn *c = s->conns; c; c = c->snext) {
+        if (c->dead || c->close_deadline_ms) continue;
+        /* a socket still waiting for its first snapshot may have had it
+         * read before the events we missed: ask again too */
+        if (!c->ready || c->seq < now) {
+            resnapshot(c);
+            behind++;
+        }
+    }
+    LOG_INFO("fanout_resynced", "sid=%s seq=%lld last_seq=%lld sockets_behind=%d", sid, now,
+             s->last_seq, behind);
+}
+
+/* True when held event `ev` (without a seq) is already reflected in a
+ * snapshot showing question `idx` in `state`. */
 static int covered(const json_t *ev, const char *state, long long idx) {
     const char *t = json_string_value(json_object_get(ev, "type"));
     long long q = json_integer_value(json_object_get(ev, "question_idx"));
@@ -275,8 +361,10 @@ static int covered(const json_t *ev, const char *state, long long idx) {
     return 0;
 }
 
-void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
+void fanout_snapshot(struct ws_conn *c, const json_t *reply, long long gen) {
     json_t *snap = NULL;
+    int gap = 0;
+    if (gen != c->snap_gen) return; /* superseded by a later request */
     if (!reply || !reply_is_ok(reply)) {
         ws_conn_error(c, "unavailable",
                       reply ? "the session could not be read"
@@ -291,8 +379,18 @@ void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
     json_t *q = json_object_get(reply, "question");
     json_t *mc = json_object_get(reply, "my_choice");
     json_t *sc = json_object_get(reply, "score");
+    json_t *ep = json_object_get(reply, "epoch");
+    if (!c->who.admin && json_is_integer(ep) && json_integer_value(ep) != c->who.epoch) {
+        /* reset while we were away (its session_reset missed): as for that */
+        ws_conn_close(c, WS_CODE_SESSION_RESET, "session reset");
+        goto cleanup;
+    }
+    json_t *sseq = json_object_get(reply, "seq");
+    c->seq = json_is_integer(sseq) ? json_integer_value(sseq) : -1;
     if (json_is_integer(sc)) c->score = json_integer_value(sc);
-    if (open && !c->who.admin) {
+    /* a question the socket was shown already keeps its timing (fair
+     * points); one it learns of here counts from opened_at_ms */
+    if (open && !c->who.admin && c->q_idx != idx) {
         c->q_idx = idx;
         c->q_from_snapshot = 1;
         c->q_opened_at_ms = json_integer_value(json_object_get(reply, "opened_at_ms"));
@@ -325,8 +423,20 @@ void fanout_snapshot(struct ws_conn *c, const json_t *reply) {
     size_t i;
     json_t *ev;
     json_array_foreach(c->held, i, ev) {
-        if (covered(ev, state, idx)) continue;
-        struct rendering r = {.ev = ev, .type = json_string_value(json_object_get(ev, "type"))};
+        const char *t = json_string_value(json_object_get(ev, "type"));
+        json_t *es = json_object_get(ev, "seq");
+        if (is_lifecycle(t) && json_is_integer(es) && c->seq >= 0) {
+            long long e = json_integer_value(es);
+            if (e <= c->seq) continue;
+            if (e > c->seq + 1) { /* missed one after the snapshot was read */
+                gap = 1;
+                break;
+            }
+            c->seq = e;
+        } else if (covered(ev, state, idx)) {
+            continue;
+        }
+        struct rendering r = {.ev = ev, .type = t};
         deliver(c, &r);
         rendering_free(&r);
     }
@@ -334,4 +444,8 @@ cleanup:
     json_decref(c->held);
     c->held = NULL;
     json_decref(snap);
+    if (gap) {
+        LOG_INFO("fanout_gap", "sid=%s seq=%lld held=1", c->who.sid, c->seq);
+        resnapshot(c);
+    }
 }

@@ -85,9 +85,11 @@ struct ws_conn {
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
     struct ws_claims who;
-    unsigned armed; /* epoll events currently armed */
-    int ready;      /* snapshot written: events flow */
-    json_t *held;   /* events received before the snapshot */
+    unsigned armed;     /* epoll events currently armed */
+    int ready;          /* snapshot written: events flow */
+    json_t *held;       /* events received before the snapshot */
+    long long seq;      /* lifecycle seq of the state the socket shows, -1 unknown */
+    long long snap_gen; /* the snapshot request whose reply counts */
     /* fair points: the question this socket was shown and when */
     long long q_idx;           /* -1 none */
     int q_from_snapshot;       /* shown in a snapshot: count from opened_at */
@@ -132,7 +134,9 @@ void ws_conn_ping(struct ws_conn *c);
 
 /* ---- loop services for the other files (ws_server.c) --------------------- */
 
-enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD };
+/* WS_REQ_RESYNC is a session's own snapshot (no socket): see
+ * ws_server_request_session(). */
+enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC };
 
 /* Publishes `req` (borrowed) to `subject` with a reply to this gateway's
  * inbox; the reply (or a timeout, as reply NULL) comes back on the loop to
@@ -140,6 +144,12 @@ enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD };
  * 0, or -1 when it could not be sent (the caller answers unavailable). */
 int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
                       const json_t *req, long long qidx, const char *choice);
+
+/* Like ws_server_request() for no socket: the reply (or NULL on timeout)
+ * comes back on the loop to fanout_resync_reply() with `sid`. Returns 0 or
+ * -1. */
+int ws_server_request_session(struct ws_server *srv, const char *sid, const char *subject,
+                              const json_t *req);
 
 /* Puts `c` on the list the loop flushes (and re-arms, or frees when dead)
  * before it waits again. */
@@ -173,8 +183,20 @@ void fanout_detach(struct ws_conn *c);
 /* An event of session `sid` (payload borrowed) arrived on the loop. */
 void fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
 
-/* Writes the snapshot reply (borrowed) to `c`, then the events held back. */
-void fanout_snapshot(struct ws_conn *c, const json_t *reply);
+/* Writes the snapshot reply (borrowed) to `c`, then the events held back.
+ * A reply to any request but the socket's latest (`gen` != c->snap_gen)
+ * is ignored. */
+void fanout_snapshot(struct ws_conn *c, const json_t *reply, long long gen);
+
+/* After a NATS reconnect: asks one snapshot (no student) of every session
+ * this gateway holds sockets of, to find the sessions that moved on while
+ * the gateway was away. */
+void fanout_resync_all(struct ws_server *srv);
+
+/* The reply (borrowed; NULL = none in time) to fanout_resync_all's
+ * request for `sid`: every socket of the session that shows an older seq
+ * gets a fresh snapshot. */
+void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *reply);
 
 /* Frees every session (at shutdown, after every socket is gone). */
 void fanout_free_all(struct ws_server *srv);

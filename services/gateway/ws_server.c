@@ -1,7 +1,8 @@
 /*
  * ws_server: the gateway's one WebSocket thread (see ws.h): epoll over every
  * upgraded socket plus an eventfd, the inbox other threads feed, the table
- * of sockets, the pending NATS requests and their deadlines, pings.
+ * of sockets, the pending NATS requests and their deadlines, pings, and the
+ * resync after a NATS reconnect (events sent meanwhile were lost to us).
  *
  * Threads: ws_server_adopt() and the nats.c callbacks here run on foreign
  * threads and only push to the inbox under `lock`; everything else runs on
@@ -34,7 +35,7 @@ struct metric ws_metric_out = {"qw_ws_messages_out_total", "WebSocket text messa
 struct metric ws_metric_dropped = {"qw_ws_dropped_slow_total",
                                    "sockets dropped because their write queue overflowed", 0, 0};
 
-enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY };
+enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC };
 
 struct item {
     enum item_kind kind;
@@ -50,8 +51,9 @@ struct item {
 
 struct pending {
     uint64_t id;
-    struct ws_conn *c; /* NULL once the socket is gone */
+    struct ws_conn *c; /* NULL once the socket is gone, or WS_REQ_RESYNC */
     enum ws_req_kind kind;
+    char sid[WS_SID_MAX + 1]; /* WS_REQ_RESYNC */
     long long qidx;
     char choice[16];
     int64_t deadline_ms; /* monotonic */
@@ -148,6 +150,13 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     natsMsg_Destroy(msg);
 }
 
+/* nats.c thread (bus hook): the connection is back; events published on
+ * our subjects while it was away never reached us. */
+static void on_reconnected(void *ctx) {
+    struct item *it = item_new(ITEM_RESYNC, NULL, 0);
+    if (it) push(ctx, it);
+}
+
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
                      struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len) {
     struct item *it = item_new(ITEM_CONN, extra, extra_len);
@@ -174,9 +183,9 @@ void ws_server_dirty(struct ws_conn *c) {
     c->srv->dirty = c;
 }
 
-int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
-                      const json_t *req, long long qidx, const char *choice) {
-    struct ws_server *srv = c->srv;
+/* Publishes `req` with a reply to our inbox and records it as pending. */
+static int request(struct ws_server *srv, struct ws_conn *c, const char *sid, enum ws_req_kind kind,
+                   const char *subject, const json_t *req, long long qidx, const char *choice) {
     int rc = -1;
     char *body = json_dumps(req, JSON_COMPACT);
     struct pending *p = calloc(1, sizeof(*p));
@@ -184,6 +193,7 @@ int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subj
     p->id = ++srv->next_req;
     p->c = c;
     p->kind = kind;
+    snprintf(p->sid, sizeof(p->sid), "%s", sid ? sid : "");
     p->qidx = qidx;
     snprintf(p->choice, sizeof(p->choice), "%s", choice ? choice : "");
     p->deadline_ms = clock_mono_ms() + srv->timeout_ms;
@@ -200,6 +210,26 @@ cleanup:
     free(body);
     free(p);
     return rc;
+}
+
+int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
+                      const json_t *req, long long qidx, const char *choice) {
+    return request(c->srv, c, NULL, kind, subject, req, qidx, choice);
+}
+
+int ws_server_request_session(struct ws_server *srv, const char *sid, const char *subject,
+                              const json_t *req) {
+    return request(srv, NULL, sid, WS_REQ_RESYNC, subject, req, -1, NULL);
+}
+
+/* Loop: the answer (NULL = none in time) to pending request `p`. */
+static void answer(struct ws_server *srv, struct pending *p, const json_t *reply) {
+    if (p->kind == WS_REQ_RESYNC) {
+        fanout_resync_reply(srv, p->sid, reply);
+    } else if (p->c && !p->c->dead) {
+        handle_client_reply(p->c, p->kind, reply, p->qidx, p->choice);
+        ws_server_dirty(p->c);
+    }
 }
 
 /* Loop: a new upgraded socket. Takes it->data (extra bytes). */
@@ -313,6 +343,8 @@ static void drain_inbox(struct ws_server *srv) {
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
             fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+        } else if (it->kind == ITEM_RESYNC) {
+            if (!atomic_load(&srv->stopping)) fanout_resync_all(srv);
         } else {
             struct pending **pp = &srv->pending;
             while (*pp && (*pp)->id != it->req_id)
@@ -320,7 +352,7 @@ static void drain_inbox(struct ws_server *srv) {
             struct pending *p = *pp;
             if (p) {
                 *pp = p->next;
-                if (p->c && !p->c->dead) {
+                if (p->kind == WS_REQ_RESYNC || (p->c && !p->c->dead)) {
                     json_error_t err;
                     json_t *reply = it->len ? json_loadb(it->data, it->len, 0, &err) : NULL;
                     if (reply && !json_is_object(reply)) {
@@ -328,9 +360,8 @@ static void drain_inbox(struct ws_server *srv) {
                         reply = NULL;
                     }
                     /* an unparsable answer counts as no answer */
-                    handle_client_reply(p->c, p->kind, reply, p->qidx, p->choice);
+                    answer(srv, p, reply);
                     json_decref(reply);
-                    ws_server_dirty(p->c);
                 }
                 free(p);
             }
@@ -352,10 +383,7 @@ static void tick(struct ws_server *srv) {
             continue;
         }
         *pp = p->next;
-        if (p->c && !p->c->dead) {
-            handle_client_reply(p->c, p->kind, NULL, p->qidx, p->choice);
-            ws_server_dirty(p->c);
-        }
+        answer(srv, p, NULL);
         free(p);
     }
     for (struct ws_conn *c = srv->conns; c; c = c->next) {
@@ -447,6 +475,7 @@ int ws_server_start(struct gateway *gw) {
     natsSubscription_SetPendingLimits(srv->reply_sub, -1, -1);
     if (pthread_create(&srv->thread, NULL, loop, srv) != 0) goto fail;
     srv->started = 1;
+    bus_on_reconnected(on_reconnected, srv);
     LOG_INFO("ws_started", "max_queue=%d ping_ms=%lld", srv->max_queue, (long long)srv->ping_ms);
     return 0;
 fail:
@@ -457,6 +486,7 @@ fail:
 void ws_server_stop(struct gateway *gw) {
     struct ws_server *srv = gw->ws;
     if (!srv) return;
+    bus_on_reconnected(NULL, NULL); /* no resync item can come after this */
     atomic_store(&srv->stopping, 1);
     if (srv->started) {
         uint64_t one = 1;
