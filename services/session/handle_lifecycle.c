@@ -4,6 +4,9 @@
  * instance; Postgres row locks order it against scoring's batches.
  * Only the instance holding the Postgres advisory lock LEASE_KEY subscribes
  * to commands and runs timers; it must never act after losing that lock.
+ * The holder heartbeats in `session_lease`; a standby ends a hung holder's
+ * connections once its heartbeat is stale, and a holder that was paused
+ * re-checks the lease before it acts again.
  * Each state change is one transaction; its event is published after COMMIT.
  */
 #include "bus.h"
@@ -21,9 +24,25 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define LEASE_KEY "7157002"  /* pg advisory lock held by the driving instance */
-#define LOOP_MAX_WAIT_MS 200 /* longest NextMsg wait, so stop is seen quickly */
-#define TIMER_RETRY_MS 250   /* a close that failed (db down) is retried after */
+#define LEASE_KEY "7157002"      /* pg advisory lock held by the driving instance */
+#define LOOP_MAX_WAIT_MS 200     /* longest NextMsg wait, so stop is seen quickly */
+#define TIMER_RETRY_MS 250       /* a close that failed (db down) is retried after */
+#define STALE_LEASES 3           /* heartbeat older than this many QW_SESSION_LEASE_MS: hung */
+#define TERMINATE_WAIT_MS "2000" /* how long pg_terminate_backend waits for the exit */
+
+/* Postgres's clock in ms: every instance compares heartbeats on this one. */
+#define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define LOCK_HELD                                                                                  \
+    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"                   \
+    " AND objid = " LEASE_KEY " AND objsubid = 1 AND granted AND pid = pg_backend_pid())"
+#define LEASE_ROW                                                                                  \
+    "INSERT INTO session_lease (id, instance, lock_pid, state_pid, heartbeat_ms,"                  \
+    " stale_after_ms) SELECT 1, $1, pg_backend_pid(), $2::int, " DB_NOW_MS ", $3::int"
+#define LEASE_UPSERT                                                                               \
+    " ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance,"                                \
+    " lock_pid = EXCLUDED.lock_pid, state_pid = EXCLUDED.state_pid,"                               \
+    " heartbeat_ms = EXCLUDED.heartbeat_ms, stale_after_ms = EXCLUDED.stale_after_ms"              \
+    " RETURNING 1"
 
 struct timer {
     char *sid;           /* owned */
@@ -42,7 +61,9 @@ struct lifecycle {
     natsSubscription *sub; /* owned: qw.session.cmd, only while leader */
     int leader;
     int lease_ms;          /* QW_SESSION_LEASE_MS */
+    int stale_ms;          /* STALE_LEASES * lease_ms: promised heartbeat bound */
     int64_t next_check_ms; /* mono ms of the next lease check */
+    int64_t beat_mono_ms;  /* mono ms when the last confirmed heartbeat was sent */
     struct timer *timers;  /* owned array */
     int ntimers, cap;
     int pool_done; /* QUIZ_POOL_PATH handled (once per process) */
@@ -148,6 +169,7 @@ static int step_open(struct lifecycle *lc, const char *sid, int idx) {
                 " seq = s.seq + 1"
                 " FROM questions q WHERE s.sid = $1 AND q.quiz_id = s.quiz_id"
                 " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
+                " AND s.question_idx = $2::int - 1"
                 " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
                 " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
                 3, p);
@@ -444,14 +466,69 @@ static void step_down(struct lifecycle *lc, const char *why) {
     LOG_WARN("lease_lost", "reason=%s", why);
 }
 
-/* Tries once to take the lease; on success subscribes to commands and
- * arms the timers of every open question at its original deadline. */
+/* Writes the heartbeat row on lock_db. With `take` it first tries the lock,
+ * in the same statement, so no holder is ever without its row; otherwise it
+ * writes only while lock_db holds the lock. Returns 1 when this instance
+ * holds the lease (and the row says so), else 0. */
+static int lease_beat(struct lifecycle *lc, int take) {
+    char state_pid[16], stale[16];
+    int64_t sent = clock_mono_ms();
+    snprintf(state_pid, sizeof(state_pid), "%d", lc->db->conn ? PQbackendPID(lc->db->conn) : 0);
+    snprintf(stale, sizeof(stale), "%d", lc->stale_ms);
+    const char *p[3] = {lc->sd->d.instance, state_pid, stale};
+    PGresult *r = db_exec(lc->lock_db,
+                          take ? "WITH got AS MATERIALIZED (SELECT pg_try_advisory_lock(" LEASE_KEY
+                                 ") AS ok) " LEASE_ROW " FROM got WHERE ok" LEASE_UPSERT
+                               : LEASE_ROW " WHERE " LOCK_HELD LEASE_UPSERT,
+                          3, p);
+    int held = r && PQntuples(r) == 1 && !db_broken(lc->lock_db);
+    if (!r && take && !db_broken(lc->lock_db)) /* the lock may be ours without a row */
+        db_cmd(lc->lock_db, "SELECT pg_advisory_unlock(" LEASE_KEY ")", 0, NULL);
+    PQclear(r);
+    if (held) lc->beat_mono_ms = sent;
+    return held;
+}
+
+/* A hung holder (SIGSTOP, a stuck thread, a frozen VM) keeps its
+ * connections and so the lock. When the row's heartbeat is older than the
+ * bound its holder promised and its lock_pid still holds the lock, ends
+ * that backend and the holder's state backend (one started before that
+ * heartbeat, so never a recycled pid), which also rolls back whatever it
+ * had half done. Copies the old instance name into `from`. Returns 1 when
+ * it ended a holder. */
+static int takeover_hung(struct lifecycle *lc, char *from, size_t fromlen) {
+    PGresult *r = db_exec(
+        lc->lock_db,
+        "SELECT l.instance, " DB_NOW_MS " - l.heartbeat_ms,"
+        " pg_terminate_backend(l.lock_pid, " TERMINATE_WAIT_MS "),"
+        " (SELECT pg_terminate_backend(a.pid, " TERMINATE_WAIT_MS ") FROM pg_stat_activity a"
+        "  WHERE a.pid = l.state_pid AND a.pid <> l.lock_pid"
+        "  AND a.backend_start <= to_timestamp(l.heartbeat_ms / 1000.0))"
+        " FROM session_lease l WHERE l.id = 1"
+        " AND " DB_NOW_MS " - l.heartbeat_ms > l.stale_after_ms"
+        " AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = 0"
+        " AND k.objid = " LEASE_KEY " AND k.objsubid = 1 AND k.granted AND k.pid = l.lock_pid)",
+        0, NULL);
+    int ended = r && PQntuples(r) == 1;
+    if (ended) {
+        snprintf(from, fromlen, "%s", db_val(r, 0, 0));
+        LOG_WARN("hung_holder_terminated", "old_instance=%s heartbeat_age_ms=%s lock=%s state=%s",
+                 from, db_val(r, 0, 1), db_val(r, 0, 2),
+                 db_val(r, 0, 3) ? db_val(r, 0, 3) : "none");
+    }
+    PQclear(r);
+    return ended;
+}
+
+/* Tries once to take the lease (ending a hung holder first); on success
+ * subscribes to commands and arms the timers of every open question at its
+ * original deadline. */
 static void try_lease(struct lifecycle *lc) {
     PGresult *r = NULL;
+    char from[64] = "";
     if (db_ensure(lc->lock_db) != 0 || db_ensure(lc->db) != 0) return;
-    r = db_exec(lc->lock_db, "SELECT pg_try_advisory_lock(" LEASE_KEY ")", 0, NULL);
-    int got = r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
+    int got = lease_beat(lc, 1);
+    if (!got && takeover_hung(lc, from, sizeof(from))) got = lease_beat(lc, 1);
     if (!got) return;
     lc->leader = 1;
     r = db_exec(lc->db,
@@ -465,6 +542,9 @@ static void try_lease(struct lifecycle *lc) {
     for (int i = 0; i < PQntuples(r); i++)
         timer_arm(lc, db_val(r, i, 0), atoi(db_val(r, i, 1)),
                   db_val(r, i, 2) ? atoll(db_val(r, i, 2)) : 0);
+    if (*from)
+        LOG_WARN("lease_taken_over_from_hung", "instance=%s old_instance=%s open_questions=%d",
+                 lc->sd->d.instance, from, PQntuples(r));
     LOG_INFO("lease_taken", "instance=%s open_questions=%d", lc->sd->d.instance, PQntuples(r));
     PQclear(r);
     if (natsConnection_QueueSubscribeSync(&lc->sub, lc->sd->d.nc, SUBJ_SESSION_CMD,
@@ -473,23 +553,35 @@ static void try_lease(struct lifecycle *lc) {
         lc->sub = NULL;
     }
     if (!lc->pool_done) load_pool(lc);
-    lc->next_check_ms = clock_mono_ms() + lc->lease_ms / 2;
+    lc->next_check_ms = lc->beat_mono_ms + lc->lease_ms / 2;
 }
 
 /* ---- the thread ----------------------------------------------------- */
 
-/* 1 when lock_db still holds the advisory lock. Asks pg_locks rather than
- * "SELECT 1": db_exec reconnects a connection it found broken, and a fresh
- * connection answers anything while holding no lock at all. */
-static int lease_held(struct lifecycle *lc) {
-    PGresult *r = db_exec(lc->lock_db,
-                          "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
-                          " AND objid = " LEASE_KEY " AND objsubid = 1 AND granted"
-                          " AND pid = pg_backend_pid()",
-                          0, NULL);
-    int held = r && PQntuples(r) == 1 && !db_broken(lc->lock_db);
-    PQclear(r);
-    return held;
+/* Heartbeats; steps down when lock_db no longer holds the lock. The check
+ * asks pg_locks rather than "SELECT 1": db_exec reconnects a connection it
+ * found broken, and a fresh connection answers anything while holding no
+ * lock at all. Returns 1 while this instance holds the lease. */
+static int lease_check(struct lifecycle *lc) {
+    if (!lease_beat(lc, 0)) {
+        step_down(lc, "lock_connection_broken");
+        return 0;
+    }
+    lc->next_check_ms = lc->beat_mono_ms + lc->lease_ms / 2;
+    return 1;
+}
+
+/* The fence before every command and timer: 1 while this instance may act
+ * as the holder. Acting within lease_ms of a confirmed heartbeat is safe (a
+ * standby waits stale_ms, three times that, before it ends a holder); after
+ * a longer gap the thread was paused or stuck and a standby may have taken
+ * over, so it heartbeats first and steps down when that fails. */
+static int lease_fresh(struct lifecycle *lc) {
+    if (!lc->leader) return 0;
+    int64_t gap = clock_mono_ms() - lc->beat_mono_ms;
+    if (gap < lc->lease_ms) return 1;
+    LOG_WARN("lease_pause_detected", "since_heartbeat_ms=%lld", (long long)gap);
+    return lease_check(lc);
 }
 
 static void fire_timers(struct lifecycle *lc) {
@@ -497,6 +589,7 @@ static void fire_timers(struct lifecycle *lc) {
     for (int i = 0; i < lc->ntimers; i++) {
         struct timer *t = &lc->timers[i];
         if (t->deadline_ms > now || t->retry_ms > now) continue;
+        if (!lease_fresh(lc)) return; /* stepped down: no timers left */
         char sid[256];
         snprintf(sid, sizeof(sid), "%s", t->sid);
         int rc = step_close(lc, sid, t->idx); /* removes the timer unless it failed */
@@ -536,13 +629,8 @@ static void *lifecycle_main(void *arg) {
          * reconnect lc->db and this instance would go on driving (timers,
          * commands) for up to lease_ms/2 while a standby already holds
          * the lease. */
-        if (clock_mono_ms() >= lc->next_check_ms || db_broken(lc->db)) {
-            if (!lease_held(lc)) {
-                step_down(lc, "lock_connection_broken");
-                continue;
-            }
-            lc->next_check_ms = clock_mono_ms() + lc->lease_ms / 2;
-        }
+        if ((clock_mono_ms() >= lc->next_check_ms || db_broken(lc->db)) && !lease_check(lc))
+            continue;
         fire_timers(lc);
         natsMsg *msg = NULL;
         natsStatus s =
@@ -550,6 +638,10 @@ static void *lifecycle_main(void *arg) {
         if (!lc->sub) usleep((useconds_t)wait_ms(lc) * 1000);
         if (s != NATS_OK) {
             if (s != NATS_TIMEOUT) usleep(50 * 1000);
+            continue;
+        }
+        if (!lease_fresh(lc)) { /* woke from a pause and lost the lease: not ours */
+            natsMsg_Destroy(msg);
             continue;
         }
         json_t *req = bus_parse(msg);
@@ -569,6 +661,7 @@ struct lifecycle *lifecycle_start(struct session_daemon *sd) {
     if (!lc) return NULL;
     lc->sd = sd;
     lc->lease_ms = (int)config_int("QW_SESSION_LEASE_MS");
+    lc->stale_ms = STALE_LEASES * lc->lease_ms;
     if (!(lc->lock_db = db_open(sd->db_url)) || !(lc->db = db_open(sd->db_url))) goto err;
     if (pthread_create(&lc->thread, NULL, lifecycle_main, lc) != 0) goto err;
     lc->started = 1;

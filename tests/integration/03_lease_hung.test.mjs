@@ -1,0 +1,102 @@
+// The session lease against a holder that hangs without dying (SIGSTOP): a
+// standby ends the hung holder's connections once its heartbeat is older
+// than the bound it promised, takes over the timers at their original
+// deadlines, and the holder, let go again, steps down before it acts.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { env, waitFor, pidOf, alive } from '../lib/stack.mjs';
+import { Bus, sql, createQuiz, createSession } from '../lib/fixtures.mjs';
+
+const STANDBY_LEASE_MS = 500;
+let standby = null;
+let stopped = null;
+let bus = null;
+after(async () => {
+  if (stopped && alive(stopped)) process.kill(stopped, 'SIGCONT');
+  if (standby && standby.exitCode === null) standby.kill('SIGKILL');
+  if (bus) await bus.close();
+});
+
+// The heartbeat row and whether its lock_pid holds the lease right now.
+function leaseRow() {
+  const rows = sql(`SELECT l.instance, l.stale_after_ms, EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory'
+    AND k.objid = 7157002 AND k.granted AND k.pid = l.lock_pid) FROM session_lease l WHERE l.id = 1`);
+  if (!rows.length) return null;
+  return { instance: rows[0][0], stale_after_ms: Number(rows[0][1]), held: rows[0][2] === 't' };
+}
+
+test('a standby takes over from a SIGSTOPped holder, closes its question at the original deadline exactly once, and the holder steps down when let go', async () => {
+  bus = await Bus.open(env.natsUrl);
+  const holder = await waitFor('the stack instance to hold the lease', () => {
+    const row = leaseRow();
+    return row && row.held && row.instance === 'session-1' ? row : null;
+  }, { timeout: 15000 });
+
+  let err = '';
+  standby = spawn(path.join(env.buildDir, 'services/session/qw-session'), [], {
+    env: { ...process.env, QW_OPS_PORT: '0', QW_INSTANCE: 'session-standby-hung', QW_SESSION_LEASE_MS: String(STANDBY_LEASE_MS) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  standby.stderr.on('data', (d) => { err += d.toString(); });
+  await waitFor('the standby to start', () => /event=started/.test(err));
+
+  // the question's deadline lies after the latest takeover the settings allow
+  const bound = holder.stale_after_ms + STANDBY_LEASE_MS + 2000;
+  const sid = createSession(createQuiz([{ time_limit_s: Math.ceil(bound / 1000) + 1 }, {}]));
+  const log = bus.events(sid);
+  const logFile = path.join(env.logDir, 'session.log');
+  try {
+    await bus.cmd(sid, 'next');
+    const open = await log.next('question_open');
+    assert.doesNotMatch(err, /event=lease_taken/, 'the standby took the lease from a live holder');
+
+    const pid = pidOf('session');
+    const logFrom = fs.statSync(logFile).size;
+    process.kill(pid, 'SIGSTOP');
+    stopped = pid;
+    const t0 = Date.now();
+    await waitFor('the standby to take over from the hung holder',
+      () => /event=lease_taken_over_from_hung instance=session-standby-hung old_instance=session-1/.test(err),
+      { timeout: bound + 2000, interval: 20 });
+    const takeoverMs = Date.now() - t0;
+    console.log(`# takeover from a SIGSTOPped holder in ${takeoverMs} ms (heartbeat bound ${holder.stale_after_ms} ms)`);
+    assert.ok(takeoverMs < bound, `takeover took ${takeoverMs} ms, bound ${bound} ms`);
+    assert.equal(leaseRow().instance, 'session-standby-hung');
+
+    const closed = await log.next('question_closed', { timeout: open.deadline_ms - Date.now() + 5000 });
+    assert.equal(closed.question_idx, 0);
+    assert.ok(closed._at >= open.deadline_ms - 20, `closed ${open.deadline_ms - closed._at} ms before the deadline`);
+    assert.ok(closed._at - open.deadline_ms <= 1000, `closed ${closed._at - open.deadline_ms} ms after the deadline`);
+
+    process.kill(pid, 'SIGCONT');
+    stopped = null;
+    const tail = () => fs.readFileSync(logFile, 'utf8').slice(logFrom);
+    await waitFor('the woken holder to step down', () => /event=lease_lost reason=lock_connection_broken/.test(tail()), { timeout: 10000 });
+
+    const r = await bus.cmd(sid, 'next', 10000);
+    assert.equal(r.question_idx, 1);
+    await log.next('question_open', { pred: (e) => e.question_idx === 1 });
+    // the standby still holds the lease: a command round trip orders every
+    // event of the `next` before this reply on the bus
+    const r2 = await bus.cmd(sid, 'open', 10000);
+    assert.equal(r2.question_idx, 1);
+    const lifecycle = log.lifecycle();
+    assert.deepEqual(lifecycle.map((e) => `${e.type}:${e.question_idx}`),
+      ['question_open:0', 'question_closed:0', 'question_open:1'], 'each step happened exactly once');
+    lifecycle.forEach((e, i) => { if (i) assert.equal(e.seq, lifecycle[i - 1].seq + 1, 'consecutive seqs'); });
+    assert.doesNotMatch(tail(), new RegExp(`event=(question_closed|question_opened|session_cmd) sid=${sid}`), 'the woken holder acted');
+    assert.equal((err.match(new RegExp(`event=question_opened sid=${sid} question_idx=1`, 'g')) || []).length, 1);
+  } finally { log.close(); }
+
+  standby.kill('SIGTERM');
+  const code = await new Promise((res) => standby.once('exit', (c) => res(c)));
+  assert.equal(code, 0, 'the standby stops cleanly on SIGTERM');
+  // the stack's own instance holds the lease again before the next test file
+  await waitFor('the stack instance to hold the lease again', () => {
+    const row = leaseRow();
+    return row && row.held && row.instance === 'session-1';
+  }, { timeout: 15000 });
+});
