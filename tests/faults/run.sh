@@ -36,6 +36,6 @@ fi
 if [ "$rc" != 0 ]; then
   echo "faults: logs kept in $TMP/stack/logs" >&2
 else
-  rm -rf "$TMP"
+  [ -n "${QW_KEEP_LOGS:-}" ] && echo "faults: logs kept in $TMP/stack/logs (QW_KEEP_LOGS)" >&2 || rm -rf "$TMP"
 fi
 exit $rc
