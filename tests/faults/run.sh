@@ -36,6 +36,10 @@ fi
 if [ "$rc" != 0 ]; then
   echo "faults: logs kept in $TMP/stack/logs" >&2
 else
-  [ -n "${QW_KEEP_LOGS:-}" ] && echo "faults: logs kept in $TMP/stack/logs (QW_KEEP_LOGS)" >&2 || rm -rf "$TMP"
+  if [ -n "${QW_KEEP_LOGS:-}" ]; then
+    echo "faults: logs kept in $TMP/stack/logs (QW_KEEP_LOGS)" >&2
+  else
+    rm -rf "$TMP"
+  fi
 fi
 exit $rc
