@@ -27,6 +27,39 @@ int config_parse_long(const char *s, long min, long max, long *out) {
     return 0;
 }
 
+char **config_list(const char *csv) {
+    const char *s = csv ? csv : "";
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        if (*p == ',') cap++;
+    char **list = calloc(cap + 1, sizeof(char *));
+    if (!list) return NULL;
+    size_t n = 0;
+    for (const char *p = s; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *e = end;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if (e > p && !(list[n++] = strndup(p, (size_t)(e - p)))) {
+            config_list_free(list);
+            return NULL;
+        }
+        p = end;
+    }
+    return list;
+}
+
+void config_list_free(char **list) {
+    if (!list) return;
+    for (char **p = list; *p; p++)
+        free(*p);
+    free(list);
+}
+
 static int find(const char *name) {
     for (int i = 0; config_table[i].name; i++)
         if (strcmp(config_table[i].name, name) == 0) return i;

@@ -47,6 +47,12 @@ long config_int(const char *name);
 /* Writes the Markdown table of all settings to `out`. */
 void config_write_doc(FILE *out);
 
+/* Splits a comma separated setting into a NULL-terminated array of
+ * trimmed, non-empty strings (an empty array for NULL or ""). The caller
+ * frees it with config_list_free(). Returns NULL only when out of memory. */
+char **config_list(const char *csv);
+void config_list_free(char **list); /* accepts NULL */
+
 /* Parses a whole decimal number in [min,max]; returns 0 or -1. */
 int config_parse_long(const char *s, long min, long max, long *out);
 

@@ -6,8 +6,11 @@
  */
 #include "netaddr.h"
 
+#include "config.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,45 +71,21 @@ int netaddr_range_parse(const char *text, struct netaddr_range *out) {
 }
 
 struct netaddr_range *netaddr_list_parse(const char *csv, char *bad, size_t badn) {
-    size_t cap = 1;
-    const char *s = csv ? csv : "";
-    for (const char *p = s; *p; p++)
-        if (*p == ',') cap++;
-    struct netaddr_range *list = calloc(cap + 1, sizeof(*list));
-    if (!list) return NULL;
+    struct netaddr_range *list = NULL;
+    char **entries = config_list(csv);
+    if (!entries) return NULL;
     size_t n = 0;
-    const char *p = s;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *end = p;
-        while (*end && *end != ',')
-            end++;
-        const char *e = end;
-        while (e > p && e[-1] == ' ')
-            e--;
-        if (e > p) {
-            char entry[64];
-            size_t len = (size_t)(e - p);
-            int ok = len < sizeof(entry);
-            if (ok) {
-                memcpy(entry, p, len);
-                entry[len] = '\0';
-                ok = netaddr_range_parse(entry, &list[n]) == 0;
-            }
-            if (!ok) {
-                if (bad && badn > 0) {
-                    size_t c = len < badn - 1 ? len : badn - 1;
-                    memcpy(bad, p, c);
-                    bad[c] = '\0';
-                }
-                free(list);
-                return NULL;
-            }
-            n++;
+    while (entries[n])
+        n++;
+    list = calloc(n + 1, sizeof(*list));
+    for (size_t i = 0; list && i < n; i++) {
+        if (netaddr_range_parse(entries[i], &list[i]) != 0) {
+            if (bad && badn > 0) snprintf(bad, badn, "%s", entries[i]);
+            free(list);
+            list = NULL;
         }
-        p = end;
     }
+    config_list_free(entries);
     return list;
 }
 

@@ -23,11 +23,6 @@ struct gateway {
     struct netaddr_range *trusted_proxies; /* QW_TRUSTED_PROXIES: IPs and CIDR ranges */
 };
 
-/* Splits a comma separated list into a NULL-terminated array of trimmed,
- * non-empty strings. The caller frees it with gateway_free_list(). */
-char **gateway_split_list(const char *s);
-void gateway_free_list(char **list);
-
 /* True when `s` is in `list`. */
 int gateway_list_has(char *const *list, const char *s);
 

@@ -27,7 +27,7 @@ int main(void) {
     gw.d.extra_ctx = &gw;
     gw.static_dir = config_str("QW_STATIC_DIR");
     gw.port = (int)config_int("QW_HTTP_PORT");
-    gw.allowed_origins = gateway_split_list(config_str("QW_ALLOWED_ORIGINS"));
+    gw.allowed_origins = config_list(config_str("QW_ALLOWED_ORIGINS"));
     char bad[64] = "";
     gw.trusted_proxies = netaddr_list_parse(config_str("QW_TRUSTED_PROXIES"), bad, sizeof(bad));
     if (!gw.trusted_proxies) {
@@ -44,7 +44,7 @@ out:
     http_stop(&gw);
     ws_server_free(&gw);
     daemon_finish(&gw.d);
-    gateway_free_list(gw.allowed_origins);
+    config_list_free(gw.allowed_origins);
     netaddr_list_free(gw.trusted_proxies);
     return rc;
 }

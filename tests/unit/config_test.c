@@ -45,10 +45,24 @@ static void doc_lists_every_setting(void) {
     free(buf);
 }
 
+static void splits_lists(void) {
+    char **l = config_list(" a, b ,,c ,");
+    CHECK(l && l[0] && strcmp(l[0], "a") == 0);
+    CHECK(l && l[1] && strcmp(l[1], "b") == 0);
+    CHECK(l && l[2] && strcmp(l[2], "c") == 0);
+    CHECK(l && l[3] == NULL);
+    config_list_free(l);
+    char **empty = config_list(NULL);
+    CHECK(empty && empty[0] == NULL);
+    config_list_free(empty);
+    config_list_free(NULL);
+}
+
 int main(void) {
     parse_long_bounds();
     load_defaults_and_overrides();
     rejects_bad_number();
     doc_lists_every_setting();
+    splits_lists();
     return check_result("config_test");
 }
