@@ -31,10 +31,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                 " s.players, s.quiz_id, s.seq, s.epoch"
                 " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1",
                 1, p);
-    if (!s) {
-        out = reply_error(503, "unavailable", "the database is unavailable");
-        goto cleanup;
-    }
+    if (!s) goto db_down;
     if (PQntuples(s) != 1) {
         out = reply_error(404, "unknown_session", "no such session");
         goto cleanup;
@@ -63,11 +60,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                     "SELECT text, choices::text, time_limit_s, answer FROM questions"
                     " WHERE quiz_id = $1::bigint AND idx = $2::int",
                     2, qp);
-        if (!q) {
-            json_decref(out);
-            out = reply_error(503, "unavailable", "the database is unavailable");
-            goto cleanup;
-        }
+        if (!q) goto db_down;
         if (PQntuples(q) == 1) {
             json_t *choices = json_loads(db_val(q, 0, 1), 0, NULL);
             json_object_set_new(out, "question",
@@ -84,11 +77,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                         "SELECT choice, count(*) FROM answers WHERE sid = $1"
                         " AND question_idx = $2::int GROUP BY choice",
                         2, cp);
-            if (!c) {
-                json_decref(out);
-                out = reply_error(503, "unavailable", "the database is unavailable");
-                goto cleanup;
-            }
+            if (!c) goto db_down;
             json_t *counts = json_object();
             size_t nchoices =
                 json_array_size(json_object_get(json_object_get(out, "question"), "choices"));
@@ -118,11 +107,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                     " (SELECT COALESCE(sum(points), 0) FROM answers WHERE sid = $1"
                     "  AND student_id = $2 AND NOT ($4::int = 1 AND question_idx = $3::int))",
                     4, ap);
-        if (!a) {
-            json_decref(out);
-            out = reply_error(503, "unavailable", "the database is unavailable");
-            goto cleanup;
-        }
+        if (!a) goto db_down;
         if (db_val(a, 0, 0)) json_object_set_new(out, "my_choice", json_string(db_val(a, 0, 0)));
         json_object_set_new(out, "score", json_integer(atoll(db_val(a, 0, 2))));
         /* this question's points: only once closed (never while open) */
@@ -139,14 +124,14 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                         " AND a.student_id = st.student_id WHERE st.sid = $1"
                         " GROUP BY st.student_id) t WHERE t.total > $2::bigint",
                         2, rp);
-            if (!r) {
-                json_decref(out);
-                out = reply_error(503, "unavailable", "the database is unavailable");
-                goto cleanup;
-            }
+            if (!r) goto db_down;
             json_object_set_new(out, "rank", json_integer(atoll(db_val(r, 0, 0))));
         }
     }
+    goto cleanup;
+db_down: /* any query failed: nothing half-built goes out */
+    json_decref(out);
+    out = reply_error(503, "unavailable", "the database is unavailable");
 cleanup:
     PQclear(s);
     PQclear(q);
