@@ -4,6 +4,16 @@
 # wrote stack.env and exports that file's variables; stops it again.
 # shellcheck shell=bash
 
+# teststack_prepare PREFIX: makes a fresh folder /tmp/PREFIX.XXXXXX (in
+# TMP, readable by the unprivileged Postgres user) and a random admin
+# password for the stack (QW_ADMIN_PASSWORD, exported).
+teststack_prepare() {
+  TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$TMP"
+  QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
+  export QW_ADMIN_PASSWORD
+}
+
 # teststack_start DIR BUILD_DIR [stack.sh options...]: sets TESTSTACK_PID.
 # Returns 1 (after printing the stack's output and logs) when the stack
 # did not come up within two minutes.

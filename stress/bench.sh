@@ -26,14 +26,11 @@ QUESTIONS=${QW_BENCH_QUESTIONS:-3}
 PG_CLIENTS=${QW_BENCH_PG_CLIENTS:-1}   # the scoring daemon's Postgres connections (one batcher)
 mkdir -p "$ROOT/runs"
 OUT=$ROOT/runs/bench-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-TMP=$(mktemp -d /tmp/qwbench.XXXXXX)
-chmod 755 "$TMP"
-export QW_ADMIN_PASSWORD
-QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
 # shellcheck source=scripts/teststack.sh
 . "$ROOT/scripts/teststack.sh"
+teststack_prepare qwbench
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 trap teststack_stop EXIT
 trap 'exit 130' INT TERM
 teststack_start "$TMP/stack" "$BUILD" || exit 1

@@ -7,15 +7,12 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
-TMP=$(mktemp -d /tmp/qwtest.XXXXXX)
-chmod 755 "$TMP"
-export QW_ADMIN_PASSWORD
-QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
+# shellcheck source=scripts/teststack.sh
+. "$ROOT/scripts/teststack.sh"
+teststack_prepare qwtest
 export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
-# shellcheck source=scripts/teststack.sh
-. "$ROOT/scripts/teststack.sh"
 trap teststack_stop EXIT
 if ! teststack_start "$TMP/stack" "$BUILD"; then
   echo "integration: 0 passed, 1 failed"

@@ -7,17 +7,14 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
-TMP=$(mktemp -d /tmp/qwfaults.XXXXXX)
-chmod 755 "$TMP"
-export QW_ADMIN_PASSWORD
-QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
+# shellcheck source=scripts/teststack.sh
+. "$ROOT/scripts/teststack.sh"
+teststack_prepare qwfaults
 export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
 # leaks are not checked here: a kill -9 leaves no report, and the clean
 # shutdown of every daemon is covered by tests/run.sh
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
-# shellcheck source=scripts/teststack.sh
-. "$ROOT/scripts/teststack.sh"
 trap teststack_stop EXIT
 if ! teststack_start "$TMP/stack" "$BUILD" --sessions 2; then
   echo "faults: 0 passed, 1 failed"
