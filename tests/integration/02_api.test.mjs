@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import httpMod from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { env, http, cookieFrom, adminLogin, makePool, waitFor } from '../lib/stack.mjs';
+import { env, http, cookieFrom, setCookies, adminLogin, makePool, waitFor } from '../lib/stack.mjs';
 
 const [gw1, gw2] = env.gateways;
 let admin; // the cached admin cookie
@@ -72,7 +72,7 @@ async function newSession(n = 3) {
 test('admin login sets an HttpOnly SameSite=Strict cookie that opens the admin API', async () => {
   const res = await http(gw1, 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
   assert.equal(res.status, 200, res.text);
-  const raw = res.headers.getSetCookie().find((c) => c.startsWith('qw_admin='));
+  const raw = setCookies(res).find((c) => c.startsWith('qw_admin='));
   assert.ok(raw, 'a qw_admin cookie is set');
   assert.match(raw, /; HttpOnly/);
   assert.match(raw, /; SameSite=Strict/);
@@ -108,7 +108,7 @@ test('after logout the admin token is refused everywhere and the cookie is clear
   assert.equal((await http(gw2, 'GET', '/admin/api/sessions', { cookie: c })).status, 200);
   const out = await http(gw2, 'POST', '/admin/logout', { cookie: c });
   assert.equal(out.status, 200, out.text);
-  const cleared = out.headers.getSetCookie().find((x) => x.startsWith('qw_admin='));
+  const cleared = setCookies(out).find((x) => x.startsWith('qw_admin='));
   assert.match(cleared, /^qw_admin=;.*Max-Age=0/);
   for (const gw of [gw1, gw2]) {
     const res = await http(gw, 'GET', '/admin/api/sessions', { cookie: c });
@@ -313,7 +313,7 @@ test('a session created through one gateway is joined through the other, by code
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json.sid, s.sid);
   assert.equal(res.json.student_id, 'st-1');
-  const raw = res.headers.getSetCookie().find((c) => c.startsWith('qw_student='));
+  const raw = setCookies(res).find((c) => c.startsWith('qw_student='));
   assert.match(raw, /; HttpOnly/);
   assert.match(raw, /; SameSite=Lax/);
   assert.match(raw, /; Path=\//);

@@ -3,6 +3,8 @@
 // an admin login, a WebSocket client that awaits messages by type, and
 // helpers to find and signal the daemons' processes.
 import fs from 'node:fs';
+import nodeHttp from 'node:http';
+import nodeHttps from 'node:https';
 import path from 'node:path';
 import WebSocket from 'ws';
 
@@ -24,28 +26,63 @@ export const env = {
 };
 if (env.gateways.length === 0) throw new Error('QW_GATEWAYS is not set: run the tests through tests/run.sh');
 
-// http(base, method, path, {body, cookie, headers}) -> {status, headers, json, text}
-// A string body is sent as is; anything else is sent as JSON.
-export async function http(base, method, p, opts = {}) {
+// http(base, method, path, {body, cookie, headers, timeout}) ->
+//   {status, headers, setCookies, json, text}
+// A string or byte body is sent as is; anything else is sent as JSON.
+// Redirects are not followed. `headers` is a Headers object (headers.get);
+// `setCookies` holds every Set-Cookie header, one string each. It is made
+// with node:http rather than fetch because fetch's Headers.getSetCookie
+// needs Node 19.7 (or a newer undici than Debian 12's Node 18 has), and
+// Headers.get('set-cookie') joins the cookies with ", ", which an Expires
+// date also contains; node:http gives them as an array on every version.
+export function http(base, method, p, opts = {}) {
   const headers = { ...(opts.headers || {}) };
   let body;
   if (opts.body !== undefined) {
     body = typeof opts.body === 'string' || opts.body instanceof Uint8Array ? opts.body : JSON.stringify(opts.body);
-    if (!headers['content-type']) headers['content-type'] = 'application/json';
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
   }
   if (opts.cookie) headers.cookie = opts.cookie;
-  const res = await fetch(base + p, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(opts.timeout || 10000) });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, json, text };
+  body = body === undefined ? null : Buffer.from(body);
+  // like fetch: a write without a body says Content-Length: 0
+  if (body || (method !== 'GET' && method !== 'HEAD')) headers['content-length'] = String(body ? body.length : 0);
+  const url = new URL(base + p);
+  const mod = url.protocol === 'https:' ? nodeHttps : nodeHttp;
+  const timeout = opts.timeout || 10000;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        try {
+          const h = new Headers();
+          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+          resolve({ status: res.statusCode, headers: h, setCookies: res.headers['set-cookie'] || [], json, text });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`${method} ${url} timed out after ${timeout} ms`)), timeout);
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.end(body || undefined);
+  });
+}
+
+// Every Set-Cookie header of a response from http(), one string each.
+export function setCookies(res) {
+  return res.setCookies;
 }
 
 // The "name=value" part of a Set-Cookie header for cookie `name`, or null.
 export function cookieFrom(res, name) {
-  const all = res.headers.getSetCookie ? res.headers.getSetCookie() : [res.headers.get('set-cookie')];
-  for (const c of all) {
-    if (c && c.startsWith(name + '=')) return c.split(';')[0];
+  for (const c of setCookies(res)) {
+    if (c.startsWith(name + '=')) return c.split(';')[0];
   }
   return null;
 }

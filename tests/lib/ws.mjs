@@ -1,7 +1,7 @@
 // ws.mjs: helpers for the live-session (WebSocket) tests: make a session
 // from a pool, join students over either gateway, open student and
 // instructor sockets, drive the lifecycle, read results, percentiles.
-import { env, http, makePool, WsClient, wsUrl } from './stack.mjs';
+import { cookieFrom, env, http, makePool, WsClient, wsUrl } from './stack.mjs';
 
 // True once main holds everything the live tests need: the join route,
 // sessions, the session daemon's snapshot and the scoring daemon. Probed
@@ -47,9 +47,8 @@ export async function newSession(admin, pool, base = env.gateways[0]) {
 export async function join(base, sid, studentId, name = studentId) {
   const r = await http(base, 'POST', '/api/join', { body: { sid, student_id: studentId, name } });
   if (r.status !== 200) throw new Error(`join ${studentId}: ${r.status} ${r.text}`);
-  const all = r.headers.getSetCookie();
-  const c = all.find((x) => x.startsWith('qw_student='));
-  const cookie = c.split(';')[0];
+  const cookie = cookieFrom(r, 'qw_student');
+  if (!cookie) throw new Error(`join ${studentId}: no qw_student cookie`);
   return { cookie, token: cookie.slice('qw_student='.length) };
 }
 
