@@ -3,7 +3,9 @@
 // shellcheck, the compose file parses and sets only documented QW_*
 // variables, every service is health-checked or one-shot, the Dockerfile
 // follows the image rules, the systemd units verify, both HAProxy configs
-// pass `haproxy -c` and share one defaults/backend block.
+// pass `haproxy -c` and share one defaults/backend block. And the test code
+// runs on Debian 12's own Node.js 18: no API newer than Node 18 and no
+// locked package that refuses it (scripts/check-node18.sh runs it there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -246,4 +248,65 @@ test('every C file is formatted by the checked-in .clang-format', () => {
   const unformatted = [...new Set([...r.stderr.matchAll(/^([^:\s]+\.[ch]):\d+:\d+: error/gm)].map((m) => m[1]))];
   assert.deepEqual(unformatted, [], 'run `make format`');
   assert.equal(r.status, 0, r.stderr.slice(0, 2000));
+});
+
+// Does the npm engines range `range` accept version `v` ([major, minor,
+// patch])? Knows the forms our lock files use: "||" of space-separated
+// comparators (>=, >, <=, <, =, ^, ~ or a bare version, x or missing parts).
+function enginesAccept(range, v) {
+  const cmp = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  const one = (c) => {
+    const m = /^(>=|<=|>|<|=|\^|~)?\s*v?(\d+)(?:\.(\d+|x))?(?:\.(\d+|x))?$/.exec(c);
+    assert.ok(m, `engines comparator ${JSON.stringify(c)} not understood`);
+    const want = [Number(m[2]), Number(m[3]) || 0, Number(m[4]) || 0];
+    const d = cmp(v, want);
+    switch (m[1]) {
+      case '>=': return d >= 0;
+      case '>': return d > 0;
+      case '<=': return d <= 0;
+      case '<': return d < 0;
+      case '^': return d >= 0 && v[0] === want[0];
+      case '~': return d >= 0 && v[0] === want[0] && v[1] === want[1];
+      default: return m[3] === undefined || m[3] === 'x' ? v[0] === want[0] : d === 0;
+    }
+  };
+  return range.split('||').some((alt) => alt.trim().replace(/(>=|<=|>|<|=|\^|~)\s+/g, '$1').split(/\s+/).every(one));
+}
+
+test('the test code runs on Debian 12\'s Node.js 18: no newer API, every locked package accepts Node 18.20', () => {
+  const node18 = [18, 20, 4];
+  assert.ok(enginesAccept('>= 14.0.0', node18) && enginesAccept('^14.17.0 || >=16', node18));
+  assert.ok(!enginesAccept('>=20', node18) && !enginesAccept('<18', node18), 'the range check can say no');
+  const refused = [];
+  for (const lock of ['tests/package-lock.json', 'web/package-lock.json']) {
+    for (const [name, pkg] of Object.entries(JSON.parse(read(lock)).packages)) {
+      const range = pkg.engines && pkg.engines.node;
+      if (name && range && !enginesAccept(range, node18)) refused.push(`${lock}: ${name} ${pkg.version} wants node ${range}`);
+    }
+  }
+  assert.deepEqual(refused, [], 'pin versions whose engines accept Node 18 (npm view PKG@X engines)');
+  // APIs newer than Node 18.20 (or missing from Debian's build of it), as
+  // they would be called; each pattern's own source text does not match it
+  const newer = [
+    [/\.getSetCookie\(/, 'Headers.getSetCookie (Node 19.7; Debian 18 lacks it): use setCookies() from tests/lib/stack.mjs'],
+    [/import\.meta\.(dirname|filename)\b/, 'import.meta dirname or filename (Node 20.11)'],
+    [/AbortSignal\.any\(/, 'AbortSignal.any (Node 20.3)'],
+    [/Array\.fromAsync\(/, 'Array.fromAsync (Node 22)'],
+    [/Promise\.withResolvers\(/, 'Promise.withResolvers (Node 22)'],
+    [/\b(Object|Map)\.groupBy\(/, 'Object/Map.groupBy (Node 21)'],
+    [/\.to(Sorted|Reversed|Spliced)\(/, 'Array.toSorted/toReversed/toSpliced (Node 20)'],
+    [/\bfs(\.promises)?\.glob\(|\bglobSync\(/, 'fs.glob (Node 22)'],
+    [/\bstyleText\(|\bloadEnvFile\(/, 'util.styleText / process.loadEnvFile (Node 20.12+)'],
+    [/\bmock\.timers\b|\bt\.(plan|assert|waitFor)\b/, 'node:test features newer than 18'],
+  ];
+  const files = execFileSync('git', ['ls-files', '*.mjs', '*.cjs', '*.js', '*.sh', 'Makefile'], { cwd: root, encoding: 'utf8' })
+    .split('\n').filter((f) => f && !f.startsWith('web/'));
+  assert.ok(files.includes('tests/lib/stack.mjs'), 'the scan sees the test helpers');
+  const found = [];
+  for (const f of files) {
+    read(f).split('\n').forEach((line, i) => {
+      for (const [re, what] of newer) if (re.test(line)) found.push(`${f}:${i + 1}: ${what}`);
+    });
+  }
+  assert.deepEqual(found, []);
 });
