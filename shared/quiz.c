@@ -1,0 +1,275 @@
+/*
+ * quiz: the rules of a quiz (see quiz.h): name tables, the lifecycle table,
+ * points, the judging order, counts, ranks, subjects and random codes.
+ * Pure functions over plain values: no I/O, no locks, no logging; the only
+ * outside call is RAND_bytes for codes. The JSON builders are in quiz_json.c.
+ */
+#include "quiz.h"
+
+#include "subjects.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const state_names[QUIZ_STATE_COUNT] = {"lobby", "question", "closed", "ended"};
+static const char *const event_names[QUIZ_EVENT_COUNT] = {"lobby_update",    "question_open",
+                                                          "question_closed", "session_ended",
+                                                          "session_reset",   "answer_stats"};
+static const char *const cmd_names[QUIZ_CMD_COUNT] = {"next", "open", "close", "end", "reset"};
+static const char *const verdict_names[QUIZ_VERDICT_COUNT] = {
+    "record",         "accepted", "duplicate", "closed",
+    "wrong_question", "not_open", "invalid",   "unauthorized"};
+static const char *const labels[QUIZ_MAX_CHOICES] = {"A", "B", "C", "D"};
+
+static const char *name_of(const char *const *table, int count, int v) {
+    return v >= 0 && v < count ? table[v] : "?";
+}
+
+static int parse_in(const char *const *table, int count, const char *name, int *out) {
+    for (int i = 0; name && i < count; i++) {
+        if (strcmp(table[i], name) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *quiz_state_name(enum quiz_state s) {
+    return name_of(state_names, QUIZ_STATE_COUNT, (int)s);
+}
+const char *quiz_event_name(enum quiz_event e) {
+    return name_of(event_names, QUIZ_EVENT_COUNT, (int)e);
+}
+const char *quiz_cmd_name(enum quiz_cmd c) {
+    return name_of(cmd_names, QUIZ_CMD_COUNT, (int)c);
+}
+const char *quiz_verdict_name(enum quiz_verdict v) {
+    return name_of(verdict_names, QUIZ_VERDICT_COUNT, (int)v);
+}
+
+int quiz_state_parse(const char *name, enum quiz_state *out) {
+    int v = 0;
+    if (parse_in(state_names, QUIZ_STATE_COUNT, name, &v) != 0) return -1;
+    *out = (enum quiz_state)v;
+    return 0;
+}
+int quiz_event_parse(const char *name, enum quiz_event *out) {
+    int v = 0;
+    if (parse_in(event_names, QUIZ_EVENT_COUNT, name, &v) != 0) return -1;
+    *out = (enum quiz_event)v;
+    return 0;
+}
+int quiz_cmd_parse(const char *name, enum quiz_cmd *out) {
+    int v = 0;
+    if (parse_in(cmd_names, QUIZ_CMD_COUNT, name, &v) != 0) return -1;
+    *out = (enum quiz_cmd)v;
+    return 0;
+}
+
+int quiz_event_is_lifecycle(enum quiz_event e) {
+    return e == QUIZ_EV_QUESTION_OPEN || e == QUIZ_EV_QUESTION_CLOSED ||
+           e == QUIZ_EV_SESSION_ENDED || e == QUIZ_EV_SESSION_RESET;
+}
+
+int quiz_state_shows_question(enum quiz_state s) {
+    return s == QUIZ_QUESTION || s == QUIZ_CLOSED;
+}
+
+int quiz_state_reveals_answer(enum quiz_state s) {
+    return s == QUIZ_CLOSED;
+}
+
+int quiz_event_covered(enum quiz_event e, int ev_idx, enum quiz_state state, int idx) {
+    switch (e) {
+    case QUIZ_EV_QUESTION_OPEN:
+        return state != QUIZ_LOBBY && ev_idx <= idx;
+    case QUIZ_EV_QUESTION_CLOSED:
+        return ev_idx < idx || (ev_idx == idx && (state == QUIZ_CLOSED || state == QUIZ_ENDED));
+    case QUIZ_EV_SESSION_ENDED:
+        return state == QUIZ_ENDED;
+    default:
+        return 0;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+struct quiz_plan quiz_plan_cmd(enum quiz_cmd cmd, enum quiz_state state, int idx, int count) {
+    struct quiz_plan p = {0, NULL, 0, QUIZ_STEP_NONE, 0};
+    int open = state == QUIZ_QUESTION, ended = state == QUIZ_ENDED;
+    switch (cmd) {
+    case QUIZ_CMD_NEXT:
+    case QUIZ_CMD_END:
+        if (ended) {
+            p.status = 409;
+            p.message = "the session has ended";
+            break;
+        }
+        p.close_first = open;
+        if (cmd == QUIZ_CMD_NEXT && idx + 1 < count) {
+            p.then = QUIZ_STEP_OPEN;
+            p.open_idx = idx + 1;
+        } else {
+            p.then = QUIZ_STEP_END;
+        }
+        break;
+    case QUIZ_CMD_OPEN: /* re-opens nothing, in every state (SPEC §5) */
+        break;
+    case QUIZ_CMD_CLOSE:
+        if (state == QUIZ_LOBBY || ended) {
+            p.status = 409;
+            p.message = "no question to close";
+            break;
+        }
+        p.close_first = open;
+        break;
+    case QUIZ_CMD_RESET:
+        p.then = QUIZ_STEP_RESET;
+        break;
+    default:
+        p.status = 400;
+        p.message = "cmd must be next, open, close, end or reset";
+        break;
+    }
+    return p;
+}
+
+/* ---- points and time ---------------------------------------------------- */
+
+int quiz_points(int correct, long long elapsed_ms, long long limit_ms) {
+    if (!correct) return 0;
+    if (limit_ms <= 0) limit_ms = 1;
+    if (elapsed_ms < 0) elapsed_ms = 0;
+    if (elapsed_ms > limit_ms) elapsed_ms = limit_ms;
+    long long num = 1000 * limit_ms - 500 * elapsed_ms; /* points * limit */
+    return (int)((2 * num + limit_ms) / (2 * limit_ms));
+}
+
+long long quiz_elapsed_ms(int has_elapsed, long long elapsed_ms, long long received_ms,
+                          long long opened_ms) {
+    return has_elapsed ? elapsed_ms : received_ms - opened_ms;
+}
+
+long long quiz_latency_ms(long long elapsed_ms) {
+    if (elapsed_ms < 0) return 0;
+    return elapsed_ms > 2000000000LL ? 2000000000LL : elapsed_ms;
+}
+
+/* ---- judging ------------------------------------------------------------ */
+
+const char *quiz_label(int i) {
+    return i >= 0 && i < QUIZ_MAX_CHOICES ? labels[i] : NULL;
+}
+
+int quiz_choice_valid(const char *choice, int nchoices) {
+    return choice && strlen(choice) == 1 && choice[0] >= 'A' && choice[0] < 'A' + nchoices &&
+           choice[0] < 'A' + QUIZ_MAX_CHOICES;
+}
+
+enum quiz_verdict quiz_judge(const struct quiz_view *v, const struct quiz_submit *s) {
+    if (!s->known || s->epoch != v->epoch) return QUIZ_V_UNAUTHORIZED;
+    if (v->state == QUIZ_CLOSED && s->question_idx == v->question_idx) return QUIZ_V_CLOSED;
+    if (v->state != QUIZ_QUESTION) return QUIZ_V_NOT_OPEN;
+    if (s->question_idx != v->question_idx) return QUIZ_V_WRONG_QUESTION;
+    if (s->received_ms >= v->deadline_ms) return QUIZ_V_CLOSED;
+    if (!quiz_choice_valid(s->choice, v->nchoices)) return QUIZ_V_INVALID;
+    return QUIZ_V_RECORD;
+}
+
+enum quiz_verdict quiz_settle(int inserted) {
+    return inserted ? QUIZ_V_ACCEPTED : QUIZ_V_DUPLICATE;
+}
+
+/* ---- counts and standings ----------------------------------------------- */
+
+void quiz_counts_init(struct quiz_counts *c, int nchoices) {
+    memset(c, 0, sizeof(*c));
+    if (nchoices < 0) nchoices = 0;
+    c->nchoices = nchoices > QUIZ_MAX_CHOICES ? QUIZ_MAX_CHOICES : nchoices;
+}
+
+void quiz_counts_add(struct quiz_counts *c, const char *choice, long long n) {
+    c->answered += n;
+    if (quiz_choice_valid(choice, c->nchoices)) c->n[choice[0] - 'A'] += n;
+}
+
+int quiz_rank_from_higher(long long higher) {
+    return (int)(1 + higher);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int quiz_rank(struct quiz_standing *rows, size_t n) {
+    if (n == 0) return 0;
+    long long *sorted = malloc(n * sizeof(*sorted));
+    if (!sorted) return -1;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = rows[i].score;
+    qsort(sorted, n, sizeof(*sorted), cmp_desc);
+    for (size_t i = 0; i < n; i++) {
+        /* the first position holding this score = students with a higher one */
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid] > rows[i].score)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        rows[i].rank = quiz_rank_from_higher((long long)lo);
+    }
+    free(sorted);
+    return 0;
+}
+
+/* ---- names and codes ---------------------------------------------------- */
+
+int quiz_event_subject(char *buf, size_t size, const char *sid) {
+    if (size == 0) return -1;
+    int n = sid && *sid ? snprintf(buf, size, "%s%s", SUBJ_EVENT_PREFIX, sid) : -1;
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+size_t quiz_text_from_bytes(const unsigned char *src, size_t len, const char *alphabet, char *out,
+                            size_t n) {
+    size_t alen = strlen(alphabet), o = 0;
+    if (alen < 2 || alen > 256) {
+        out[0] = '\0';
+        return 0;
+    }
+    unsigned limit = 256 - 256 % (unsigned)alen; /* bytes at or past it would bias */
+    for (size_t i = 0; i < len && o < n; i++)
+        if (src[i] < limit) out[o++] = alphabet[src[i] % alen];
+    out[o] = '\0';
+    return o;
+}
+
+int quiz_random_text(char *out, size_t n, const char *alphabet) {
+    size_t o = 0, alen = strlen(alphabet);
+    if (alen < 2 || alen > 256) return -1; /* nothing could be drawn: never loop */
+    while (o < n) {
+        unsigned char buf[32];
+        if (RAND_bytes(buf, sizeof(buf)) != 1) return -1;
+        o += quiz_text_from_bytes(buf, sizeof(buf), alphabet, out + o, n - o);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int quiz_join_code(char *out) {
+    return quiz_random_text(out, QUIZ_JOIN_CODE_LEN, "0123456789");
+}
+
+int quiz_new_sid(char *out) {
+    return quiz_random_text(out, QUIZ_SID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
+}

@@ -1,0 +1,250 @@
+/*
+ * quiz: what a quiz IS, in one place, as pure functions: the session states
+ * and event types (one name table each), the lifecycle table of commands,
+ * the points rule, the judging order of a submit, per-choice counts,
+ * standings (ranks with shared ties), the event subject, join codes, and
+ * the JSON of every event and of the session object.
+ * Daemons only translate between NATS, SQL and these functions; nothing
+ * here does I/O, locks or logs (join codes read the OpenSSL CSPRNG, which
+ * is the one exception). quiz.c holds the rules, quiz_json.c the builders;
+ * tests/unit/quiz_test.c has a table of cases for each.
+ */
+#ifndef QW_QUIZ_H
+#define QW_QUIZ_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define QUIZ_MAX_CHOICES 4   /* labels A..D */
+#define QUIZ_JOIN_CODE_LEN 6 /* digits of a join code */
+#define QUIZ_SID_LEN 12      /* characters of a generated session id */
+
+/* ---- states, events, commands: enums with one name table each -------- */
+
+enum quiz_state { QUIZ_LOBBY, QUIZ_QUESTION, QUIZ_CLOSED, QUIZ_ENDED, QUIZ_STATE_COUNT };
+
+enum quiz_event {
+    QUIZ_EV_LOBBY_UPDATE,
+    QUIZ_EV_QUESTION_OPEN,
+    QUIZ_EV_QUESTION_CLOSED,
+    QUIZ_EV_SESSION_ENDED,
+    QUIZ_EV_SESSION_RESET,
+    QUIZ_EV_ANSWER_STATS,
+    QUIZ_EVENT_COUNT
+};
+
+enum quiz_cmd {
+    QUIZ_CMD_NEXT,
+    QUIZ_CMD_OPEN,
+    QUIZ_CMD_CLOSE,
+    QUIZ_CMD_END,
+    QUIZ_CMD_RESET,
+    QUIZ_CMD_COUNT
+};
+
+/* Names as on the wire and in the `sessions.state` column ("lobby",
+ * "question_open", "next", ...). An out-of-range value names "?". */
+const char *quiz_state_name(enum quiz_state s);
+const char *quiz_event_name(enum quiz_event e);
+const char *quiz_cmd_name(enum quiz_cmd c);
+
+/* Parse a name (NULL allowed). Return 0 and set *out, or -1 when unknown. */
+int quiz_state_parse(const char *name, enum quiz_state *out);
+int quiz_event_parse(const char *name, enum quiz_event *out);
+int quiz_cmd_parse(const char *name, enum quiz_cmd *out);
+
+/* Lifecycle events move a session's seq (question_open, question_closed,
+ * session_ended, session_reset); lobby_update and answer_stats do not. */
+int quiz_event_is_lifecycle(enum quiz_event e);
+
+/* A question is shown in `question` and `closed` state; its answer (and
+ * every point it gave) only once `closed`. */
+int quiz_state_shows_question(enum quiz_state s);
+int quiz_state_reveals_answer(enum quiz_state s);
+
+/* True when event `e` (about question `ev_idx`) is already reflected in a
+ * snapshot that shows question `idx` in `state`, so a socket that got that
+ * snapshot must not be sent the event again. */
+int quiz_event_covered(enum quiz_event e, int ev_idx, enum quiz_state state, int idx);
+
+/* ---- lifecycle commands (SPEC §5, docs/ARCHITECTURE.md table) -------- */
+
+enum quiz_step { QUIZ_STEP_NONE, QUIZ_STEP_OPEN, QUIZ_STEP_END, QUIZ_STEP_RESET };
+
+struct quiz_plan {
+    int status;          /* 0 to go ahead, else the HTTP status of a refusal (409) */
+    const char *message; /* the refusal's text (static), or NULL */
+    int close_first;     /* close the open question first */
+    enum quiz_step then; /* what follows the close */
+    int open_idx;        /* the question QUIZ_STEP_OPEN opens */
+};
+
+/* What `cmd` does to a session in `state` at question `idx` of `count`. */
+struct quiz_plan quiz_plan_cmd(enum quiz_cmd cmd, enum quiz_state state, int idx, int count);
+
+/* ---- points and time -------------------------------------------------- */
+
+/* Points of an answer: 0 when wrong; when right,
+ * round(1000 * (1 - elapsed/limit/2)) with elapsed clamped to [0, limit],
+ * exact integer rounding half up (500..1000). A limit <= 0 counts as 1 ms. */
+int quiz_points(int correct, long long elapsed_ms, long long limit_ms);
+
+/* The elapsed time a submit is scored on: the gateway's measure when it
+ * sent one, else the time from the opening to the reception. */
+long long quiz_elapsed_ms(int has_elapsed, long long elapsed_ms, long long received_ms,
+                          long long opened_ms);
+
+/* The latency stored beside an answer: elapsed clamped to [0, 2e9]. */
+long long quiz_latency_ms(long long elapsed_ms);
+
+/* ---- judging a submit ------------------------------------------------- */
+
+/* Outcome of a submit. QUIZ_V_RECORD is not sent: the answer is inserted
+ * and becomes accepted (the insert won) or duplicate (an answer stands). */
+enum quiz_verdict {
+    QUIZ_V_RECORD,
+    QUIZ_V_ACCEPTED,
+    QUIZ_V_DUPLICATE,
+    QUIZ_V_CLOSED,
+    QUIZ_V_WRONG_QUESTION,
+    QUIZ_V_NOT_OPEN,
+    QUIZ_V_INVALID,
+    QUIZ_V_UNAUTHORIZED, /* answered with a 401 error, not a submit_ack */
+    QUIZ_VERDICT_COUNT
+};
+
+/* The session as the submit's transaction sees it (row locked FOR SHARE). */
+struct quiz_view {
+    enum quiz_state state;
+    int question_idx;      /* open (or last) question */
+    long long deadline_ms; /* wall ms; a submit received at or after it is closed */
+    int nchoices;          /* labels of the current question */
+    long long epoch;       /* the session's reset epoch */
+};
+
+struct quiz_submit {
+    int known;             /* the student is in `students` at the session's epoch */
+    long long epoch;       /* the epoch the submit carries */
+    int question_idx;      /* the question it answers */
+    const char *choice;    /* borrowed */
+    long long received_ms; /* wall ms when the gateway read it */
+};
+
+/* "accepted", "duplicate", "closed", "wrong_question", "not_open",
+ * "invalid", "unauthorized"; "record" for QUIZ_V_RECORD. */
+const char *quiz_verdict_name(enum quiz_verdict v);
+
+/* Judges in this order (SPEC §6): unauthorized (unknown student or another
+ * epoch); closed (closed state, same index: a manual close or a close that
+ * won the race); not_open (no open question); wrong_question; closed
+ * (received at or after the deadline); invalid (not exactly one label of
+ * the question); else QUIZ_V_RECORD. */
+enum quiz_verdict quiz_judge(const struct quiz_view *v, const struct quiz_submit *s);
+
+/* After the insert: accepted when this submit's row went in, else duplicate. */
+enum quiz_verdict quiz_settle(int inserted);
+
+/* True when `choice` is exactly one label of a question with `nchoices`. */
+int quiz_choice_valid(const char *choice, int nchoices);
+
+/* Label of choice i ("A".."D"), or NULL out of range. Static storage. */
+const char *quiz_label(int i);
+
+/* ---- counts and standings -------------------------------------------- */
+
+struct quiz_counts {
+    int nchoices;                  /* labels shown, capped at QUIZ_MAX_CHOICES */
+    long long n[QUIZ_MAX_CHOICES]; /* answers per label */
+    long long answered;            /* every answer added */
+};
+
+/* Zero counts for a question with `nchoices` labels (every label shown). */
+void quiz_counts_init(struct quiz_counts *c, int nchoices);
+
+/* Adds `n` answers of `choice`; a choice that is no label of the question
+ * still counts as answered but in no label. */
+void quiz_counts_add(struct quiz_counts *c, const char *choice, long long n);
+
+struct quiz_standing {
+    const char *student_id; /* borrowed */
+    long long score;
+    int rank; /* set by quiz_rank */
+};
+
+/* Rank of a score: 1 + the number of students with a higher score, so equal
+ * scores share a rank (1, 1, 3). */
+int quiz_rank_from_higher(long long higher);
+
+/* Sets rows[i].rank for every row, in any order. Returns 0, or -1 when out
+ * of memory (ranks then unset). */
+int quiz_rank(struct quiz_standing *rows, size_t n);
+
+/* ---- names and codes -------------------------------------------------- */
+
+/* Writes "qw.evt.<sid>" into buf. Returns 0, or -1 when sid is empty or it
+ * does not fit (buf then holds ""). */
+int quiz_event_subject(char *buf, size_t size, const char *sid);
+
+/* Draws `n` characters of `alphabet` (2..256 characters) uniformly from the
+ * bytes `src` (len of them), rejecting the bytes that would bias the draw.
+ * Returns how many were written into out (out[result] is NUL). Pure: the
+ * caller supplies the randomness. */
+size_t quiz_text_from_bytes(const unsigned char *src, size_t len, const char *alphabet, char *out,
+                            size_t n);
+
+/* `n` uniform characters of `alphabet` from RAND_bytes into out (n + 1
+ * bytes). Returns 0, or -1 when the CSPRNG failed. */
+int quiz_random_text(char *out, size_t n, const char *alphabet);
+
+/* A join code: QUIZ_JOIN_CODE_LEN uniform digits (out holds 7 bytes). */
+int quiz_join_code(char *out);
+
+/* A session id: QUIZ_SID_LEN of [a-z0-9] (out holds 13 bytes). */
+int quiz_new_sid(char *out);
+
+/* ---- JSON: the session object and every event ----------------------- */
+/* Every builder returns a new reference the caller owns, or NULL when out
+ * of memory; borrowed arguments stay the caller's unless said otherwise. */
+
+struct quiz_session {
+    const char *sid, *title, *join_code, *created_at; /* borrowed */
+    long long quiz_id;
+    enum quiz_state state;
+    int question_idx, question_count;
+    long long players;
+    int has_seq; /* add "seq" (command replies) */
+    long long seq;
+    int has_opened; /* add "opened_at_ms" */
+    long long opened_at_ms;
+    int has_deadline; /* add "deadline_ms" */
+    long long deadline_ms;
+};
+
+/* The <state> object of docs/ARCHITECTURE.md. */
+json_t *quiz_session_json(const struct quiz_session *s);
+
+/* {"A":n,...}: every label of the question, zeros included. */
+json_t *quiz_counts_json(const struct quiz_counts *c);
+
+/* Events on qw.evt.<sid> (docs/ARCHITECTURE.md "Events"). `choices` is
+ * stolen (NULL means []). */
+json_t *quiz_ev_question_open(long long seq, int idx, int count, const char *text, json_t *choices,
+                              long long time_limit_ms, long long opened_at_ms,
+                              long long deadline_ms);
+
+/* `results` {"<student_id>":[choice|null, points, score]} is stolen; add
+ * rows with quiz_closed_result_add. */
+json_t *quiz_ev_question_closed(long long seq, int idx, const char *answer,
+                                const struct quiz_counts *counts, json_t *results,
+                                long long players);
+int quiz_closed_result_add(json_t *results, const char *student_id, const char *choice,
+                           long long points, long long score);
+
+/* results {"<student_id>":[score, rank]} from ranked rows. */
+json_t *quiz_ev_session_ended(long long seq, const struct quiz_standing *rows, size_t n);
+json_t *quiz_ev_session_reset(long long seq, long long epoch);
+json_t *quiz_ev_answer_stats(long long seq, int idx, const struct quiz_counts *counts,
+                             long long players);
+json_t *quiz_ev_lobby_update(long long players, const char *name);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * quiz_test: every rule of shared/quiz as a table of cases: names round
+ * trip, the lifecycle table, the points rule at 0, at the limit and past
+ * it, the judging order (a close racing a submit included), counts, ranks
+ * with shared ties and empty sessions, subjects, unbiased codes, and the
+ * JSON of the session object and of each event.
+ */
+#include "check.h"
+#include "quiz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void names_round_trip(void) {
+    for (int i = 0; i < QUIZ_STATE_COUNT; i++) {
+        enum quiz_state s = QUIZ_ENDED;
+        CHECK(quiz_state_parse(quiz_state_name((enum quiz_state)i), &s) == 0 && (int)s == i);
+    }
+    for (int i = 0; i < QUIZ_EVENT_COUNT; i++) {
+        enum quiz_event e = QUIZ_EV_ANSWER_STATS;
+        CHECK(quiz_event_parse(quiz_event_name((enum quiz_event)i), &e) == 0 && (int)e == i);
+    }
+    for (int i = 0; i < QUIZ_CMD_COUNT; i++) {
+        enum quiz_cmd c = QUIZ_CMD_RESET;
+        CHECK(quiz_cmd_parse(quiz_cmd_name((enum quiz_cmd)i), &c) == 0 && (int)c == i);
+    }
+    enum quiz_state s;
+    enum quiz_event e;
+    enum quiz_cmd c;
+    const char *bad[] = {NULL, "", "Lobby", "lobby ", "question_opened", "stop", "end\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(quiz_state_parse(bad[i], &s) == -1);
+        CHECK(quiz_event_parse(bad[i], &e) == -1);
+        CHECK(quiz_cmd_parse(bad[i], &c) == -1);
+    }
+    CHECK(strcmp(quiz_state_name(QUIZ_QUESTION), "question") == 0);
+    CHECK(strcmp(quiz_event_name(QUIZ_EV_QUESTION_CLOSED), "question_closed") == 0);
+    CHECK(strcmp(quiz_state_name((enum quiz_state)99), "?") == 0);
+    CHECK(strcmp(quiz_verdict_name(QUIZ_V_WRONG_QUESTION), "wrong_question") == 0);
+    CHECK(strcmp(quiz_verdict_name(QUIZ_V_NOT_OPEN), "not_open") == 0);
+    CHECK(quiz_label(0) && strcmp(quiz_label(3), "D") == 0 && quiz_label(4) == NULL &&
+          quiz_label(-1) == NULL);
+}
+
+static void state_and_event_rules(void) {
+    static const struct {
+        enum quiz_state s;
+        int shows, reveals;
+    } st[] = {{QUIZ_LOBBY, 0, 0}, {QUIZ_QUESTION, 1, 0}, {QUIZ_CLOSED, 1, 1}, {QUIZ_ENDED, 0, 0}};
+    for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+        CHECK(quiz_state_shows_question(st[i].s) == st[i].shows);
+        CHECK(quiz_state_reveals_answer(st[i].s) == st[i].reveals);
+    }
+    static const struct {
+        enum quiz_event e;
+        int lifecycle;
+    } ev[] = {{QUIZ_EV_LOBBY_UPDATE, 0},  {QUIZ_EV_QUESTION_OPEN, 1}, {QUIZ_EV_QUESTION_CLOSED, 1},
+              {QUIZ_EV_SESSION_ENDED, 1}, {QUIZ_EV_SESSION_RESET, 1}, {QUIZ_EV_ANSWER_STATS, 0}};
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+        CHECK(quiz_event_is_lifecycle(ev[i].e) == ev[i].lifecycle);
+    static const struct {
+        enum quiz_event e;
+        int ev_idx;
+        enum quiz_state state;
+        int idx, covered;
+    } cov[] = {
+        {QUIZ_EV_QUESTION_OPEN, 0, QUIZ_LOBBY, -1, 0},
+        {QUIZ_EV_QUESTION_OPEN, 0, QUIZ_QUESTION, 0, 1},
+        {QUIZ_EV_QUESTION_OPEN, 1, QUIZ_CLOSED, 0, 0},
+        {QUIZ_EV_QUESTION_OPEN, 0, QUIZ_ENDED, 2, 1},
+        {QUIZ_EV_QUESTION_CLOSED, 0, QUIZ_QUESTION, 0, 0},
+        {QUIZ_EV_QUESTION_CLOSED, 0, QUIZ_CLOSED, 0, 1},
+        {QUIZ_EV_QUESTION_CLOSED, 0, QUIZ_QUESTION, 1, 1},
+        {QUIZ_EV_QUESTION_CLOSED, 2, QUIZ_ENDED, 2, 1},
+        {QUIZ_EV_SESSION_ENDED, -1, QUIZ_CLOSED, 2, 0},
+        {QUIZ_EV_SESSION_ENDED, -1, QUIZ_ENDED, 2, 1},
+        {QUIZ_EV_SESSION_RESET, -1, QUIZ_LOBBY, -1, 0},
+        {QUIZ_EV_LOBBY_UPDATE, -1, QUIZ_LOBBY, -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cov) / sizeof(cov[0]); i++)
+        CHECK(quiz_event_covered(cov[i].e, cov[i].ev_idx, cov[i].state, cov[i].idx) ==
+              cov[i].covered);
+}
+
+static void lifecycle_table(void) {
+    static const struct {
+        enum quiz_cmd cmd;
+        enum quiz_state state;
+        int idx, count;
+        int status, close_first;
+        enum quiz_step then;
+        int open_idx;
+    } t[] = {
+        /* next */
+        {QUIZ_CMD_NEXT, QUIZ_LOBBY, -1, 3, 0, 0, QUIZ_STEP_OPEN, 0},
+        {QUIZ_CMD_NEXT, QUIZ_QUESTION, 0, 3, 0, 1, QUIZ_STEP_OPEN, 1},
+        {QUIZ_CMD_NEXT, QUIZ_CLOSED, 1, 3, 0, 0, QUIZ_STEP_OPEN, 2},
+        {QUIZ_CMD_NEXT, QUIZ_QUESTION, 2, 3, 0, 1, QUIZ_STEP_END, 0},
+        {QUIZ_CMD_NEXT, QUIZ_CLOSED, 2, 3, 0, 0, QUIZ_STEP_END, 0},
+        {QUIZ_CMD_NEXT, QUIZ_ENDED, 2, 3, 409, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_NEXT, QUIZ_LOBBY, -1, 0, 0, 0, QUIZ_STEP_END, 0}, /* a pool of nothing */
+        /* open: a no-op everywhere */
+        {QUIZ_CMD_OPEN, QUIZ_LOBBY, -1, 3, 0, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_OPEN, QUIZ_QUESTION, 0, 3, 0, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_OPEN, QUIZ_CLOSED, 0, 3, 0, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_OPEN, QUIZ_ENDED, 2, 3, 0, 0, QUIZ_STEP_NONE, 0},
+        /* close */
+        {QUIZ_CMD_CLOSE, QUIZ_LOBBY, -1, 3, 409, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_CLOSE, QUIZ_QUESTION, 1, 3, 0, 1, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_CLOSE, QUIZ_CLOSED, 1, 3, 0, 0, QUIZ_STEP_NONE, 0},
+        {QUIZ_CMD_CLOSE, QUIZ_ENDED, 2, 3, 409, 0, QUIZ_STEP_NONE, 0},
+        /* end */
+        {QUIZ_CMD_END, QUIZ_LOBBY, -1, 3, 0, 0, QUIZ_STEP_END, 0},
+        {QUIZ_CMD_END, QUIZ_QUESTION, 0, 3, 0, 1, QUIZ_STEP_END, 0},
+        {QUIZ_CMD_END, QUIZ_CLOSED, 0, 3, 0, 0, QUIZ_STEP_END, 0},
+        {QUIZ_CMD_END, QUIZ_ENDED, 2, 3, 409, 0, QUIZ_STEP_NONE, 0},
+        /* reset: from anywhere */
+        {QUIZ_CMD_RESET, QUIZ_LOBBY, -1, 3, 0, 0, QUIZ_STEP_RESET, 0},
+        {QUIZ_CMD_RESET, QUIZ_QUESTION, 1, 3, 0, 0, QUIZ_STEP_RESET, 0},
+        {QUIZ_CMD_RESET, QUIZ_ENDED, 2, 3, 0, 0, QUIZ_STEP_RESET, 0},
+        /* not a command */
+        {QUIZ_CMD_COUNT, QUIZ_LOBBY, -1, 3, 400, 0, QUIZ_STEP_NONE, 0},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct quiz_plan p = quiz_plan_cmd(t[i].cmd, t[i].state, t[i].idx, t[i].count);
+        CHECK(p.status == t[i].status);
+        CHECK((p.message != NULL) == (t[i].status != 0));
+        CHECK(p.close_first == t[i].close_first);
+        CHECK(p.then == t[i].then);
+        if (t[i].then == QUIZ_STEP_OPEN) CHECK(p.open_idx == t[i].open_idx);
+        if (p.status) CHECK(!p.close_first && p.then == QUIZ_STEP_NONE);
+    }
+}
+
+static void points_rule(void) {
+    static const struct {
+        int correct;
+        long long elapsed, limit;
+        int points;
+    } t[] = {
+        {1, 0, 20000, 1000},                        /* at 0 */
+        {1, -5000, 20000, 1000},                    /* a negative elapsed (clock skew) is 0 */
+        {1, 20000, 20000, 500},                     /* at the limit */
+        {1, 20001, 20000, 500},                     /* past it */
+        {1, 999999, 20000, 500},                    /* far past it */
+        {1, 10000, 20000, 750},                     /* half way */
+        {1, 1, 20000, 1000},                        /* 999.975 rounds up */
+        {1, 20, 20000, 1000},                       /* 999.5 rounds half up */
+        {1, 21, 20000, 999},                        /* 999.475 */
+        {1, 1, 3, 833},                             /* 833.33 */
+        {1, 1, 6, 917},                             /* 916.67 */
+        {1, 3, 6, 750},                             /* exact */
+        {1, 5000, 5000, 500},                       /* the shortest limit */
+        {1, 0, 600000, 1000},                       /* the longest limit */
+        {1, 599999, 600000, 500},                   /* 500.0008 */
+        {1, 0, 0, 1000},                            /* a zero limit does not divide by zero */
+        {1, 5, 0, 500},           {0, 0, 20000, 0}, /* wrong: 0 whatever the time */
+        {0, 20000, 20000, 0},     {0, -1, 20000, 0},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        int got = quiz_points(t[i].correct, t[i].elapsed, t[i].limit);
+        if (got != t[i].points)
+            fprintf(stderr, "case %zu: points(%d, %lld, %lld) = %d, want %d\n", i, t[i].correct,
+                    t[i].elapsed, t[i].limit, got, t[i].points);
+        CHECK(got == t[i].points);
+    }
+    /* always within 500..1000 for a right answer, never rising with time */
+    int prev = 1000;
+    for (long long e = -10; e <= 20010; e += 7) {
+        int p = quiz_points(1, e, 20000);
+        CHECK(p >= 500 && p <= 1000 && p <= prev);
+        prev = p;
+    }
+    CHECK(quiz_elapsed_ms(1, 1234, 99999, 1000) == 1234);
+    CHECK(quiz_elapsed_ms(0, 1234, 6000, 1000) == 5000);
+    CHECK(quiz_elapsed_ms(0, 0, 500, 1000) == -500);
+    CHECK(quiz_latency_ms(-1) == 0 && quiz_latency_ms(0) == 0 && quiz_latency_ms(1500) == 1500);
+    CHECK(quiz_latency_ms(2000000000LL) == 2000000000LL);
+    CHECK(quiz_latency_ms(9000000000LL) == 2000000000LL);
+}
+
+static void judging_order(void) {
+    static const struct quiz_view open = {QUIZ_QUESTION, 2, 10000, 3, 7};
+    static const struct quiz_view closed = {QUIZ_CLOSED, 2, 10000, 3, 7};
+    static const struct quiz_view lobby = {QUIZ_LOBBY, -1, 0, 0, 7};
+    static const struct quiz_view ended = {QUIZ_ENDED, 2, 10000, 3, 7};
+    static const struct {
+        const struct quiz_view *v;
+        int known;
+        long long epoch;
+        int idx;
+        const char *choice;
+        long long received;
+        enum quiz_verdict want;
+    } t[] = {
+        {&open, 1, 7, 2, "B", 9999, QUIZ_V_RECORD},
+        {&open, 1, 7, 2, "C", 0, QUIZ_V_RECORD},
+        /* unauthorized comes first, whatever else is wrong */
+        {&open, 0, 7, 2, "B", 9999, QUIZ_V_UNAUTHORIZED},
+        {&open, 1, 6, 2, "B", 9999, QUIZ_V_UNAUTHORIZED}, /* a token from before a reset */
+        {&closed, 0, 7, 2, "Z", 99999, QUIZ_V_UNAUTHORIZED},
+        /* a close racing a submit: the close won, so closed, even with a
+         * bad choice and even received before the deadline */
+        {&closed, 1, 7, 2, "B", 5000, QUIZ_V_CLOSED},
+        {&closed, 1, 7, 2, "Z", 5000, QUIZ_V_CLOSED},
+        /* closed state, another index: no open question */
+        {&closed, 1, 7, 3, "B", 5000, QUIZ_V_NOT_OPEN},
+        {&closed, 1, 7, 1, "B", 5000, QUIZ_V_NOT_OPEN},
+        {&lobby, 1, 7, 0, "A", 5000, QUIZ_V_NOT_OPEN},
+        {&lobby, 1, 7, -1, "A", 5000, QUIZ_V_NOT_OPEN},
+        {&ended, 1, 7, 2, "A", 5000, QUIZ_V_NOT_OPEN},
+        /* open, another index: wrong_question before the deadline check */
+        {&open, 1, 7, 1, "B", 99999, QUIZ_V_WRONG_QUESTION},
+        {&open, 1, 7, 3, "Z", 0, QUIZ_V_WRONG_QUESTION},
+        /* the deadline: at it is closed, one ms before is in time */
+        {&open, 1, 7, 2, "B", 10000, QUIZ_V_CLOSED},
+        {&open, 1, 7, 2, "B", 10001, QUIZ_V_CLOSED},
+        {&open, 1, 7, 2, "Z", 10000, QUIZ_V_CLOSED}, /* closed before invalid */
+        {&open, 1, 7, 2, "A", 9999, QUIZ_V_RECORD},
+        /* invalid: not exactly one label of this question (3 choices) */
+        {&open, 1, 7, 2, "D", 5000, QUIZ_V_INVALID},
+        {&open, 1, 7, 2, "a", 5000, QUIZ_V_INVALID},
+        {&open, 1, 7, 2, "", 5000, QUIZ_V_INVALID},
+        {&open, 1, 7, 2, "AB", 5000, QUIZ_V_INVALID},
+        {&open, 1, 7, 2, "@", 5000, QUIZ_V_INVALID},
+        {&open, 1, 7, 2, NULL, 5000, QUIZ_V_INVALID},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct quiz_submit s = {t[i].known, t[i].epoch, t[i].idx, t[i].choice, t[i].received};
+        enum quiz_verdict got = quiz_judge(t[i].v, &s);
+        if (got != t[i].want)
+            fprintf(stderr, "case %zu: %s, want %s\n", i, quiz_verdict_name(got),
+                    quiz_verdict_name(t[i].want));
+        CHECK(got == t[i].want);
+    }
+    CHECK(quiz_settle(1) == QUIZ_V_ACCEPTED);
+    CHECK(quiz_settle(0) == QUIZ_V_DUPLICATE);
+    /* labels: 2 to 4 choices, never past D */
+    CHECK(quiz_choice_valid("B", 2) && !quiz_choice_valid("C", 2));
+    CHECK(quiz_choice_valid("D", 4) && !quiz_choice_valid("E", 5) && !quiz_choice_valid("A", 0));
+}
+
+static void counts_per_choice(void) {
+    struct quiz_counts c;
+    quiz_counts_init(&c, 3);
+    CHECK(c.nchoices == 3 && c.answered == 0 && c.n[0] == 0 && c.n[2] == 0);
+    quiz_counts_add(&c, "A", 2);
+    quiz_counts_add(&c, "C", 5);
+    quiz_counts_add(&c, "D", 1); /* no label of this question */
+    CHECK(c.n[0] == 2 && c.n[1] == 0 && c.n[2] == 5 && c.answered == 8);
+    json_t *j = quiz_counts_json(&c);
+    json_t *want = json_pack("{s:i,s:i,s:i}", "A", 2, "B", 0, "C", 5);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    /* capped at four labels; none for a question not found */
+    quiz_counts_init(&c, 9);
+    CHECK(c.nchoices == 4);
+    quiz_counts_init(&c, 0);
+    j = quiz_counts_json(&c);
+    CHECK(j && json_object_size(j) == 0);
+    json_decref(j);
+    quiz_counts_init(&c, -1);
+    CHECK(c.nchoices == 0);
+}
+
+static void ranks_share_ties(void) {
+    static const struct {
+        size_t n;
+        long long scores[6];
+        int ranks[6];
+    } t[] = {
+        {1, {0}, {1}},
+        {3, {900, 900, 500}, {1, 1, 3}},
+        {3, {500, 900, 900}, {3, 1, 1}}, /* any order */
+        {4, {0, 0, 0, 0}, {1, 1, 1, 1}}, /* nobody answered */
+        {5, {10, 30, 20, 30, 10}, {4, 1, 3, 1, 4}},
+        {6, {1000, 999, 998, 997, 996, 995}, {1, 2, 3, 4, 5, 6}},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct quiz_standing rows[6];
+        for (size_t k = 0; k < t[i].n; k++)
+            rows[k] = (struct quiz_standing){"s", t[i].scores[k], 0};
+        CHECK(quiz_rank(rows, t[i].n) == 0);
+        for (size_t k = 0; k < t[i].n; k++)
+            CHECK(rows[k].rank == t[i].ranks[k]);
+    }
+    CHECK(quiz_rank(NULL, 0) == 0); /* an empty session */
+    CHECK(quiz_rank_from_higher(0) == 1 && quiz_rank_from_higher(4) == 5);
+    /* a lecture hall: 5000 students, scores in 10 bands */
+    size_t n = 5000;
+    struct quiz_standing *big = calloc(n, sizeof(*big));
+    CHECK(big != NULL);
+    if (!big) return;
+    for (size_t k = 0; k < n; k++)
+        big[k].score = (long long)(k % 10) * 100;
+    CHECK(quiz_rank(big, n) == 0);
+    CHECK(big[9].rank == 1 && big[8].rank == 501 && big[0].rank == 4501);
+    free(big);
+}
+
+static void subjects_and_codes(void) {
+    char buf[32];
+    CHECK(quiz_event_subject(buf, sizeof(buf), "main") == 0 && strcmp(buf, "qw.evt.main") == 0);
+    CHECK(quiz_event_subject(buf, sizeof(buf), "") == -1 && buf[0] == '\0');
+    CHECK(quiz_event_subject(buf, sizeof(buf), NULL) == -1);
+    CHECK(quiz_event_subject(buf, 12, "main") == 0);  /* exactly fits */
+    CHECK(quiz_event_subject(buf, 11, "main") == -1); /* one short */
+    CHECK(buf[0] == '\0');
+
+    /* rejection sampling: with 10 digits, bytes 250..255 are thrown away */
+    unsigned char src[] = {0, 9, 10, 249, 250, 255, 251, 19, 123};
+    char out[16];
+    CHECK(quiz_text_from_bytes(src, sizeof(src), "0123456789", out, 6) == 6);
+    CHECK(strcmp(out, "090993") == 0);
+    CHECK(quiz_text_from_bytes(src, 3, "0123456789", out, 6) == 3 && strcmp(out, "090") == 0);
+    CHECK(quiz_text_from_bytes((const unsigned char *)"\xfa\xfb\xff", 3, "0123456789", out, 6) ==
+          0);
+    CHECK(out[0] == '\0');
+    CHECK(quiz_text_from_bytes(src, sizeof(src), "x", out, 6) == 0); /* no alphabet */
+    /* every byte value maps to each digit exactly 25 times: unbiased */
+    unsigned char all[256];
+    int hits[10] = {0};
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    char many[257];
+    size_t got = quiz_text_from_bytes(all, 256, "0123456789", many, 256);
+    CHECK(got == 250);
+    for (size_t i = 0; i < got; i++)
+        hits[many[i] - '0']++;
+    for (int d = 0; d < 10; d++)
+        CHECK(hits[d] == 25);
+
+    char code[QUIZ_JOIN_CODE_LEN + 1], sid[QUIZ_SID_LEN + 1];
+    for (int i = 0; i < 50; i++) {
+        CHECK(quiz_join_code(code) == 0);
+        CHECK(strlen(code) == 6 && strspn(code, "0123456789") == 6);
+        CHECK(quiz_new_sid(sid) == 0);
+        CHECK(strlen(sid) == 12 && strspn(sid, "abcdefghijklmnopqrstuvwxyz0123456789") == 12);
+    }
+    CHECK(quiz_random_text(out, 4, "") == -1); /* never loops on an empty alphabet */
+}
+
+static void session_object(void) {
+    struct quiz_session s = {
+        "abc", "Demo", "123456", "2026-12-01T10:00:00Z", 7, QUIZ_CLOSED, 1, 3, 25, 0, 0, 0,
+        0,     0,      0};
+    json_t *j = quiz_session_json(&s);
+    json_t *want =
+        json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:i,s:i,s:s}", "sid", "abc", "quiz_id", 7, "title",
+                  "Demo", "join_code", "123456", "state", "closed", "question_idx", 1,
+                  "question_count", 3, "players", 25, "created_at", "2026-12-01T10:00:00Z");
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    s.has_seq = 1;
+    s.seq = 9;
+    s.has_opened = 1;
+    s.opened_at_ms = 1000;
+    s.has_deadline = 1;
+    s.deadline_ms = 21000;
+    j = quiz_session_json(&s);
+    json_object_set_new(want, "seq", json_integer(9));
+    json_object_set_new(want, "opened_at_ms", json_integer(1000));
+    json_object_set_new(want, "deadline_ms", json_integer(21000));
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    /* a title with quotes and markup is carried as text, never interpreted */
+    s.title = "<b>\"x\"</b>";
+    j = quiz_session_json(&s);
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "title")), "<b>\"x\"</b>") == 0);
+    json_decref(j);
+}
+
+static void events(void) {
+    json_t *j = quiz_ev_question_open(4, 1, 3, "2 + 2 = ?", json_pack("[s,s]", "3", "4"), 20000,
+                                      1000, 21000);
+    json_t *want =
+        json_pack("{s:s,s:i,s:i,s:i,s:s,s:[s,s],s:i,s:i,s:i}", "type", "question_open", "seq", 4,
+                  "question_idx", 1, "question_count", 3, "text", "2 + 2 = ?", "choices", "3", "4",
+                  "time_limit_ms", 20000, "opened_at_ms", 1000, "deadline_ms", 21000);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    j = quiz_ev_question_open(4, 1, 3, "t", NULL, 20000, 1000, 21000);
+    CHECK(j && json_array_size(json_object_get(j, "choices")) == 0);
+    json_decref(j);
+
+    struct quiz_counts c;
+    quiz_counts_init(&c, 2);
+    quiz_counts_add(&c, "B", 1);
+    json_t *results = json_object();
+    CHECK(quiz_closed_result_add(results, "s1", "B", 900, 1900) == 0);
+    CHECK(quiz_closed_result_add(results, "s2", NULL, 0, 0) == 0);
+    j = quiz_ev_question_closed(5, 1, "B", &c, results, 2);
+    want = json_pack("{s:s,s:i,s:i,s:s,s:{s:i,s:i},s:{s:[s,i,i],s:[n,i,i]},s:i}", "type",
+                     "question_closed", "seq", 5, "question_idx", 1, "answer", "B", "counts", "A",
+                     0, "B", 1, "results", "s1", "B", 900, 1900, "s2", 0, 0, "players", 2);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    /* an empty session closes with no results */
+    quiz_counts_init(&c, 4);
+    j = quiz_ev_question_closed(6, 0, "A", &c, json_object(), 0);
+    CHECK(j && json_object_size(json_object_get(j, "results")) == 0 &&
+          json_object_size(json_object_get(j, "counts")) == 4);
+    json_decref(j);
+
+    struct quiz_standing rows[3] = {{"a", 10, 0}, {"b", 30, 0}, {"c", 10, 0}};
+    CHECK(quiz_rank(rows, 3) == 0);
+    j = quiz_ev_session_ended(7, rows, 3);
+    want = json_pack("{s:s,s:i,s:i,s:{s:[i,i],s:[i,i],s:[i,i]}}", "type", "session_ended", "seq", 7,
+                     "players", 3, "results", "a", 10, 2, "b", 30, 1, "c", 10, 2);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    j = quiz_ev_session_ended(8, NULL, 0);
+    CHECK(j && json_integer_value(json_object_get(j, "players")) == 0 &&
+          json_object_size(json_object_get(j, "results")) == 0);
+    json_decref(j);
+
+    j = quiz_ev_session_reset(9, 2);
+    want = json_pack("{s:s,s:i,s:i}", "type", "session_reset", "seq", 9, "epoch", 2);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+
+    quiz_counts_init(&c, 2);
+    quiz_counts_add(&c, "A", 3);
+    quiz_counts_add(&c, "B", 4);
+    j = quiz_ev_answer_stats(9, 0, &c, 30);
+    want = json_pack("{s:s,s:i,s:i,s:{s:i,s:i},s:i,s:i}", "type", "answer_stats", "seq", 9,
+                     "question_idx", 0, "counts", "A", 3, "B", 4, "answered", 7, "players", 30);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+
+    j = quiz_ev_lobby_update(12, "Zoë <script>");
+    want =
+        json_pack("{s:s,s:i,s:s}", "type", "lobby_update", "players", 12, "name", "Zoë <script>");
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+}
+
+int main(void) {
+    names_round_trip();
+    state_and_event_rules();
+    lifecycle_table();
+    points_rule();
+    judging_order();
+    counts_per_choice();
+    ranks_share_ties();
+    subjects_and_codes();
+    session_object();
+    events();
+    return check_result("quiz_test");
+}
