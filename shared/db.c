@@ -1,5 +1,8 @@
 /*
- * db: libpq wrappers (see db.h) and the migration runner.
+ * db: libpq wrappers (see db.h), transactions as values (db_tx_*) and the
+ * migration runner. A transaction remembers the connection generation its
+ * BEGIN ran on and refuses every statement once that changed or anything
+ * failed: a silent reconnect never splits a transaction in two.
  */
 #include "db.h"
 
@@ -41,6 +44,7 @@ struct db *db_open(const char *conninfo) {
         return NULL;
     }
     db->conn = c;
+    db->conn_gen = 1;
     db->conninfo = strdup(conninfo);
     db->backoff_ms = 100;
     return db;
@@ -72,12 +76,14 @@ int db_ensure(struct db *db) {
         return -1;
     }
     db->backoff_ms = 100;
+    db->conn_gen++;
     LOG_INFO("db_reconnected", "");
     return 0;
 }
 
-PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params) {
-    if (db_ensure(db) != 0) return NULL;
+/* Runs `sql` on the current connection as it is (no reconnect). Returns
+ * the result or NULL after logging the error (never the parameters). */
+static PGresult *run(struct db *db, const char *sql, int nparams, const char *const *params) {
     PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
@@ -91,11 +97,100 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     return NULL;
 }
 
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params) {
+    if (db_ensure(db) != 0) return NULL;
+    return run(db, sql, nparams, params);
+}
+
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params) {
     PGresult *r = db_exec(db, sql, nparams, params);
     if (!r) return -1;
     PQclear(r);
     return 0;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static int tx_begin(struct db *db, struct db_tx *tx, const char *sql) {
+    tx->db = db;
+    tx->state = DB_TX_DONE;
+    tx->conn_gen = 0;
+    if (db_ensure(db) != 0) return -1;
+    if (PQtransactionStatus(db->conn) != PQTRANS_IDLE) { /* a caller left one open: a bug */
+        LOG_WARN("db_tx_leftover", "reason=\"a transaction was left open; rolled back\"");
+        PQclear(run(db, "ROLLBACK", 0, NULL));
+    }
+    tx->conn_gen = db->conn_gen;
+    PGresult *r = run(db, sql, 0, NULL);
+    if (!r) return -1;
+    PQclear(r);
+    tx->state = DB_TX_OPEN;
+    return 0;
+}
+
+int db_tx_begin(struct db *db, struct db_tx *tx) {
+    return tx_begin(db, tx, "BEGIN");
+}
+
+int db_tx_begin_snapshot(struct db *db, struct db_tx *tx) {
+    return tx_begin(db, tx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+/* True while tx may run a statement: open, on the connection BEGIN ran on,
+ * which is alive and inside a transaction. Marks it failed otherwise. */
+static int tx_usable(struct db_tx *tx) {
+    if (tx->state != DB_TX_OPEN) return 0;
+    struct db *db = tx->db;
+    const char *why = NULL;
+    if (db->conn_gen != tx->conn_gen)
+        why = "reconnected since BEGIN";
+    else if (db_broken(db))
+        why = "connection lost";
+    else if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
+        why = "no longer in the transaction";
+    if (!why) return 1;
+    tx->state = DB_TX_FAILED;
+    LOG_WARN("db_tx_failed", "reason=\"%s\"", why);
+    return 0;
+}
+
+PGresult *db_tx_exec(struct db_tx *tx, const char *sql, int nparams, const char *const *params) {
+    if (!tx_usable(tx)) return NULL;
+    PGresult *r = run(tx->db, sql, nparams, params);
+    if (!r) tx->state = DB_TX_FAILED;
+    return r;
+}
+
+int db_tx_cmd(struct db_tx *tx, const char *sql, int nparams, const char *const *params) {
+    PGresult *r = db_tx_exec(tx, sql, nparams, params);
+    if (!r) return -1;
+    PQclear(r);
+    return 0;
+}
+
+int db_tx_commit(struct db_tx *tx) {
+    int rc = -1;
+    if (tx_usable(tx)) {
+        PGresult *r = run(tx->db, "COMMIT", 0, NULL);
+        /* an aborted transaction "commits" as ROLLBACK without an error */
+        rc = r && strcmp(PQcmdStatus(r), "COMMIT") == 0 ? 0 : -1;
+        PQclear(r);
+    }
+    if (rc == 0)
+        tx->state = DB_TX_DONE;
+    else
+        db_tx_rollback(tx);
+    return rc;
+}
+
+void db_tx_rollback(struct db_tx *tx) {
+    if (!tx || !tx->db || tx->state == DB_TX_DONE) return;
+    struct db *db = tx->db;
+    tx->state = DB_TX_DONE;
+    /* only on BEGIN's own connection: a new one has nothing of ours */
+    if (db->conn_gen != tx->conn_gen || db_broken(db)) return;
+    if (PQtransactionStatus(db->conn) == PQTRANS_IDLE) return;
+    PQclear(run(db, "ROLLBACK", 0, NULL));
 }
 
 static int cmp_names(const void *a, const void *b) {

@@ -5,6 +5,9 @@
  * Every query is parameterised (PQexecParams); nothing a client sends is
  * ever pasted into SQL text. A broken connection is re-established with
  * backoff by db_ensure(); the caller decides whether its work may be retried.
+ * Work that must be atomic runs in a `struct db_tx` (below): it stays on the
+ * connection its BEGIN ran on and fails as a whole after any error or
+ * reconnect, so no statement of it can land outside it.
  */
 #ifndef QW_DB_H
 #define QW_DB_H
@@ -12,10 +15,11 @@
 #include <libpq-fe.h>
 
 struct db {
-    PGconn *conn;          /* NULL until connected */
-    char *conninfo;        /* owned copy of the connection string */
-    long long next_try_ms; /* monotonic ms before which no reconnect is tried */
-    int backoff_ms;        /* current reconnect backoff */
+    PGconn *conn;           /* NULL until connected */
+    char *conninfo;         /* owned copy of the connection string */
+    long long next_try_ms;  /* monotonic ms before which no reconnect is tried */
+    int backoff_ms;         /* current reconnect backoff */
+    unsigned long conn_gen; /* bumped at every (re)connect: which connection this is */
 };
 
 /* Connects once. Returns a new handle (free with db_free) or NULL after
@@ -39,6 +43,53 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
 
 /* db_exec for commands whose result is not needed. Returns 0 or -1. */
 int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params);
+
+/* ---- transactions as values ----------------------------------------- */
+
+enum db_tx_state {
+    DB_TX_OPEN,   /* BEGIN ran; statements may follow */
+    DB_TX_FAILED, /* a statement failed or the connection changed: only rollback is left */
+    DB_TX_DONE    /* committed, rolled back, or never begun */
+};
+
+/* One transaction on one connection. A value the caller keeps (on its
+ * stack); it borrows `db`, which must not run anything else until the
+ * transaction is done. */
+struct db_tx {
+    struct db *db;          /* borrowed */
+    unsigned long conn_gen; /* the connection BEGIN ran on */
+    enum db_tx_state state;
+};
+
+/* Begins a read-write transaction (BEGIN), reconnecting first if the
+ * connection broke: nothing is in flight yet, so that is safe. Returns 0,
+ * or -1 with tx done (rollback and commit are then no-ops / -1). */
+int db_tx_begin(struct db *db, struct db_tx *tx);
+
+/* Begins a read-only snapshot: BEGIN ISOLATION LEVEL REPEATABLE READ READ
+ * ONLY, so every statement sees the database as of its first one. */
+int db_tx_begin_snapshot(struct db *db, struct db_tx *tx);
+
+/* Runs one statement of the transaction, as db_exec, but never reconnects:
+ * when an earlier statement failed, the connection broke or was replaced
+ * (a reconnect by anyone since BEGIN), or the session is no longer inside
+ * a transaction, it runs nothing, marks the transaction failed and returns
+ * NULL. A statement error also marks it failed. Caller PQclear()s. */
+PGresult *db_tx_exec(struct db_tx *tx, const char *sql, int nparams, const char *const *params);
+
+/* db_tx_exec for statements whose result is not needed. Returns 0 or -1. */
+int db_tx_cmd(struct db_tx *tx, const char *sql, int nparams, const char *const *params);
+
+/* Commits. Returns 0 only when every statement succeeded and the server
+ * answered COMMIT (not the ROLLBACK it answers for an aborted transaction);
+ * otherwise rolls back and returns -1. The transaction is done either way.
+ * After -1 over a broken connection the outcome is unknown: callers must
+ * not promise anything (no ack), as when nothing was recorded. */
+int db_tx_commit(struct db_tx *tx);
+
+/* Rolls back unless done (on the transaction's own connection only; a
+ * replaced connection has nothing to roll back). Accepts a done one. */
+void db_tx_rollback(struct db_tx *tx);
 
 /* Applies every not-yet-applied NNN_*.sql file of `dir` in order, each in
  * its own transaction, under an advisory lock. Returns 0 or -1. */
