@@ -34,15 +34,59 @@ static void rejects_bad_number(void) {
     setenv("QW_HTTP_PORT", "8080", 1);
 }
 
+extern const struct config_def config_table[];
+
+/* Every row of the table: help text, a default within its bounds, and its
+ * generated line both in the generated doc and, to the letter, in the
+ * checked-in docs/CONFIG.md, which has no row the table lacks. */
 static void doc_lists_every_setting(void) {
-    char *buf = NULL;
-    size_t len = 0;
+    char *buf = NULL, *checked_in = NULL;
+    size_t len = 0, cilen = 0;
     FILE *f = open_memstream(&buf, &len);
     config_write_doc(f);
     fclose(f);
+    FILE *ci = fopen(QW_SOURCE_DIR "/docs/CONFIG.md", "r");
+    CHECK(ci != NULL);
+    if (ci) {
+        char chunk[4096];
+        size_t n;
+        FILE *m = open_memstream(&checked_in, &cilen);
+        while ((n = fread(chunk, 1, sizeof(chunk), ci)) > 0)
+            fwrite(chunk, 1, n, m);
+        fclose(m);
+        fclose(ci);
+    }
+    int rows = 0;
+    for (const struct config_def *d = config_table; d->name; d++, rows++) {
+        char head[96];
+        snprintf(head, sizeof(head), "\n| `%s` |", d->name);
+        const char *at = strstr(buf, head);
+        CHECK(at != NULL);
+        CHECK(d->help && strlen(d->help) > 10);
+        if (d->kind == CFG_INT) {
+            long v = 0;
+            CHECK(d->def && config_parse_long(d->def, d->min, d->max, &v) == 0);
+        }
+        if (!at) continue;
+        const char *end = strchr(at + 1, '\n');
+        size_t linelen = end ? (size_t)(end - at) + 1 : strlen(at);
+        char *line = strndup(at, linelen); /* "\n| `NAME` | ... |\n" */
+        if (!strstr(line, d->help)) fprintf(stderr, "help of %s not in its row\n", d->name);
+        CHECK(line && strstr(line, d->help) != NULL);
+        if (checked_in && line && !strstr(checked_in, line))
+            fprintf(stderr, "docs/CONFIG.md lacks or differs for %s: run make config-doc\n",
+                    d->name);
+        CHECK(checked_in && line && strstr(checked_in, line) != NULL);
+        free(line);
+    }
+    int documented = 0;
+    for (const char *p = checked_in; p && (p = strstr(p, "\n| `")); p++)
+        documented++;
+    CHECK(rows > 20 && documented == rows);
     CHECK(strstr(buf, "| `QW_HTTP_PORT` | gateway | `8080` |") != NULL);
     CHECK(strstr(buf, "| `QUIZ_POOL_PATH` | session | (unset) |") != NULL);
     free(buf);
+    free(checked_in);
 }
 
 static void splits_lists(void) {
