@@ -193,6 +193,51 @@ void db_tx_rollback(struct db_tx *tx) {
     PQclear(run(db, "ROLLBACK", 0, NULL));
 }
 
+/* ---- array literals ---------------------------------------------------- */
+
+void db_array_open(struct db_array *a) {
+    memset(a, 0, sizeof(*a));
+    a->f = open_memstream(&a->buf, &a->len);
+    if (!a->f) {
+        a->failed = 1;
+        return;
+    }
+    fputc('{', a->f);
+}
+
+void db_array_text(struct db_array *a, const char *s) {
+    if (!a->f) return;
+    if (a->n++) fputc(',', a->f);
+    fputc('"', a->f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', a->f);
+        fputc(*s, a->f);
+    }
+    fputc('"', a->f);
+}
+
+void db_array_num(struct db_array *a, long long v) {
+    if (!a->f) return;
+    if (a->n++) fputc(',', a->f);
+    fprintf(a->f, "%lld", v);
+}
+
+const char *db_array_close(struct db_array *a) {
+    if (a->f) {
+        fputc('}', a->f);
+        if (fclose(a->f) != 0) a->failed = 1;
+        a->f = NULL;
+    }
+    return a->failed || !a->buf ? NULL : a->buf;
+}
+
+void db_array_free(struct db_array *a) {
+    if (a->f) fclose(a->f);
+    a->f = NULL;
+    free(a->buf);
+    a->buf = NULL;
+}
+
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }

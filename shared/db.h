@@ -13,6 +13,7 @@
 #define QW_DB_H
 
 #include <libpq-fe.h>
+#include <stdio.h>
 
 struct db {
     PGconn *conn;           /* NULL until connected */
@@ -90,6 +91,28 @@ int db_tx_commit(struct db_tx *tx);
 /* Rolls back unless done (on the transaction's own connection only; a
  * replaced connection has nothing to roll back). Accepts a done one. */
 void db_tx_rollback(struct db_tx *tx);
+
+/* ---- array literals ---------------------------------------------------- */
+
+/* A Postgres array literal ({"a","b"} or {1,2}) built element by element,
+ * so one parameter carries a whole column (unnest). Every text element is
+ * quoted with '"' and '\' escaped: any text is safe in it. A value on the
+ * caller's stack; its text is owned by it until db_array_free. */
+struct db_array {
+    FILE *f;    /* open while elements are added */
+    char *buf;  /* owned: the literal */
+    size_t len; /* of buf */
+    int n;      /* elements added */
+    int failed; /* out of memory: db_array_close returns NULL */
+};
+
+void db_array_open(struct db_array *a);
+void db_array_text(struct db_array *a, const char *s);
+void db_array_num(struct db_array *a, long long v);
+/* Finishes the literal; returns it (owned by `a`), or NULL when it failed. */
+const char *db_array_close(struct db_array *a);
+/* Frees the text. Accepts an array that was never opened if zeroed. */
+void db_array_free(struct db_array *a);
 
 /* Applies every not-yet-applied NNN_*.sql file of `dir` in order, each in
  * its own transaction, under an advisory lock. Returns 0 or -1. */

@@ -1,9 +1,12 @@
 /*
  * handle_results: a session's results (`qw.scoring.query.results`) for the
  * instructor, as SPEC §3: every student (with no answers too, score 0),
- * ranked by score (equal scores share a rank), then by name; each with
- * every recorded answer. Read-only; runs on service worker threads.
+ * ranked by score (shared/quiz's ranks: equal scores share one), listed by
+ * score then name; each with every recorded answer. Read-only, in one
+ * snapshot so the scores and the answers are of one moment; runs on
+ * service worker threads.
  */
+#include "quiz.h"
 #include "reply.h"
 #include "scoring.h"
 
@@ -13,26 +16,29 @@
 json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     PGresult *s = NULL, *st = NULL, *a = NULL;
-    json_t *out = NULL, *by_id = NULL;
+    json_t *out = NULL, *by_id = NULL, *students = NULL;
+    struct quiz_standing *rows = NULL;
     const char *sid = json_string_value(json_object_get(req, "sid"));
     if (!sid || !*sid) return reply_error(400, "bad_field", "sid must be a string");
     const char *p[1] = {sid};
-    s = db_exec(db, "SELECT state FROM sessions WHERE sid = $1", 1, p);
+    struct db_tx tx;
+    if (db_tx_begin_snapshot(db, &tx) == 0)
+        s = db_tx_exec(&tx, "SELECT state FROM sessions WHERE sid = $1", 1, p);
     if (s && PQntuples(s) == 1) {
-        st = db_exec(
-            db,
+        st = db_tx_exec(
+            &tx,
             "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"
             " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
             " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
             " ORDER BY score DESC, st.name, st.student_id",
             1, p);
-        a = db_exec(
-            db,
+        a = db_tx_exec(
+            &tx,
             "SELECT student_id, question_idx, choice, correct, points, latency_ms FROM answers"
             " WHERE sid = $1 ORDER BY student_id, question_idx",
             1, p);
     }
-    if (!s || (PQntuples(s) == 1 && (!st || !a))) {
+    if (!s || (PQntuples(s) == 1 && (!st || !a)) || db_tx_commit(&tx) != 0) {
         out = reply_error(503, "unavailable", "the database is unavailable");
         goto cleanup;
     }
@@ -40,20 +46,22 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
         out = reply_error(404, "unknown_session", "no such session");
         goto cleanup;
     }
-    json_t *students = json_array();
+    students = json_array();
     by_id = json_object();
-    long long prev = -1;
-    int rank = 0;
-    for (int i = 0; i < PQntuples(st); i++) {
-        long long score = atoll(PQgetvalue(st, i, 2));
-        if (i == 0 || score != prev) rank = i + 1; /* 1 + students with a higher score */
-        prev = score;
+    size_t nst = (size_t)PQntuples(st);
+    rows = calloc(nst ? nst : 1, sizeof(*rows));
+    if (!rows) goto oom;
+    for (size_t i = 0; i < nst; i++)
+        rows[i] =
+            (struct quiz_standing){PQgetvalue(st, (int)i, 0), atoll(PQgetvalue(st, (int)i, 2)), 0};
+    if (quiz_rank(rows, nst) != 0) goto oom;
+    for (size_t i = 0; i < nst; i++) {
         json_t *answers = json_array();
-        json_t *one = json_pack("{s:s,s:s,s:I,s:i,s:o}", "student_id", PQgetvalue(st, i, 0), "name",
-                                PQgetvalue(st, i, 1), "score", (json_int_t)score, "rank", rank,
-                                "answers", answers);
+        json_t *one = json_pack("{s:s,s:s,s:I,s:i,s:o}", "student_id", rows[i].student_id, "name",
+                                PQgetvalue(st, (int)i, 1), "score", (json_int_t)rows[i].score,
+                                "rank", rows[i].rank, "answers", answers);
         if (!one) continue;
-        json_object_set(by_id, PQgetvalue(st, i, 0), answers);
+        json_object_set(by_id, rows[i].student_id, answers);
         json_array_append_new(students, one);
     }
     for (int i = 0; i < PQntuples(a); i++) {
@@ -67,7 +75,13 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     }
     out = json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "sid", sid, "state", PQgetvalue(s, 0, 0),
                     "students", students);
+    goto cleanup;
+oom:
+    json_decref(students);
+    out = reply_error(500, "internal", "out of memory");
 cleanup:
+    db_tx_rollback(&tx);
+    free(rows);
     json_decref(by_id);
     PQclear(s);
     PQclear(st);

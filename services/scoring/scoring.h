@@ -2,7 +2,8 @@
  * scoring: the scoring daemon's shared declarations.
  *
  * Two kinds of work: submits (qw.scoring.submit), judged and committed in
- * batches by the batcher thread (handle_submit.c), and results queries
+ * batches by the batcher thread (batcher.c, judge.c, handle_submit.c and
+ * answer_stats.c share submit.h), and results queries
  * (qw.scoring.query.results) answered by `service` workers (handle_results.c).
  * Scoring never acks a submit before its transaction has committed.
  */
@@ -23,12 +24,12 @@ struct scoring {
     int stats_interval_ms; /* QW_STATS_INTERVAL_MS */
 };
 
-/* handle_submit.c: starts the batcher thread (own db connection, own sync
+/* batcher.c: starts the batcher thread (own db connection, own sync
  * queue subscription). Returns NULL after logging. */
 struct batcher *submit_start(struct scoring *sc);
 /* Stops taking submits, finishes the batch in hand, frees. Accepts NULL. */
 void submit_stop(struct batcher *b);
-/* Registers the submit metrics (once, at start). */
+/* handle_submit.c: registers the submit metrics (once, at start). */
 void submit_metrics_register(void);
 
 /* handle_results.c: {"sid"} -> SPEC §3 results. Request borrowed, reply new. */

@@ -2,7 +2,8 @@
  * db_test: transactions refuse to go on without a database: a BEGIN that
  * cannot connect leaves a done transaction; a failed or reconnected one
  * runs nothing (it never touches the connection, here NULL); commit fails
- * and rollback is safe on any of them. Behaviour against a real PostgreSQL
+ * and rollback is safe on any of them; array literals escape any text.
+ * Behaviour against a real PostgreSQL
  * is tests/db/db_tx_check.c, run by the integration tests.
  */
 #include "check.h"
@@ -45,7 +46,34 @@ static void reconnected_runs_nothing(void) {
     CHECK(db_tx_commit(&failed) == -1 && failed.state == DB_TX_DONE);
 }
 
+/* Array literals carry any text: quotes and backslashes are escaped. */
+static void array_literals(void) {
+    struct db_array a;
+    db_array_open(&a);
+    db_array_text(&a, "plain");
+    db_array_text(&a, "q\"uote");
+    db_array_text(&a, "back\\slash");
+    db_array_text(&a, "");
+    db_array_text(&a, "{,}");
+    const char *lit = db_array_close(&a);
+    CHECK(lit && strcmp(lit, "{\"plain\",\"q\\\"uote\",\"back\\\\slash\",\"\",\"{,}\"}") == 0);
+    CHECK(a.n == 5);
+    db_array_free(&a);
+    db_array_open(&a);
+    db_array_num(&a, -3);
+    db_array_num(&a, 9000000000LL);
+    lit = db_array_close(&a);
+    CHECK(lit && strcmp(lit, "{-3,9000000000}") == 0);
+    db_array_free(&a);
+    db_array_open(&a);
+    lit = db_array_close(&a);
+    CHECK(lit && strcmp(lit, "{}") == 0);
+    db_array_free(&a);
+    db_array_free(&a); /* twice is safe */
+}
+
 int main(void) {
+    array_literals();
     begin_without_database();
     reconnected_runs_nothing();
     return check_result("db_test");
