@@ -4,7 +4,8 @@
  * Two kinds of work: queries (quizzes, session create/list/get, snapshots)
  * that any instance answers from Postgres on `service` worker threads, and
  * lifecycle commands and timers that only the instance holding the lease
- * performs, on one thread (handle_lifecycle.c).
+ * performs, on one thread (lifecycle.c with lease.c, timers.c,
+ * transitions.c and handle_cmd.c, which share lifecycle.h).
  */
 #ifndef QW_SESSION_H
 #define QW_SESSION_H
@@ -17,7 +18,7 @@
 struct session_daemon {
     struct daemon d;      /* NATS connection, ops listener */
     const char *db_url;   /* QW_DB_URL */
-    struct lifecycle *lc; /* lease, commands, timers (handle_lifecycle.c) */
+    struct lifecycle *lc; /* lease, commands, timers (lifecycle.c) */
 };
 
 /* handle_quiz.c: pools. Requests are borrowed; replies are new. */
@@ -32,7 +33,7 @@ json_t *handle_session_get(void *ctx, struct db *db, json_t *req);
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
 
-/* handle_lifecycle.c: starts the lease/command/timer thread; loads
+/* lifecycle.c: starts the lease/command/timer thread; loads
  * QUIZ_POOL_PATH into session `main`. Returns NULL after logging. */
 struct lifecycle *lifecycle_start(struct session_daemon *sd);
 void lifecycle_stop(struct lifecycle *lc);

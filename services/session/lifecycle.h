@@ -1,0 +1,94 @@
+/*
+ * lifecycle: what the files of the lifecycle thread share. One thread
+ * (lifecycle.c) owns everything here: the lease (lease.c), the question
+ * timers (timers.c), the state changes (transitions.c) and the command
+ * dispatch (handle_cmd.c). Nothing in it is touched from another thread,
+ * so it has no lock; Postgres row locks order it against scoring.
+ * Only the instance holding the lease acts; it must never act after
+ * losing it (lease_fresh is the fence before every command and timer).
+ */
+#ifndef QW_SESSION_LIFECYCLE_H
+#define QW_SESSION_LIFECYCLE_H
+
+#include "session.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct timer {
+    char *sid;           /* owned */
+    int idx;             /* question the timer closes */
+    int64_t deadline_ms; /* wall ms */
+    int64_t retry_ms;    /* wall ms before which a failed close is not retried */
+};
+
+struct lifecycle {
+    struct session_daemon *sd; /* borrowed */
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    struct db *lock_db;    /* owned: holds the advisory lock while leader */
+    struct db *db;         /* owned: every state change */
+    natsSubscription *sub; /* owned: qw.session.cmd, only while leader */
+    int leader;
+    int lease_ms;          /* QW_SESSION_LEASE_MS */
+    int stale_ms;          /* STALE_LEASES * lease_ms: promised heartbeat bound */
+    int64_t next_check_ms; /* mono ms of the next lease check */
+    int64_t beat_mono_ms;  /* mono ms when the last confirmed heartbeat was sent */
+    struct timer *timers;  /* owned array */
+    int ntimers, cap;
+    int pool_done; /* QUIZ_POOL_PATH handled (once per process) */
+};
+
+/* ---- lease.c ---------------------------------------------------------- */
+
+#define STALE_LEASES 3 /* heartbeat older than this many QW_SESSION_LEASE_MS: hung */
+
+/* Tries once to take the lease (ending a hung holder first); on success
+ * subscribes to commands and arms the timers of every open question. */
+void lease_try(struct lifecycle *lc);
+/* Heartbeats; steps down when the lock is gone. 1 while holding it. */
+int lease_check(struct lifecycle *lc);
+/* The fence before every command and timer: 1 while this instance may act. */
+int lease_fresh(struct lifecycle *lc);
+/* Unsubscribes and drops every timer. */
+void lease_step_down(struct lifecycle *lc, const char *why);
+
+/* ---- timers.c --------------------------------------------------------- */
+
+void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t deadline_ms);
+void timer_remove(struct lifecycle *lc, const char *sid);
+void timers_clear(struct lifecycle *lc);
+/* Closes every question whose deadline passed (retrying failed closes). */
+void timers_fire(struct lifecycle *lc);
+/* ms until the next timer is due, at most `max_ms` (at least 1). */
+int64_t timers_wait_ms(struct lifecycle *lc, int64_t max_ms);
+
+/* ---- transitions.c: each one transaction, its event after COMMIT ------- */
+
+/* Open question `idx`: 0, or -1 (nothing changed). */
+int step_open(struct lifecycle *lc, const char *sid, int idx);
+/* Close question `idx` if still open: 1 closed, 0 nothing to close, -1 error. */
+int step_close(struct lifecycle *lc, const char *sid, int idx);
+/* End (not already ended, no open question): 0, or -1. */
+int step_end(struct lifecycle *lc, const char *sid);
+/* Back to the lobby, students and answers gone, epoch+1: 0, or -1. */
+int step_reset(struct lifecycle *lc, const char *sid);
+/* The session's <state> plus seq (and timing when set); NULL when unknown
+ * or on error (*err = 1). Caller owns it. */
+json_t *lifecycle_state_json(struct db *db, const char *sid, int *err);
+
+/* ---- lifecycle.c ------------------------------------------------------ */
+
+/* Creates session `main` from QUIZ_POOL_PATH unless it exists (once per
+ * process; pool_done stays 0 to try again when the database failed). */
+void pool_load(struct lifecycle *lc);
+
+/* ---- handle_cmd.c ----------------------------------------------------- */
+
+/* Answers one {"sid","cmd"} request (borrowed). Returns a new reply. */
+json_t *handle_cmd(struct lifecycle *lc, json_t *req);
+
+#endif

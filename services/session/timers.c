@@ -1,0 +1,77 @@
+/*
+ * timers: the question timers of the sessions this instance drives, one
+ * per session, at the question's absolute deadline (stored in Postgres, so
+ * a restart or a takeover re-arms them where they were). A close that
+ * failed (the database is down) is retried after TIMER_RETRY_MS. Runs on
+ * the lifecycle thread only; timers are dropped when the lease is lost.
+ */
+#include "clock.h"
+#include "lifecycle.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMER_RETRY_MS 250 /* a close that failed (db down) is retried after */
+
+void timer_remove(struct lifecycle *lc, const char *sid) {
+    for (int i = 0; i < lc->ntimers; i++) {
+        if (strcmp(lc->timers[i].sid, sid) != 0) continue;
+        free(lc->timers[i].sid);
+        lc->timers[i] = lc->timers[--lc->ntimers];
+        return;
+    }
+}
+
+void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t deadline_ms) {
+    timer_remove(lc, sid);
+    if (lc->ntimers == lc->cap) {
+        int cap = lc->cap ? lc->cap * 2 : 16;
+        struct timer *t = realloc(lc->timers, sizeof(*t) * (size_t)cap);
+        if (!t) {
+            LOG_ERROR("timer_arm_failed", "sid=%s reason=oom", sid);
+            return;
+        }
+        lc->timers = t;
+        lc->cap = cap;
+    }
+    char *copy = strdup(sid);
+    if (!copy) return;
+    lc->timers[lc->ntimers++] = (struct timer){copy, idx, deadline_ms, 0};
+}
+
+void timers_clear(struct lifecycle *lc) {
+    for (int i = 0; i < lc->ntimers; i++)
+        free(lc->timers[i].sid);
+    lc->ntimers = 0;
+}
+
+void timers_fire(struct lifecycle *lc) {
+    int64_t now = clock_wall_ms();
+    for (int i = 0; i < lc->ntimers; i++) {
+        struct timer *t = &lc->timers[i];
+        if (t->deadline_ms > now || t->retry_ms > now) continue;
+        if (!lease_fresh(lc)) return; /* stepped down: no timers left */
+        char sid[256];
+        snprintf(sid, sizeof(sid), "%s", t->sid);
+        int rc = step_close(lc, sid, t->idx); /* removes the timer unless it failed */
+        if (rc < 0) {
+            for (int j = 0; j < lc->ntimers; j++)
+                if (strcmp(lc->timers[j].sid, sid) == 0)
+                    lc->timers[j].retry_ms = now + TIMER_RETRY_MS;
+        }
+        i = -1; /* the array may have changed: scan again */
+        now = clock_wall_ms();
+    }
+}
+
+int64_t timers_wait_ms(struct lifecycle *lc, int64_t max_ms) {
+    int64_t wait = max_ms, now = clock_wall_ms();
+    for (int i = 0; i < lc->ntimers; i++) {
+        int64_t at = lc->timers[i].deadline_ms;
+        if (lc->timers[i].retry_ms > at) at = lc->timers[i].retry_ms;
+        if (at - now < wait) wait = at - now;
+    }
+    return wait < 1 ? 1 : wait;
+}
