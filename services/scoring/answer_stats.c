@@ -9,6 +9,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "record.h"
 #include "submit.h"
 
 #include <stdio.h>
@@ -42,7 +43,8 @@ static void publish(struct stat_entry *e, struct db *db, natsConnection *nc) {
     char sidx[16], subject[256];
     snprintf(sidx, sizeof(sidx), "%d", e->idx);
     const char *p[2] = {e->sid, sidx};
-    PGresult *s = NULL, *c = NULL;
+    PGresult *s = NULL;
+    struct quiz_counts counts;
     json_t *ev = NULL;
     struct db_tx tx;
     if (db_tx_begin_snapshot(db, &tx) != 0) goto cleanup;
@@ -53,15 +55,8 @@ static void publish(struct stat_entry *e, struct db *db, natsConnection *nc) {
         " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int",
         2, p);
     if (!s || PQntuples(s) != 1) goto cleanup;
-    c = db_tx_exec(&tx,
-                   "SELECT choice, count(*) FROM answers WHERE sid = $1"
-                   " AND question_idx = $2::int GROUP BY choice",
-                   2, p);
-    if (!c || db_tx_commit(&tx) != 0) goto cleanup;
-    struct quiz_counts counts;
     quiz_counts_init(&counts, atoi(db_val(s, 0, 2)));
-    for (int i = 0; i < PQntuples(c); i++)
-        quiz_counts_add(&counts, PQgetvalue(c, i, 0), atoll(PQgetvalue(c, i, 1)));
+    if (record_counts(&tx, e->sid, e->idx, &counts) != 0 || db_tx_commit(&tx) != 0) goto cleanup;
     ev = quiz_ev_answer_stats(atoll(db_val(s, 0, 0)), e->idx, &counts, atoll(db_val(s, 0, 1)));
     if (ev && quiz_event_subject(subject, sizeof(subject), e->sid) == 0 &&
         bus_publish(nc, subject, ev) == 0)
@@ -70,7 +65,6 @@ cleanup:
     db_tx_rollback(&tx);
     json_decref(ev);
     PQclear(s);
-    PQclear(c);
 }
 
 int64_t answer_stats_flush(struct answer_stats *as, struct db *db, natsConnection *nc,

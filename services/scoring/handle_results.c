@@ -7,6 +7,7 @@
  * service worker threads.
  */
 #include "quiz.h"
+#include "record.h"
 #include "reply.h"
 #include "scoring.h"
 
@@ -25,13 +26,7 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     if (db_tx_begin_snapshot(db, &tx) == 0)
         s = db_tx_exec(&tx, "SELECT state FROM sessions WHERE sid = $1", 1, p);
     if (s && PQntuples(s) == 1) {
-        st = db_tx_exec(
-            &tx,
-            "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"
-            " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
-            " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
-            " ORDER BY score DESC, st.name, st.student_id",
-            1, p);
+        st = db_tx_exec(&tx, RECORD_SCORES " ORDER BY score DESC, st.name, st.student_id", 1, p);
         a = db_tx_exec(
             &tx,
             "SELECT student_id, question_idx, choice, correct, points, latency_ms FROM answers"

@@ -18,7 +18,7 @@ json_t *handle_cmd(struct lifecycle *lc, json_t *req) {
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     int err = 0, rc = 0;
     if (!sid || !*sid || !cmd) return reply_error(400, "bad_field", "sid and cmd must be strings");
-    json_t *st = lifecycle_state_json(lc->db, sid, &err);
+    json_t *st = session_state_read(lc->db, sid, 1, &err);
     if (err) return reply_error(503, "unavailable", "the database is unavailable");
     if (!st) return reply_error(404, "unknown_session", "no such session");
     enum quiz_state state = QUIZ_LOBBY;
@@ -38,7 +38,7 @@ json_t *handle_cmd(struct lifecycle *lc, json_t *req) {
     if (rc == 0 && plan.then == QUIZ_STEP_END) rc = step_end(lc, sid);
     if (rc == 0 && plan.then == QUIZ_STEP_RESET) rc = step_reset(lc, sid);
     if (rc != 0) return reply_error(503, "unavailable", "the state change could not be made");
-    st = lifecycle_state_json(lc->db, sid, &err);
+    st = session_state_read(lc->db, sid, 1, &err);
     if (!st) return reply_error(503, "unavailable", "the database is unavailable");
     json_object_set_new(st, "ok", json_true());
     LOG_INFO("session_cmd", "sid=%s cmd=%s from=%s to=%s", sid, cmd, quiz_state_name(state),

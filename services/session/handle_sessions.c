@@ -2,55 +2,58 @@
  * handle_sessions: session rows (qw.session.query.create, list, get).
  *
  * Creates a session in its lobby with a random sid and a 6-digit join code
- * that no other live session holds (the partial unique index decides; a
- * clash is retried), and reads sessions back as the <state> object of
+ * (both shared/quiz's, unbiased) that no other live session holds (the partial unique index
+ * decides; a clash is retried), and reads sessions back as the <state> object of
  * docs/ARCHITECTURE.md. Runs on the query workers; never drives the
  * lifecycle (that is handle_lifecycle.c's alone).
  */
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "session.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SID_LEN 12
 #define CREATE_TRIES 20
 
-/* The <state> columns, in the order state_from_row() reads them. */
+/* The <state> columns, in the order session_state_from_row() reads them. */
 #define STATE_SELECT                                                                               \
     "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "   \
     "s.players, "                                                                                  \
-    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "                  \
+    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                 \
+    "s.seq, s.opened_at_ms, s.deadline_ms "                                                        \
     "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "
 
-static json_int_t num(PGresult *r, int row, int col) {
-    return (json_int_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-/* Row `i` as a <state> object (new reference). */
-static json_t *state_from_row(PGresult *r, int i) {
-    return json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "sid", PQgetvalue(r, i, 0), "quiz_id",
-                     num(r, i, 1), "title", PQgetvalue(r, i, 2), "join_code", PQgetvalue(r, i, 3),
-                     "state", PQgetvalue(r, i, 4), "question_idx", num(r, i, 5), "question_count",
-                     num(r, i, 6), "players", num(r, i, 7), "created_at", PQgetvalue(r, i, 8));
-}
-
-/* Fills `out` with `n` characters drawn uniformly from `alphabet`. */
-static int random_text(char *out, size_t n, const char *alphabet) {
-    size_t alen = strlen(alphabet);
-    unsigned limit = 256 - 256 % (unsigned)alen; /* reject bytes that would bias */
-    size_t o = 0;
-    while (o < n) {
-        unsigned char buf[32];
-        if (RAND_bytes(buf, sizeof(buf)) != 1) return -1;
-        for (size_t i = 0; i < sizeof(buf) && o < n; i++)
-            if (buf[i] < limit) out[o++] = alphabet[buf[i] % alen];
+static json_t *session_state_from_row(PGresult *r, int i, int with_timing) {
+    struct quiz_session s = {0};
+    if (quiz_state_parse(db_val(r, i, 4), &s.state) != 0) return NULL;
+    s.sid = db_val(r, i, 0);
+    s.quiz_id = atoll(db_val(r, i, 1));
+    s.title = db_val(r, i, 2);
+    s.join_code = db_val(r, i, 3);
+    s.question_idx = atoi(db_val(r, i, 5));
+    s.question_count = atoi(db_val(r, i, 6));
+    s.players = atoll(db_val(r, i, 7));
+    s.created_at = db_val(r, i, 8);
+    if (with_timing) {
+        s.has_seq = 1;
+        s.seq = atoll(db_val(r, i, 9));
+        s.has_opened = db_val(r, i, 10) != NULL;
+        s.opened_at_ms = s.has_opened ? atoll(db_val(r, i, 10)) : 0;
+        s.has_deadline = db_val(r, i, 11) != NULL;
+        s.deadline_ms = s.has_deadline ? atoll(db_val(r, i, 11)) : 0;
     }
-    out[n] = '\0';
-    return 0;
+    return quiz_session_json(&s);
+}
+
+json_t *session_state_read(struct db *db, const char *sid, int with_timing, int *err) {
+    PGresult *r = db_exec(db, STATE_SELECT "WHERE s.sid = $1", 1, (const char *[]){sid});
+    json_t *o = r && PQntuples(r) == 1 ? session_state_from_row(r, 0, with_timing) : NULL;
+    *err = !r;
+    PQclear(r);
+    return o;
 }
 
 /* quiz_id as decimal text from a JSON integer or digit string. */
@@ -67,13 +70,11 @@ static int quiz_id_text(json_t *v, char *buf, size_t n) {
 
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
-    char qid[32], sid[SID_LEN + 1], code[7];
+    char qid[32], sid[QUIZ_SID_LEN + 1], code[QUIZ_JOIN_CODE_LEN + 1];
     if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0)
         return reply_error(400, "bad_field", "quiz_id must be the number of a stored pool");
     for (int attempt = 0; attempt < CREATE_TRIES; attempt++) {
-        if (random_text(sid, SID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789") != 0 ||
-            random_text(code, 6, "0123456789") != 0)
-            return NULL;
+        if (quiz_new_sid(sid) != 0 || quiz_join_code(code) != 0) return NULL;
         const char *p[] = {sid, qid, code};
         /* ON CONFLICT covers the live join-code index: a clash inserts nothing */
         PGresult *r = db_exec(db,
@@ -110,7 +111,7 @@ json_t *handle_session_list(void *ctx, struct db *db, json_t *req) {
     if (!r) return reply_error(503, "db_unavailable", "the sessions could not be read; try again");
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, state_from_row(r, i));
+        json_array_append_new(list, session_state_from_row(r, i, 0));
     PQclear(r);
     return json_pack("{s:b,s:o}", "ok", 1, "sessions", list);
 }
@@ -120,15 +121,10 @@ json_t *handle_session_get(void *ctx, struct db *db, json_t *req) {
     const char *sid = json_string_value(json_object_get(req, "sid"));
     if (!sid || !*sid || strlen(sid) > 64)
         return reply_error(400, "bad_field", "sid must be a session id");
-    PGresult *r = db_exec(db, STATE_SELECT "WHERE s.sid = $1", 1, (const char *[]){sid});
-    if (!r) return reply_error(503, "db_unavailable", "the session could not be read; try again");
-    json_t *reply;
-    if (PQntuples(r) == 0) {
-        reply = reply_error(404, "unknown_session", "there is no such session");
-    } else {
-        reply = state_from_row(r, 0);
-        json_object_set_new(reply, "ok", json_true());
-    }
-    PQclear(r);
+    int err = 0;
+    json_t *reply = session_state_read(db, sid, 0, &err);
+    if (err) return reply_error(503, "db_unavailable", "the session could not be read; try again");
+    if (!reply) return reply_error(404, "unknown_session", "there is no such session");
+    json_object_set_new(reply, "ok", json_true());
     return reply;
 }

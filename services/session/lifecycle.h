@@ -76,9 +76,6 @@ int step_close(struct lifecycle *lc, const char *sid, int idx);
 int step_end(struct lifecycle *lc, const char *sid);
 /* Back to the lobby, students and answers gone, epoch+1: 0, or -1. */
 int step_reset(struct lifecycle *lc, const char *sid);
-/* The session's <state> plus seq (and timing when set); NULL when unknown
- * or on error (*err = 1). Caller owns it. */
-json_t *lifecycle_state_json(struct db *db, const char *sid, int *err);
 
 /* ---- lifecycle.c ------------------------------------------------------ */
 

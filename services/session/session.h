@@ -27,6 +27,10 @@ json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req);
 
 /* handle_sessions.c: session rows. */
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req);
+/* The <state> object of one session (new reference), with `seq` and the
+ * question's timing when `with_timing` (command replies); NULL when there
+ * is no such session, or on a database error (*err = 1 then). */
+json_t *session_state_read(struct db *db, const char *sid, int with_timing, int *err);
 json_t *handle_session_list(void *ctx, struct db *db, json_t *req);
 json_t *handle_session_get(void *ctx, struct db *db, json_t *req);
 

@@ -13,6 +13,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "quiz.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,44 +25,6 @@ static void publish_event(struct lifecycle *lc, const char *sid, json_t *ev) {
         bus_publish(lc->sd->d.nc, subject, ev) != 0)
         LOG_WARN("event_publish_failed", "sid=%s type=%s", sid,
                  ev ? json_string_value(json_object_get(ev, "type")) : "?");
-}
-
-json_t *lifecycle_state_json(struct db *db, const char *sid, int *err) {
-    const char *p[1] = {sid};
-    *err = 0;
-    PGresult *r =
-        db_exec(db,
-                "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx,"
-                " q.question_count, s.players,"
-                " to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                " s.seq, s.opened_at_ms, s.deadline_ms"
-                " FROM sessions s JOIN quizzes q USING (quiz_id) WHERE s.sid = $1",
-                1, p);
-    json_t *o = NULL;
-    if (!r) {
-        *err = 1;
-        return NULL;
-    }
-    struct quiz_session s = {0};
-    if (PQntuples(r) == 1 && quiz_state_parse(db_val(r, 0, 4), &s.state) == 0) {
-        s.sid = db_val(r, 0, 0);
-        s.quiz_id = atoll(db_val(r, 0, 1));
-        s.title = db_val(r, 0, 2);
-        s.join_code = db_val(r, 0, 3);
-        s.question_idx = atoi(db_val(r, 0, 5));
-        s.question_count = atoi(db_val(r, 0, 6));
-        s.players = atoll(db_val(r, 0, 7));
-        s.created_at = db_val(r, 0, 8);
-        s.has_seq = 1;
-        s.seq = atoll(db_val(r, 0, 9));
-        s.has_opened = db_val(r, 0, 10) != NULL;
-        s.opened_at_ms = s.has_opened ? atoll(db_val(r, 0, 10)) : 0;
-        s.has_deadline = db_val(r, 0, 11) != NULL;
-        s.deadline_ms = s.has_deadline ? atoll(db_val(r, 0, 11)) : 0;
-        o = quiz_session_json(&s);
-    }
-    PQclear(r);
-    return o;
 }
 
 int step_open(struct lifecycle *lc, const char *sid, int idx) {
@@ -104,16 +67,13 @@ cleanup:
 
 /* question_closed from the close's reads: counts per label and, per
  * student, [choice|null, points, score]. */
-static json_t *closed_event(int idx, PGresult *u, PGresult *q, PGresult *c, PGresult *s) {
-    struct quiz_counts counts;
-    quiz_counts_init(&counts, atoi(db_val(q, 0, 1)));
-    for (int i = 0; i < PQntuples(c); i++)
-        quiz_counts_add(&counts, db_val(c, i, 0), atoll(db_val(c, i, 1)));
+static json_t *closed_event(int idx, PGresult *u, PGresult *q, const struct quiz_counts *counts,
+                            PGresult *s) {
     json_t *results = json_object();
     for (int i = 0; results && i < PQntuples(s); i++)
         quiz_closed_result_add(results, db_val(s, i, 0), db_val(s, i, 1), atoll(db_val(s, i, 2)),
                                atoll(db_val(s, i, 3)));
-    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, db_val(q, 0, 0), &counts, results,
+    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, db_val(q, 0, 0), counts, results,
                                    PQntuples(s));
 }
 
@@ -124,7 +84,8 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
     snprintf(sidx, sizeof(sidx), "%d", idx);
     snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
     const char *p[3] = {sid, sidx, now};
-    PGresult *u = NULL, *q = NULL, *c = NULL, *s = NULL;
+    PGresult *u = NULL, *q = NULL, *s = NULL;
+    struct quiz_counts counts;
     json_t *ev = NULL;
     if (db_tx_begin(lc->db, &tx) != 0) return -1;
     u = db_tx_exec(&tx,
@@ -143,11 +104,8 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
                    " WHERE quiz_id = $1::bigint AND idx = $2::int",
                    2, qp);
     if (!q || PQntuples(q) != 1) goto cleanup;
-    c = db_tx_exec(&tx,
-                   "SELECT choice, count(*) FROM answers WHERE sid = $1 AND question_idx = $2::int"
-                   " GROUP BY choice",
-                   2, p);
-    if (!c) goto cleanup;
+    quiz_counts_init(&counts, atoi(db_val(q, 0, 1)));
+    if (record_counts(&tx, sid, idx, &counts) != 0) goto cleanup;
     s = db_tx_exec(&tx,
                    "SELECT st.student_id, a.choice, COALESCE(a.points, 0),"
                    " (SELECT COALESCE(sum(x.points), 0) FROM answers x"
@@ -158,7 +116,7 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
                    2, p);
     if (!s || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 1;
-    ev = closed_event(idx, u, q, c, s);
+    ev = closed_event(idx, u, q, &counts, s);
     publish_event(lc, sid, ev);
     LOG_INFO("question_closed", "sid=%s question_idx=%d seq=%s players=%d", sid, idx,
              db_val(u, 0, 0), PQntuples(s));
@@ -168,7 +126,6 @@ cleanup:
     json_decref(ev);
     PQclear(u);
     PQclear(q);
-    PQclear(c);
     PQclear(s);
     return rc;
 }
@@ -186,17 +143,13 @@ int step_end(struct lifecycle *lc, const char *sid) {
                    " WHERE sid = $1 AND state IN ('lobby', 'closed') RETURNING seq",
                    1, p);
     if (!u || PQntuples(u) != 1) goto cleanup;
-    s = db_tx_exec(&tx,
-                   "SELECT st.student_id, COALESCE(sum(a.points), 0) AS score FROM students st"
-                   " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
-                   " WHERE st.sid = $1 GROUP BY st.student_id ORDER BY score DESC",
-                   1, p);
+    s = db_tx_exec(&tx, RECORD_SCORES, 1, p);
     if (!s || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 0;
     size_t n = (size_t)PQntuples(s);
     rows = calloc(n ? n : 1, sizeof(*rows));
     for (size_t i = 0; rows && i < n; i++)
-        rows[i] = (struct quiz_standing){db_val(s, (int)i, 0), atoll(db_val(s, (int)i, 1)), 0};
+        rows[i] = (struct quiz_standing){db_val(s, (int)i, 0), atoll(db_val(s, (int)i, 2)), 0};
     if (rows && quiz_rank(rows, n) == 0)
         ev = quiz_ev_session_ended(atoll(db_val(u, 0, 0)), rows, n);
     publish_event(lc, sid, ev);

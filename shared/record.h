@@ -1,0 +1,26 @@
+/*
+ * record: the reads of the quiz record that more than one daemon makes,
+ * written once: the answers per choice of one question, and every
+ * student's score (the sum of their points; no answer scores 0). The
+ * rules applied to what they read (labels, ranks) are shared/quiz's.
+ * Reads run inside the caller's transaction (a db_tx), never on their own.
+ */
+#ifndef QW_RECORD_H
+#define QW_RECORD_H
+
+#include "db.h"
+#include "quiz.h"
+
+/* Every student of session $1 with their score: columns student_id, name,
+ * score. Use as a whole statement or as a subquery. */
+#define RECORD_SCORES                                                                              \
+    "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"          \
+    " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"                      \
+    " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
+
+/* Adds the answers to question `idx` of `sid`, per choice, to `c` (which
+ * the caller initialised for the question's labels). Returns 0, or -1 when
+ * the read failed (the transaction has then failed). */
+int record_counts(struct db_tx *tx, const char *sid, int idx, struct quiz_counts *c);
+
+#endif
