@@ -354,7 +354,10 @@ test('25 rapid reconnects leave the gateway healthy with no socket left behind',
   }, { timeout: 10000 });
 });
 
-test('50 students x 2 questions: ack latency p50/p95/p99', { timeout: 90000 }, async () => {
+// The ack latency figures (p50/p99 at 50..5000 students) are `make bench`'s;
+// here the promise: every submit of a class is acked accepted, each within
+// a bound that holds on a busy machine, and every ack is in the record.
+test('50 students x 2 questions: every submit is acked accepted within 5 s and recorded', { timeout: 90000 }, async () => {
   const { sid } = await newSession(admin, makePool(2, { timeLimit: 30 }));
   const students = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
     const { cookie } = await join(gwOf(i), sid, `load-${i}`);
@@ -373,8 +376,12 @@ test('50 students x 2 questions: ack latency p50/p95/p99', { timeout: 90000 }, a
       lat.push(ack._at - t0);
     }));
   }
-  console.log(`ack latency ms over ${lat.length} submits: p50=${percentile(lat, 50).toFixed(1)} p95=${percentile(lat, 95).toFixed(1)} p99=${percentile(lat, 99).toFixed(1)}`);
   for (const ws of students) ws.close();
+  assert.equal(lat.length, 100);
+  assert.ok(percentile(lat, 100) < 5000, `slowest ack ${percentile(lat, 100).toFixed(0)} ms`);
+  const res = await results(admin, sid);
+  assert.equal(res.students.length, 50);
+  assert.ok(res.students.every((st) => st.answers.length === 2), 'every accepted answer is in the record');
 });
 
 test('ping gets pong and the instructor socket may not submit, a student may not drive', { timeout: 20000 }, async () => {

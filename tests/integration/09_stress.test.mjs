@@ -6,18 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { env, http, waitFor, pidOf, WsClient, wsUrl } from '../lib/stack.mjs';
+import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
 
 const LIVE = path.join(env.root, 'stress/live');
-
-// Until the WebSocket routes are merged, /ws answers 404 (no such route);
-// once they are, an upgrade without credentials answers 401. Only the
-// first case skips the runs that need sockets.
-async function wsRoutesMissing() {
-  const c = new WsClient(wsUrl(env.gateways[0], '/ws'));
-  try { await c.opened; } catch (e) { return e.status === 404; } finally { c.terminate(); }
-  return false;
-}
 
 // Runs stress/live; resolves {code, json, stderr, ms}. Killed after `limit` ms.
 function live(args, { limit = 90000, password = env.adminPassword } = {}) {
@@ -41,8 +32,7 @@ function live(args, { limit = 90000, password = env.adminPassword } = {}) {
   });
 }
 
-test('stress/live with 50 students x 3 questions passes its own checks against the stack', async (t) => {
-  if (await wsRoutesMissing()) return t.skip('the gateway has no /ws route yet');
+test('stress/live with 50 students x 3 questions passes its own checks against the stack', async () => {
   const r = await live(['--students', '50', '--questions', '3', '--mode', 'burst']);
   assert.equal(r.signal, null, `killed after ${r.ms} ms:\n${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
@@ -58,8 +48,7 @@ test('stress/live with 50 students x 3 questions passes its own checks against t
   assert.doesNotMatch(r.stderr, /AddressSanitizer|runtime error/);
 });
 
-test('stress/live fails within its bounds naming the stalled submit when scoring is stopped', async (t) => {
-  if (await wsRoutesMissing()) return t.skip('the gateway has no /ws route yet');
+test('stress/live fails within its bounds naming the stalled submit when scoring is stopped', async () => {
   const pid = pidOf('scoring');
   assert.ok(pid, 'scoring.pid must exist');
   process.kill(pid, 'SIGSTOP');
