@@ -2,12 +2,15 @@
 // checker tests/db/db_tx_check.c commits, fails a transaction after an
 // error, a backend killed between two statements (pg_terminate_backend), a
 // silent reconnect in the middle and a stray COMMIT, and reads a snapshot
-// while another connection writes. Every case must pass.
+// while another connection writes. Then the promise on the real daemon: a
+// submit batch whose connection is killed between two of its statements
+// is never acked nor recorded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
-import { env } from '../lib/stack.mjs';
+import { env, waitFor } from '../lib/stack.mjs';
+import { Bus, sql, createQuiz, createSession, addStudents, answerRows } from '../lib/fixtures.mjs';
 
 test('a transaction never goes on after an error, a kill or a reconnect; a snapshot sees one moment', async () => {
   const bin = path.join(env.buildDir, 'tests', 'db', 'db_tx_check');
@@ -20,4 +23,55 @@ test('a transaction never goes on after an error, a kill or a reconnect; a snaps
   assert.equal(Number(summary[2]), 0, out.stdout);
   assert.equal(Number(summary[1]), 8, out.stdout);
   assert.equal(out.code, 0, out.stdout + out.stderr);
+});
+
+// Holds LOCK TABLE answers IN SHARE MODE in a psql of its own, so the
+// scoring batch runs its first statements (session FOR SHARE, students)
+// and then waits on its INSERT; resolves with a release function.
+function lockAnswers() {
+  const child = spawn(`${process.env.QW_PG_BIN}/psql`, [
+    '-h', process.env.QW_PG_SOCKET, '-p', process.env.QW_PG_PORT, '-U', 'quizwire', '-d', 'quizwire',
+    '-tA', '-v', 'ON_ERROR_STOP=1',
+  ], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('locked')) resolve(() => { child.stdin.end('ROLLBACK;\n'); });
+    });
+    child.on('error', reject);
+    child.on('exit', () => reject(new Error(`psql exited: ${out}`)));
+    child.stdin.write("BEGIN; LOCK TABLE answers IN SHARE MODE; SELECT 'locked';\n");
+  });
+}
+
+test('a batch whose connection is killed between two statements acks nothing and records nothing; a resubmit is accepted', { timeout: 60000 }, async () => {
+  const bus = await Bus.open(env.natsUrl);
+  let release = null;
+  try {
+    const sid = createSession(createQuiz([{ answer: 'B' }]));
+    const epoch = addStudents(sid, ['cut1']);
+    assert.equal((await bus.cmd(sid, 'next')).state, 'question');
+    release = await lockAnswers();
+    const submit = bus.submit({ sid, epoch, student_id: 'cut1', question_idx: 0, choice: 'B' }, 8000)
+      .then((r) => ({ reply: r }), (e) => ({ error: e }));
+    const [[pid]] = await waitFor('the batch waiting on its INSERT', async () => {
+      const rows = sql("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO answers%'");
+      return rows.length === 1 ? rows : null;
+    }, { timeout: 10000 });
+    sql(`SELECT pg_terminate_backend(${Number(pid)}, 5000)`);
+    release();
+    release = null;
+    const got = await submit;
+    assert.ok(got.error, `no ack may be sent for a batch that did not commit, got ${JSON.stringify(got.reply)}`);
+    assert.deepEqual(answerRows(sid, 0), []);
+    const again = await waitFor('a resubmit answered', async () => {
+      try { return await bus.submit({ sid, epoch, student_id: 'cut1', question_idx: 0, choice: 'B' }, 3000); } catch { return null; }
+    }, { timeout: 20000 });
+    assert.equal(again.status, 'accepted', JSON.stringify(again));
+    assert.equal(answerRows(sid, 0).length, 1);
+  } finally {
+    if (release) release();
+    await bus.close();
+  }
 });
