@@ -79,5 +79,8 @@ const struct config_def config_table[] = {
      "Most messages queued to one slow socket before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,
      "WebSocket ping interval; a socket that misses two pongs is dropped."},
+    {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
+     "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
+     "client that delays its pongs gains at most this much."},
     {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
 };
