@@ -28,6 +28,10 @@
 #define WS_BAD_WINDOW_MS 10000
 #define WS_CLOSE_LINGER_MS 2000
 #define WS_CODE_SESSION_RESET 4001
+/* SO_SNDBUF of a WebSocket (the kernel doubles it): a quiz message is a few
+ * KB, and a peer that does not read then fills wslay's queue, which is
+ * bounded (QW_WS_MAX_QUEUE), instead of megabytes of kernel buffer. */
+#define WS_SNDBUF (64 * 1024)
 
 /* ---- server (ws_server.c) ------------------------------------------------ */
 
