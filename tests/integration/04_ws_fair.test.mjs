@@ -57,7 +57,8 @@ function delayProxy(target, delayMs) {
 
 // Joins `id` (over the gateway) and opens its socket through `base` (the
 // gateway or a proxy before it). `autoPong` false: `onPing(ws, data)`
-// answers. Resolves once the socket has seen QUICK_PINGS pings.
+// answers. Resolves once the socket has seen QUICK_PINGS pings (or after
+// 5 s; `pingsBefore` keeps the count, asserted by the tests after points).
 async function player(base, sid, id, { autoPong = true, onPing } = {}) {
   const { cookie } = await join(GW0, sid, id);
   const ws = new WsClient(wsUrl(base, '/ws'), { cookie, autoPong });
@@ -68,8 +69,10 @@ async function player(base, sid, id, { autoPong = true, onPing } = {}) {
   });
   await ws.opened;
   await ws.next('snapshot');
-  await waitFor(`${id} pinged ${QUICK_PINGS} times`, () => pings >= QUICK_PINGS, { timeout: 10000 });
-  return { id, ws };
+  try {
+    await waitFor(`${id} pinged ${QUICK_PINGS} times`, () => pings >= QUICK_PINGS, { timeout: 5000 });
+  } catch { /* asserted by the test */ }
+  return { id, ws, pingsBefore: pings };
 }
 
 // Opens question `q`; every player answers `choice` ANSWER_AFTER_MS after
@@ -115,6 +118,7 @@ test('students behind 150 ms and 300 ms of round trip score within 2 points of a
     }
     assert.ok(Math.abs(median(d150)) <= 2, `150 ms round trip: differences ${d150}`);
     assert.ok(Math.abs(median(d300)) <= 2, `300 ms round trip: differences ${d300}`);
+    for (const p of players) assert.ok(p.pingsBefore >= QUICK_PINGS, `${p.id} had ${p.pingsBefore} pings`);
   } finally {
     for (const p of players) p.ws.close();
     p150.close();
@@ -159,7 +163,7 @@ test('forged pongs gain nothing and pongs delayed 3 s gain at most the cap', { t
     ]));
     const forger = players[1].ws.ws;
     unsolicited = setInterval(() => { forger.pong(crypto.randomBytes(16)); forged++; }, 100);
-    await waitFor('two delayed pongs answered', () => delayedSent >= 2, { timeout: 15000 });
+    await waitFor('a delayed pong answered', () => delayedSent >= 1, { timeout: 15000 });
     await waitFor('20 forged pongs sent', () => forged >= 20);
     const pts = await playQuestion(sid, players);
     assert.ok(pts.forger <= pts.honest + 2, `forger ${pts.forger} vs honest ${pts.honest}`);
@@ -167,6 +171,7 @@ test('forged pongs gain nothing and pongs delayed 3 s gain at most the cap', { t
     assert.ok(pts.delayer <= pts.honest + capPoints + 2, `delayer ${pts.delayer} vs honest ${pts.honest}`);
     const ignored = (await metric(ops, 'qw_ws_pongs_ignored_total')) - ignoredBefore;
     assert.ok(ignored >= 20 && ignored <= forged, `ignored ${ignored} of ${forged} forged`);
+    for (const p of players) assert.ok(p.pingsBefore >= QUICK_PINGS, `${p.id} had ${p.pingsBefore} pings`);
   } finally {
     clearInterval(unsolicited);
     for (const p of players) p.ws.close();
