@@ -91,6 +91,7 @@ async function flood(sid, neighbour, sock) {
   const before = rssMb(pid);
   let peak = before;
   const sampler = setInterval(() => { try { peak = Math.max(peak, rssMb(pid)); } catch { /* gone */ } }, 20);
+  sampler.unref(); // a failed assertion must not keep the test process alive
   let closed = false;
   let writeError = null;
   sock.on('error', (e) => { writeError = e; });
