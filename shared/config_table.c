@@ -76,8 +76,13 @@ const struct config_def config_table[] = {
      "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
      "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},
     {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
-     "Most messages queued to one slow socket before it is dropped."},
+     "Most messages queued to one socket, control frames included (wslay queues a pong for every "
+     "ping), before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,
-     "WebSocket ping interval; a socket that misses two pongs is dropped."},
+     "WebSocket ping interval; a socket with no pong echoing its pings for two intervals is "
+     "dropped."},
+    {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
+     "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
+     "client that delays its pongs gains at most this much."},
     {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
 };

@@ -34,6 +34,9 @@ struct metric ws_metric_in = {"qw_ws_messages_in_total", "WebSocket text message
 struct metric ws_metric_out = {"qw_ws_messages_out_total", "WebSocket text messages queued", 0, 0};
 struct metric ws_metric_dropped = {"qw_ws_dropped_slow_total",
                                    "sockets dropped because their write queue overflowed", 0, 0};
+struct metric ws_metric_pongs_ignored = {
+    "qw_ws_pongs_ignored_total", "pongs that echoed no outstanding ping (unsolicited, forged)", 0,
+    0};
 
 enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC };
 
@@ -79,6 +82,7 @@ struct ws_server {
     uint64_t next_req, next_conn;
     int max_queue;
     int64_t ping_ms;
+    int64_t rtt_cap_ms;
     int timeout_ms;
 };
 
@@ -90,6 +94,9 @@ int ws_server_max_queue(struct ws_server *srv) {
 }
 int64_t ws_server_ping_ms(struct ws_server *srv) {
     return srv->ping_ms;
+}
+int64_t ws_server_rtt_cap_ms(struct ws_server *srv) {
+    return srv->rtt_cap_ms;
 }
 struct ws_sess **ws_server_sessions(struct ws_server *srv) {
     return &srv->sessions;
@@ -245,11 +252,14 @@ static void conn_adopt(struct ws_server *srv, struct item *it) {
     c->extra_len = it->len;
     it->data = NULL;
     c->q_idx = -1;
-    c->rtt_us = -1;
+    rtt_init(&c->rtt, clock_mono_us());
     int fl = fcntl(c->fd, F_GETFL);
     if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* the kernel's share of a socket's memory is bounded too (see ws.h) */
+    int sndbuf = WS_SNDBUF;
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (ws_conn_init(c) != 0) goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) goto fail;
@@ -396,7 +406,8 @@ static void tick(struct ws_server *srv) {
             continue;
         }
         if (now >= c->next_ping_ms) {
-            if (c->missed_pongs >= 2) {
+            /* two ping intervals without a pong echoing one of our pings */
+            if (rtt_silence_us(&c->rtt, now * 1000) > 2 * srv->ping_ms * 1000) {
                 LOG_INFO("ws_ping_timeout", "conn=%llu", (unsigned long long)c->id);
                 c->dead = 1;
             } else {
@@ -453,6 +464,7 @@ int ws_server_start(struct gateway *gw) {
     srv->epfd = srv->evfd = -1;
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
+    srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
     srv->timeout_ms = gw->d.timeout_ms;
     pthread_mutex_init(&srv->lock, NULL);
     gw->ws = srv;
@@ -460,6 +472,7 @@ int ws_server_start(struct gateway *gw) {
     metrics_register(&ws_metric_in);
     metrics_register(&ws_metric_out);
     metrics_register(&ws_metric_dropped);
+    metrics_register(&ws_metric_pongs_ignored);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (srv->epfd < 0 || srv->evfd < 0) goto fail;
@@ -476,7 +489,8 @@ int ws_server_start(struct gateway *gw) {
     if (pthread_create(&srv->thread, NULL, loop, srv) != 0) goto fail;
     srv->started = 1;
     bus_on_reconnected(on_reconnected, srv);
-    LOG_INFO("ws_started", "max_queue=%d ping_ms=%lld", srv->max_queue, (long long)srv->ping_ms);
+    LOG_INFO("ws_started", "max_queue=%d ping_ms=%lld rtt_cap_ms=%lld", srv->max_queue,
+             (long long)srv->ping_ms, (long long)srv->rtt_cap_ms);
     return 0;
 fail:
     LOG_ERROR("ws_start_failed", "errno=%d", errno);
