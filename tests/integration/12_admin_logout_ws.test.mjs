@@ -1,0 +1,64 @@
+// Logout ends the login everywhere at once (issue 12 item 5): the admin
+// sockets opened with that login, on both gateways, are closed (1008
+// "logged_out") as soon as the logout is answered, while another login's
+// socket keeps working; the logged-out cookie then opens no new socket.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import httpMod from 'node:http';
+import { env, http, adminLogin, WsClient, wsUrl } from '../lib/stack.mjs';
+import { sleep } from '../lib/ws.mjs';
+
+// A login of its own (not the cached cookie, which other tests share),
+// from its own loopback address so it never counts against 127.0.0.1's
+// login limit.
+function freshLogin(base) {
+  const u = new URL(base);
+  const body = Buffer.from(JSON.stringify({ username: 'admin', password: env.adminPassword }));
+  return new Promise((resolve, reject) => {
+    const req = httpMod.request({
+      host: u.hostname, port: u.port, path: '/admin/login', method: 'POST', localAddress: '127.0.0.73',
+      agent: false, timeout: 10000, headers: { 'content-type': 'application/json', 'content-length': body.length },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const c = (res.headers['set-cookie'] || []).find((x) => x.startsWith('qw_admin='));
+        if (res.statusCode !== 200 || !c) reject(new Error(`login: ${res.statusCode}`));
+        else resolve(c.split(';')[0]);
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function openAdmin(base, cookie) {
+  const ws = new WsClient(wsUrl(base, '/admin/ws?sid=main'), { cookie });
+  await ws.opened;
+  await ws.next('snapshot');
+  return ws;
+}
+
+test('logout closes that login\'s open admin sockets on every gateway, and only those', async () => {
+  const [gw1, gw2] = env.gateways;
+  const mine = await freshLogin(gw1);
+  const other = await adminLogin(gw1);
+  const socks = [await openAdmin(gw1, mine), await openAdmin(gw2, mine), await openAdmin(gw2, mine)];
+  const bystander = await openAdmin(gw1, other);
+  const out = await http(gw2, 'POST', '/admin/logout', { cookie: mine });
+  assert.equal(out.status, 200, out.text);
+  for (const ws of socks) {
+    const c = await ws.waitClose(10000);
+    assert.equal(c.code, 1008, `closed with ${c.code} ${c.reason}`);
+    assert.equal(c.reason, 'logged_out');
+  }
+  // the other login's socket is untouched and still answers
+  await sleep(300);
+  assert.equal(bystander.closed, null);
+  bystander.send({ type: 'ping' });
+  await bystander.next('pong');
+  bystander.close();
+  // and the logged-out cookie opens nothing new
+  const again = new WsClient(wsUrl(gw1, '/admin/ws?sid=main'), { cookie: mine });
+  await assert.rejects(again.opened, (e) => e.status === 401);
+});
