@@ -32,8 +32,11 @@ function freshLogin(base) {
   });
 }
 
-async function openAdmin(base, cookie) {
+// Opens /admin/ws?sid=main and awaits its snapshot; the socket goes into
+// `socks` first, so the caller closes it whatever happens.
+async function openAdmin(base, cookie, socks) {
   const ws = new WsClient(wsUrl(base, '/admin/ws?sid=main'), { cookie });
+  socks.push(ws);
   await ws.opened;
   await ws.next('snapshot');
   return ws;
@@ -43,11 +46,20 @@ test('logout closes that login\'s open admin sockets on every gateway, and only 
   const [gw1, gw2] = env.gateways;
   const mine = await freshLogin(gw1);
   const other = await adminLogin(gw1);
-  const socks = [await openAdmin(gw1, mine), await openAdmin(gw2, mine), await openAdmin(gw2, mine)];
-  const bystander = await openAdmin(gw1, other);
+  const socks = [];
+  try {
+    await runScenario(gw1, gw2, mine, other, socks);
+  } finally {
+    for (const ws of socks) ws.terminate(); // a failure must not leave the file running
+  }
+});
+
+async function runScenario(gw1, gw2, mine, other, socks) {
+  for (const gw of [gw1, gw2, gw2]) await openAdmin(gw, mine, socks);
+  const bystander = await openAdmin(gw1, other, socks);
   const out = await http(gw2, 'POST', '/admin/logout', { cookie: mine });
   assert.equal(out.status, 200, out.text);
-  for (const ws of socks) {
+  for (const ws of socks.slice(0, 3)) {
     const c = await ws.waitClose(10000);
     assert.equal(c.code, 1008, `closed with ${c.code} ${c.reason}`);
     assert.equal(c.reason, 'logged_out');
@@ -60,5 +72,6 @@ test('logout closes that login\'s open admin sockets on every gateway, and only 
   bystander.close();
   // and the logged-out cookie opens nothing new
   const again = new WsClient(wsUrl(gw1, '/admin/ws?sid=main'), { cookie: mine });
+  socks.push(again);
   await assert.rejects(again.opened, (e) => e.status === 401);
-});
+}

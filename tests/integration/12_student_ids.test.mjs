@@ -23,10 +23,13 @@ test('ids of up to 64 code points join and their sockets open on both gateways',
     const cookie = r.headers.getSetCookie().find((c) => c.startsWith('qw_student=')).split(';')[0];
     for (const gw of env.gateways) {
       const { ws, snap } = await connect(gw, cookie);
-      assert.equal(snap.sid, session.sid);
-      ws.send({ type: 'ping' });
-      await ws.next('pong');
-      ws.close();
+      try {
+        assert.equal(snap.sid, session.sid);
+        ws.send({ type: 'ping' });
+        await ws.next('pong');
+      } finally {
+        ws.terminate();
+      }
     }
   }
 });
