@@ -222,12 +222,15 @@ int http_origin_ok(struct http_req *r) {
     const char *proto = trusted ? http_header(r, "X-Forwarded-Proto") : NULL;
     if (!host || !*host) return 0;
     const char *rest = NULL;
-    /* without a trusted word on the scheme either is the gateway's own */
-    int want_http = !proto || strcasecmp(proto, "http") == 0;
-    int want_https = !proto || strcasecmp(proto, "https") == 0;
+    /* A trusted proxy that terminated TLS makes https the only scheme of
+     * the page. Without that word either scheme is the gateway's own: a
+     * proxy saying "http" may itself sit behind a TLS proxy it cannot
+     * vouch for (compose/ behind one), and http on the host and port of an
+     * https site is no page anyone else controls. */
+    int want_http = !proto || strcasecmp(proto, "https") != 0;
     if (want_http && strncasecmp(origin, "http://", 7) == 0)
         rest = origin + 7;
-    else if (want_https && strncasecmp(origin, "https://", 8) == 0)
+    else if (strncasecmp(origin, "https://", 8) == 0)
         rest = origin + 8;
     return rest && strcasecmp(rest, host) == 0;
 }

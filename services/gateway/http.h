@@ -87,9 +87,9 @@ void http_set_cookie(struct http_req *r, const char *name, const char *value, co
 /* True when the request may act for this site's pages: an Origin listed
  * in QW_ALLOWED_ORIGINS; else no Sec-Fetch-Site of "cross-site" or
  * "same-site", and an Origin that is absent or the gateway's own (http or
- * https with the Host; from a trusted proxy, its X-Forwarded-Host and
- * X-Forwarded-Proto instead). The one Origin check of /ws, /admin/ws and
- * the admin writes. */
+ * https with the Host; from a trusted proxy, its X-Forwarded-Host for the
+ * Host, and only https when its X-Forwarded-Proto says https). The one
+ * Origin check of /ws, /admin/ws and the admin writes. */
 int http_origin_ok(struct http_req *r);
 
 /* The admin token of the request: cookie qw_admin, else an

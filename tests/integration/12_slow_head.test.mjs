@@ -52,6 +52,26 @@ function drip(base, first = '', limit = DEADLINE_MS + 15000) {
   });
 }
 
+// Sends a whole POST /api/join head at once, then its 8-byte body spread
+// over `ms`; resolves with what the server answered.
+function slowBodyRequest(base, ms) {
+  const u = new URL(base);
+  const body = '{"x":1} ';
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(u.port), u.hostname);
+    let received = '';
+    let i = 0;
+    let timer = null;
+    sock.on('connect', () => {
+      sock.write(`POST /api/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      timer = setInterval(() => { if (i < body.length) sock.write(body[i++]); }, ms / body.length);
+    });
+    sock.on('data', (d) => { received += d; });
+    sock.on('close', () => { clearInterval(timer); resolve(received); });
+    sock.on('error', (e) => { clearInterval(timer); reject(e); });
+  });
+}
+
 test('a client dripping its request head is dropped at the deadline while others are served', { timeout: 60000 }, async () => {
   const gw = env.gateways[0];
   const { cookie } = await join(gw, session.sid, 'awake-through-it');
@@ -67,6 +87,8 @@ async function scenario(gw, ws) {
   // one fresh connection, and one that was answered once and then drips
   const fresh = drip(gw);
   const kept = drip(gw, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  // a whole head sent at once is being answered: its body may take longer
+  const slowBody = slowBodyRequest(gw, DEADLINE_MS + 2000);
   // normal requests go on being served while both drip
   for (let i = 0; i < 5; i++) {
     const r = await http(gw, 'GET', '/healthz');
@@ -80,6 +102,7 @@ async function scenario(gw, ws) {
     assert.ok(r.ms < DEADLINE_MS + 8000, `${what} dropped too late: ${r.ms} ms`);
   }
   assert.match(b.received, /^HTTP\/1\.1 200/, 'the kept-alive connection had its first answer');
+  assert.match(await slowBody, /^HTTP\/1\.1 400/, 'a request past its head is answered, not dropped');
   // the WebSocket, open longer than the deadline, still works
   ws.send({ type: 'ping' });
   await ws.next('pong');
