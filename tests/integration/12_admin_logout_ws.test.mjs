@@ -2,9 +2,15 @@
 // sockets opened with that login, on both gateways, are closed (1008
 // "logged_out") as soon as the logout is answered, while another login's
 // socket keeps working; the logged-out cookie then opens no new socket.
+// Nor does an admin socket outlive its token: one opened with a token
+// about to expire (signed here with the stack's key, read from Postgres,
+// for a real login) is closed 1008 "token_expired" at its expiry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import httpMod from 'node:http';
+import path from 'node:path';
 import { env, http, adminLogin, WsClient, wsUrl } from '../lib/stack.mjs';
 import { sleep } from '../lib/ws.mjs';
 
@@ -75,3 +81,39 @@ async function runScenario(gw1, gw2, mine, other, socks) {
   socks.push(again);
   await assert.rejects(again.opened, (e) => e.status === 401);
 }
+
+// psql against the stack's database.
+function sql(query) {
+  const psql = path.join(process.env.QW_PG_BIN, 'psql');
+  return execFileSync(psql, [env.dbUrl, '-XtAc', query], { encoding: 'utf8' }).trim();
+}
+
+// A token of the same login as `cookie` that expires at `exp` (seconds),
+// signed as auth signs (token.c: base64url of the sorted claims, a dot,
+// base64url of their HMAC-SHA256).
+function tokenExpiringAt(cookie, exp) {
+  const [body] = cookie.slice('qw_admin='.length).split('.');
+  const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  const sorted = JSON.stringify(Object.fromEntries(Object.entries({ ...claims, exp }).sort(([a], [b]) => (a < b ? -1 : 1))));
+  const key = Buffer.from(sql("SELECT value FROM settings WHERE key = 'token_key'"), 'hex');
+  const head = Buffer.from(sorted).toString('base64url');
+  return `${head}.${crypto.createHmac('sha256', key).update(head).digest('base64url')}`;
+}
+
+test('an admin socket is closed when its token expires', async () => {
+  assert.equal(process.env.QW_TOKEN_KEY, undefined, 'the test stack keeps its token key in Postgres');
+  const cookie = await freshLogin(env.gateways[0]);
+  const exp = Math.floor(Date.now() / 1000) + 4;
+  const token = tokenExpiringAt(cookie, exp);
+  const socks = [];
+  try {
+    const ws = await openAdmin(env.gateways[1], `qw_admin=${token}`, socks);
+    const c = await ws.waitClose(15000);
+    const at = Date.now();
+    assert.equal(c.code, 1008, `closed with ${c.code} ${c.reason}`);
+    assert.equal(c.reason, 'token_expired');
+    assert.ok(at >= exp * 1000 - 1000, `closed ${exp * 1000 - at} ms before the expiry`);
+  } finally {
+    for (const ws of socks) ws.terminate();
+  }
+});
