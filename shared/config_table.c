@@ -66,12 +66,15 @@ const struct config_def config_table[] = {
      "HTTP worker threads (REST requests wait on NATS in these)."},
     {"QW_STATIC_DIR", CFG_GATEWAY, CFG_STR, "web/dist", 0, 0, "Folder of the built web pages."},
     {"QW_ALLOWED_ORIGINS", CFG_GATEWAY, CFG_STR, "", 0, 0,
-     "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always "
-     "allowed)."},
+     "Extra Origins allowed to open WebSockets and send admin writes, comma separated (e.g. "
+     "https://quiz.example.org); the gateway's own is always allowed."},
     {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
      "Proxies whose X-Forwarded-For first hop is taken as the client IP: IPs or CIDR ranges, IPv4 "
      "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the "
      "gateway."},
+    {"QW_HTTP_HEAD_TIMEOUT_MS", CFG_GATEWAY, CFG_INT, "10000", 1000, 600000,
+     "Time a client has to send a whole request head, from connecting or from the end of its "
+     "last answer; a client still sending after it is dropped (slowloris)."},
     {"QW_HTTP_CONN_MEMORY_KB", CFG_GATEWAY, CFG_INT, "6", 4, 64,
      "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
      "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},

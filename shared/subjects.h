@@ -21,6 +21,10 @@
 #define SUBJ_AUTH_JOIN "qw.auth.join"
 #define QUEUE_AUTH "auth"
 
+/* broadcast by auth after a logout, to every gateway (no queue group):
+ * {"login":"<login id>"}; each closes the admin sockets of that login */
+#define SUBJ_ADMIN_REVOKED "qw.admin.revoked"
+
 /* session daemon: queries any instance answers (queue "session-q") ... */
 #define SUBJ_SESSION_QUERY_ALL "qw.session.query.*"
 #define SUBJ_QUIZ_CREATE "qw.session.query.quiz_create"

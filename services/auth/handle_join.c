@@ -14,43 +14,12 @@
 #include "log.h"
 #include "reply.h"
 #include "subjects.h"
+#include "text.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Code points of `s` when it is valid UTF-8 without control characters
- * (C0, DEL, C1); -1 otherwise. */
-static long text_length(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    while (*p) {
-        unsigned c = *p;
-        int extra;
-        unsigned cp;
-        if (c < 0x80)
-            extra = 0, cp = c;
-        else if ((c & 0xe0) == 0xc0)
-            extra = 1, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            extra = 2, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            extra = 3, cp = c & 0x07;
-        else
-            return -1;
-        p++;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xc0) != 0x80) return -1;
-            cp = cp << 6 | (*p & 0x3f);
-        }
-        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return -1;
-        n++;
-    }
-    return n;
-}
 
 /* The sid the request names (borrowed from req or copied into buf), or
  * NULL after setting *err. */
@@ -88,8 +57,8 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     const char *st = json_string_value(json_object_get(req, "student_id"));
     const char *name = json_string_value(json_object_get(req, "name"));
     const char *given = json_string_value(json_object_get(req, "token"));
-    long stlen = st ? text_length(st) : -1, namelen = name ? text_length(name) : -1;
-    if (stlen < 1 || stlen > 64)
+    long stlen = text_codepoints(st), namelen = text_codepoints(name);
+    if (stlen < 1 || stlen > TEXT_ID_MAX_CHARS)
         return reply_error(400, "bad_field", "student_id must be 1 to 64 printable characters");
     if (namelen < 1 || namelen > 40)
         return reply_error(400, "bad_field", "name must be 1 to 40 printable characters");

@@ -7,13 +7,17 @@
  * A try refused with 429 is not counted: it never reached the password
  * check, and counting it would push retry_after out forever for a client
  * that keeps retrying. Logout revokes the login row, so the token is
- * refused by every instance afterwards. Never logs a password or token.
+ * refused by every instance afterwards, and announces the login id on
+ * qw.admin.revoked so every gateway closes the admin sockets it opened.
+ * Never logs a password or token.
  */
 #include "auth.h"
 
+#include "bus.h"
 #include "clock.h"
 #include "log.h"
 #include "reply.h"
+#include "subjects.h"
 #include "token.h"
 
 #include <openssl/rand.h>
@@ -146,6 +150,10 @@ json_t *handle_logout(void *ctx, struct db *db, json_t *req) {
         reply = reply_error(503, "db_unavailable", "the logout could not be recorded; try again");
     } else {
         LOG_INFO("logout", "login=%.8s", login);
+        /* every gateway closes the admin sockets this login opened */
+        json_t *evt = json_pack("{s:s}", "login", login);
+        bus_publish(a->d.nc, SUBJ_ADMIN_REVOKED, evt);
+        json_decref(evt);
         reply = reply_ok();
     }
     json_decref(claims);

@@ -32,7 +32,9 @@ static json_t *verify_admin(struct db *db, json_t *claims) {
     int live = PQntuples(r) == 1;
     PQclear(r);
     if (!live) return unauthorized();
-    return json_pack("{s:b,s:s,s:s}", "ok", 1, "kind", "admin", "username", user);
+    /* login and exp let a gateway end an admin socket at logout or expiry */
+    return json_pack("{s:b,s:s,s:s,s:s,s:I}", "ok", 1, "kind", "admin", "username", user, "login",
+                     login, "exp", json_integer_value(json_object_get(claims, "exp")));
 }
 
 static json_t *verify_student(struct db *db, json_t *claims, const char *want_sid) {

@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "metrics.h"
 #include "rtt.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -22,7 +23,7 @@
 #include <wslay/wslay.h>
 
 #define WS_SID_MAX 64
-#define WS_ID_MAX 72
+#define WS_ID_MAX TEXT_ID_MAX_BYTES /* 64 code points of UTF-8 */
 #define WS_MAX_MSG 4096
 #define WS_BAD_LIMIT 50
 #define WS_BAD_WINDOW_MS 10000
@@ -52,6 +53,8 @@ struct ws_claims {
     char sid[WS_SID_MAX + 1];
     char student_id[WS_ID_MAX + 1];
     long long epoch;
+    char login[40];  /* admin: the login id, whose logout closes the socket */
+    long long exp_s; /* admin: token expiry (wall seconds), 0 none */
 };
 
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are

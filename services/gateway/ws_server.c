@@ -12,7 +12,9 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "http.h"
 #include "log.h"
+#include "subjects.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,12 +40,12 @@ struct metric ws_metric_pongs_ignored = {
     "qw_ws_pongs_ignored_total", "pongs that echoed no outstanding ping (unsolicited, forged)", 0,
     0};
 
-enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC };
+enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC, ITEM_REVOKED };
 
 struct item {
     enum item_kind kind;
     struct item *next;
-    char *data; /* event/reply payload or extra_in bytes, owned */
+    char *data; /* event/reply payload, extra_in bytes or revoked login id, owned */
     size_t len;
     uint64_t req_id;          /* ITEM_REPLY */
     char sid[WS_SID_MAX + 1]; /* ITEM_EVENT */
@@ -78,6 +80,7 @@ struct ws_server {
     struct ws_sess *sessions;
     struct pending *pending;
     natsSubscription *reply_sub;
+    natsSubscription *revoked_sub; /* SUBJ_ADMIN_REVOKED */
     char inbox[64];
     uint64_t next_req, next_conn;
     int max_queue;
@@ -155,6 +158,33 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         push(srv, it);
     }
     natsMsg_Destroy(msg);
+}
+
+/* nats.c thread: a logout somewhere; its login id goes to the loop. */
+static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    json_error_t err;
+    int len = natsMsg_GetDataLength(msg);
+    json_t *j = len > 0 ? json_loadb(natsMsg_GetData(msg), (size_t)len, 0, &err) : NULL;
+    const char *login = json_string_value(json_object_get(j, "login"));
+    struct item *it = login && *login && strlen(login) < sizeof(((struct ws_claims *)0)->login)
+                          ? item_new(ITEM_REVOKED, login, strlen(login))
+                          : NULL;
+    if (it) push(closure, it);
+    json_decref(j);
+    natsMsg_Destroy(msg);
+}
+
+/* Loop: closes the admin sockets opened with `login` (1008). */
+static void close_login(struct ws_server *srv, const char *login) {
+    for (struct ws_conn *c = srv->conns; c; c = c->next) {
+        if (c->dead || !c->who.admin || c->close_deadline_ms || strcmp(c->who.login, login) != 0)
+            continue;
+        LOG_INFO("ws_admin_logged_out", "conn=%llu login=%.8s", (unsigned long long)c->id, login);
+        ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "logged_out");
+        ws_server_dirty(c);
+    }
 }
 
 /* nats.c thread (bus hook): the connection is back; events published on
@@ -353,6 +383,8 @@ static void drain_inbox(struct ws_server *srv) {
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
             fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+        } else if (it->kind == ITEM_REVOKED) {
+            if (it->data) close_login(srv, it->data);
         } else if (it->kind == ITEM_RESYNC) {
             if (!atomic_load(&srv->stopping)) fanout_resync_all(srv);
         } else {
@@ -382,9 +414,11 @@ static void drain_inbox(struct ws_server *srv) {
     }
 }
 
-/* Loop: request deadlines, pings, close lingering. */
+/* Loop: request deadlines, pings, close lingering, admin token expiry. */
 static void tick(struct ws_server *srv) {
     int64_t now = clock_mono_ms();
+    long long wall_s = clock_wall_ms() / 1000;
+    http_heads_sweep(srv->gw->heads); /* HTTP's clock: the loop is the gateway's one tick */
     struct pending **pp = &srv->pending;
     while (*pp) {
         struct pending *p = *pp;
@@ -403,6 +437,12 @@ static void tick(struct ws_server *srv) {
                 c->dead = 1;
                 ws_server_dirty(c);
             }
+            continue;
+        }
+        if (c->who.admin && c->who.exp_s && wall_s >= c->who.exp_s) {
+            LOG_INFO("ws_admin_expired", "conn=%llu", (unsigned long long)c->id);
+            ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token_expired");
+            ws_server_dirty(c);
             continue;
         }
         if (now >= c->next_ping_ms) {
@@ -486,6 +526,9 @@ int ws_server_start(struct gateway *gw) {
     if (natsConnection_Subscribe(&srv->reply_sub, gw->d.nc, subj, on_reply, srv) != NATS_OK)
         goto fail;
     natsSubscription_SetPendingLimits(srv->reply_sub, -1, -1);
+    if (natsConnection_Subscribe(&srv->revoked_sub, gw->d.nc, SUBJ_ADMIN_REVOKED, on_revoked,
+                                 srv) != NATS_OK)
+        goto fail;
     if (pthread_create(&srv->thread, NULL, loop, srv) != 0) goto fail;
     srv->started = 1;
     bus_on_reconnected(on_reconnected, srv);
@@ -511,6 +554,10 @@ void ws_server_stop(struct gateway *gw) {
     if (srv->reply_sub) {
         natsSubscription_Unsubscribe(srv->reply_sub);
         natsSubscription_Destroy(srv->reply_sub);
+    }
+    if (srv->revoked_sub) {
+        natsSubscription_Unsubscribe(srv->revoked_sub);
+        natsSubscription_Destroy(srv->revoked_sub);
     }
     fanout_free_all(srv);
     pthread_mutex_lock(&srv->lock);

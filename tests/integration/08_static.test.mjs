@@ -220,7 +220,11 @@ test('both HAProxy configs pass haproxy -c and share one defaults and backend bl
   assert.equal(sharedBlock(composeCfg), sharedBlock(tmpl));
   const block = sharedBlock(tmpl);
   for (const want of [/^\s*timeout tunnel \S+/m, /^\s*option httpchk$/m, /uri \/healthz/, /^\s*http-check expect status 200$/m,
-    /^\s*http-request set-header X-Forwarded-For %\[src\]$/m, /^backend gateways$/m]) assert.match(block, want);
+    /^\s*http-request set-header X-Forwarded-For %\[src\]$/m, /^backend gateways$/m,
+    // the scheme is the proxy's word, never the client's (the Secure cookie)
+    /^\s*http-request set-header X-Forwarded-Proto https if \{ ssl_fc \}$/m,
+    /^\s*http-request set-header X-Forwarded-Proto http if !\{ ssl_fc \}$/m,
+    /^\s*http-request del-header X-Forwarded-Host$/m]) assert.match(block, want);
   assert.doesNotMatch(block, /cookie|stick/, 'no sticky sessions');
   // compose's config parses as it is: haproxy -c does not query the
   // Docker DNS (127.0.0.11) it names, and init-addr none allows no address
