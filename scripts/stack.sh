@@ -146,14 +146,34 @@ stop_orphans
 rm -f "$DIR/stack.env" "$DIR/stack.env.tmp" "$RUN"/*.pid "$RUN"/stopping* "$RUN"/hold.*
 
 # ---- ports ---------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+# listening: "PORT PID" for every listening TCP socket on this machine
+# (the pid is empty when it is not visible to this user), from ss -ltnp
+listening() {
+  ss -Hltnp 2>/dev/null | awk '{ n = split($4, a, ":"); pid = ""
+    if (match($0, /pid=[0-9]+/)) pid = substr($0, RSTART + 4, RLENGTH - 4)
+    print a[n], pid }'
+}
+LISTENING=$(listening)
+# random_ports N: N distinct ports in 15000-32767 (below Linux's ephemeral
+# range) that nothing listens on
+random_ports() {
+  local -A taken=()
+  local p out=()
+  for p in $(echo "$LISTENING" | awk '{print $1}'); do taken[$p]=1; done
+  while [ ${#out[@]} -lt "$1" ]; do
+    p=$((15000 + RANDOM % 17768))
+    [ -n "${taken[$p]:-}" ] && continue
+    taken[$p]=1
+    out+=("$p")
+  done
+  echo "${out[*]}"
 }
 if [ "$RANDOM_PORTS" = 1 ]; then
-  NATS_PORT=${QW_STACK_NATS_PORT:-$(free_port)}; PG_PORT=${QW_STACK_PG_PORT:-$(free_port)}
-  OPS_AUTH=$(free_port); OPS_SESSION=$(free_port); OPS_SESSION2=$(free_port); OPS_SCORING=$(free_port)
+  read -r -a FREE <<<"$(random_ports $((6 + 2 * GATEWAYS)))"
+  NATS_PORT=${QW_STACK_NATS_PORT:-${FREE[0]}}; PG_PORT=${QW_STACK_PG_PORT:-${FREE[1]}}
+  OPS_AUTH=${FREE[2]}; OPS_SESSION=${FREE[3]}; OPS_SESSION2=${FREE[4]}; OPS_SCORING=${FREE[5]}
   GW_PORTS=(); GW_OPS=()
-  for ((i = 0; i < GATEWAYS; i++)); do GW_PORTS+=("$(free_port)"); GW_OPS+=("$(free_port)"); done
+  for ((i = 0; i < GATEWAYS; i++)); do GW_PORTS+=("${FREE[6 + 2 * i]}"); GW_OPS+=("${FREE[7 + 2 * i]}"); done
 else
   NATS_PORT=${QW_STACK_NATS_PORT:-4222}; PG_PORT=${QW_STACK_PG_PORT:-5433}
   OPS_AUTH=9101; OPS_SESSION=9102; OPS_SESSION2=9106; OPS_SCORING=9103
@@ -161,12 +181,13 @@ else
   for ((i = 0; i < GATEWAYS; i++)); do GW_PORTS+=("$((8080 + i))"); GW_OPS+=("$((9110 + i))"); done
 fi
 
-# port_free PORT WHAT: fails with one line naming who holds PORT
+# port_free PORT WHAT: fails with one line naming who holds PORT (the
+# orphans of this folder are gone by now: it is another program)
 port_free() {
-  local line pid=""
-  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1) || line=""
-  if [ -z "$line" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-  [[ "$line" =~ pid=([0-9]+) ]] && pid=${BASH_REMATCH[1]}
+  local line pid
+  line=$(echo "$LISTENING" | awk -v p="$1" '$1 == p' | head -n 1)
+  [ -n "$line" ] || return 0
+  pid=${line#* }
   if [ -n "$pid" ]; then
     die "port $1 ($2) is held by another program: pid $pid ($(cmd_of "$pid")); stop it, or start with --random-ports"
   fi
