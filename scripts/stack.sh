@@ -146,23 +146,22 @@ stop_orphans
 rm -f "$DIR/stack.env" "$DIR/stack.env.tmp" "$RUN"/*.pid "$RUN"/stopping* "$RUN"/hold.*
 
 # ---- ports ---------------------------------------------------------------
-# listening: "PORT PID" for every listening TCP socket on this machine
-# (the pid is empty when it is not visible to this user), from ss -ltnp
-listening() {
-  ss -Hltnp 2>/dev/null | awk '{ n = split($4, a, ":"); pid = ""
-    if (match($0, /pid=[0-9]+/)) pid = substr($0, RSTART + 4, RLENGTH - 4)
-    print a[n], pid }'
-}
-LISTENING=$(listening)
+# HOLDER[PORT]: the pid listening on TCP PORT on this machine ("-" when not
+# visible to this user), from one ss -ltnp
+declare -A HOLDER=()
+while read -r port pid; do
+  [ -n "$port" ] && HOLDER[$port]=${pid:--}
+done < <(ss -Hltnp 2>/dev/null | awk '{ n = split($4, a, ":"); pid = ""
+  if (match($0, /pid=[0-9]+/)) pid = substr($0, RSTART + 4, RLENGTH - 4)
+  print a[n], pid }')
 # random_ports N: N distinct ports in 15000-32767 (below Linux's ephemeral
 # range) that nothing listens on
 random_ports() {
   local -A taken=()
   local p out=()
-  for p in $(echo "$LISTENING" | awk '{print $1}'); do taken[$p]=1; done
   while [ ${#out[@]} -lt "$1" ]; do
     p=$((15000 + RANDOM % 17768))
-    [ -n "${taken[$p]:-}" ] && continue
+    [ -n "${HOLDER[$p]:-}" ] || [ -n "${taken[$p]:-}" ] && continue
     taken[$p]=1
     out+=("$p")
   done
@@ -184,11 +183,9 @@ fi
 # port_free PORT WHAT: fails with one line naming who holds PORT (the
 # orphans of this folder are gone by now: it is another program)
 port_free() {
-  local line pid
-  line=$(echo "$LISTENING" | awk -v p="$1" '$1 == p' | head -n 1)
-  [ -n "$line" ] || return 0
-  pid=${line#* }
-  if [ -n "$pid" ]; then
+  local pid=${HOLDER[$1]:-}
+  [ -n "$pid" ] || return 0
+  if [ "$pid" != - ]; then
     die "port $1 ($2) is held by another program: pid $pid ($(cmd_of "$pid")); stop it, or start with --random-ports"
   fi
   die "port $1 ($2) is held by another program (its pid is not visible to $(id -un)); find it with 'ss -ltnp sport = :$1', stop it, or start with --random-ports"
