@@ -61,6 +61,15 @@ last_lines() {
   echo "${t:-(empty)}"
 }
 
+# cause_line FILE: the last error line among the last 20 lines of a daemon's
+# log (a daemon logs its cause, then "stopped"), else its last line
+cause_line() {
+  local t
+  t=$(tail -n 20 "$1" 2>/dev/null | grep -E '^[^ ]+ [^ ]+ (error|fatal) ' | tail -n 1)
+  [ -n "$t" ] || t=$(tail -n 1 "$1" 2>/dev/null)
+  echo "${t:-(empty)}"
+}
+
 # ---- one stack per folder ------------------------------------------------
 # The lock is held by this process only (every long-lived child gets 9>&-),
 # so a kill -9 of this script frees it even when children outlive it.
@@ -105,7 +114,7 @@ trap 'stop_all; exit 0' INT TERM HUP
 trap 'stop_all' EXIT
 
 # ---- leftovers of an earlier run -----------------------------------------
-# ours PID...: the pids of the processes an earlier run on this folder left
+# orphans: the pids of the processes an earlier run on this folder left
 # running (the supervisors, nats-server and daemons carry QW_STACK_INSTANCE).
 orphans() {
   grep -lzxF "QW_STACK_INSTANCE=$DIR" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx "$$" || true
@@ -301,7 +310,7 @@ log "nats_started port=$NATS_PORT"
 
 # ---- schema --------------------------------------------------------------
 QW_MIGRATIONS_DIR="$ROOT/db/migrations" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
-  || die "migrations failed: $(last_lines "$LOGS/migrate.log" 1) (see $LOGS/migrate.log)"
+  || die "migrations failed: $(cause_line "$LOGS/migrate.log") (see $LOGS/migrate.log)"
 
 # ---- admin password -----------------------------------------------------
 PASSWORD_NOTE=""
@@ -340,11 +349,12 @@ declare -A FIRST_PID=()
 check_daemons() {
   local name pid
   for name in "${DAEMONS[@]}"; do
-    pid=$(cat "$RUN/$name.pid" 2>/dev/null) || pid=""
+    pid=""
+    [ -f "$RUN/$name.pid" ] && { read -r pid <"$RUN/$name.pid" || pid=""; }
     [ -n "$pid" ] || continue
     [ -n "${FIRST_PID[$name]:-}" ] || FIRST_PID[$name]=$pid
     if [ "$pid" != "${FIRST_PID[$name]}" ] || ! kill -0 "$pid" 2>/dev/null; then
-      die "$name exited at once; its last log line: $(last_lines "$LOGS/$name.log" 1) (see $LOGS/$name.log)"
+      die "$name exited at once: $(cause_line "$LOGS/$name.log") (see $LOGS/$name.log)"
     fi
   done
 }
@@ -354,7 +364,7 @@ for ((i = 0; i < GATEWAYS; i++)); do
   until healthy "${GW_URLS[$i]}"; do
     check_daemons
     [ "$(date +%s)" -lt "$deadline" ] \
-      || die "${GW_URLS[$i]}/healthz did not answer 200 within 90 s; last line of $LOGS/gateway$((i + 1)).log: $(last_lines "$LOGS/gateway$((i + 1)).log" 1)"
+      || die "${GW_URLS[$i]}/healthz did not answer 200 within 90 s: $(cause_line "$LOGS/gateway$((i + 1)).log") (see $LOGS/gateway$((i + 1)).log)"
     sleep 0.2
   done
 done

@@ -5,8 +5,10 @@
 # foreground process group), and every case starts again on the same data
 # folder: start, Ctrl-C and start 20 times in a row; Ctrl-C twice and a
 # SIGTERM while stopping; the terminal closed (SIGHUP); a kill -9 of the
-# whole process group; a port held by another program. After each stop no
-# marker, pid file or process of the stack is left and PostgreSQL is down;
+# whole process group; a port held by another program; a daemon that exits
+# at once (one line with its last log line, not the health timeout). After
+# each stop no marker, pid file or process of the stack is left and
+# PostgreSQL is down;
 # after each restart a question is played (qw-loadgen: a student joins, the
 # instructor opens a question over REST, the student submits over /ws and is
 # accepted). QW_STACK_CYCLES changes the 20.
@@ -244,6 +246,23 @@ case_port_taken() {
   clean
 }
 
+case_daemon_exits() {
+  local line
+  # a setting the gateway refuses: it exits at once, at every restart
+  term_start QW_HTTP_THREADS=0
+  wait_exit || return 1
+  if [ "$RC" = 0 ]; then
+    WHY="exit status 0 with a gateway that cannot start"
+    return 1
+  fi
+  line=$(grep 'stack.sh:' "$OUT" | tail -n 1)
+  if ! [[ "$line" == *"gateway"*"exited at once"*"config_invalid"* ]]; then
+    WHY="no line naming the gateway and its last log line: $(tail -n 2 "$OUT" | tr '\n' ' ')"
+    return 1
+  fi
+  clean
+}
+
 # after a failed case and at the end: whatever this test's own stack left
 cleanup() {
   local left
@@ -259,16 +278,22 @@ cleanup() {
 trap cleanup EXIT
 
 WHY=""
-CASE_T0=$SECONDS
-case_cycles; result "start, Ctrl-C and start again, $CYCLES times" $?
-CASE_T0=$SECONDS
-case_ctrl_c_twice; result "Ctrl-C twice and a SIGTERM while stopping" $?
-CASE_T0=$SECONDS
-case_terminal_closed; result "the terminal closed (SIGHUP)" $?
-CASE_T0=$SECONDS
-case_kill_9; result "kill -9 of the process group, then a start on the same folder" $?
-CASE_T0=$SECONDS
-case_port_taken; result "a port held by another program is named" $?
+# run_case FUNCTION TITLE: runs one case unless QW_STACK_ONLY (a glob over
+# the function names, e.g. 'case_port*') leaves it out
+run_case() {
+  # shellcheck disable=SC2053 # the glob is meant to match
+  [[ $1 == ${QW_STACK_ONLY:-*} ]] || return 0
+  CASE_T0=$SECONDS
+  WHY=""
+  "$1"
+  result "$2" $?
+}
+run_case case_cycles "start, Ctrl-C and start again, $CYCLES times"
+run_case case_ctrl_c_twice "Ctrl-C twice and a SIGTERM while stopping"
+run_case case_terminal_closed "the terminal closed (SIGHUP)"
+run_case case_kill_9 "kill -9 of the process group, then a start on the same folder"
+run_case case_port_taken "a port held by another program is named"
+run_case case_daemon_exits "a daemon exiting at once is named with its last log line"
 
 echo "stack: $passed passed, $failed failed"
 if [ "$failed" = 0 ]; then
