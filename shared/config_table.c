@@ -24,6 +24,8 @@ const struct config_def config_table[] = {
      "How long a NATS request waits for its answer before the caller gets 503/unavailable."},
     {"QW_WORKERS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "4", 1, 64,
      "Worker threads (each with its own Postgres connection) serving NATS requests."},
+    {"QW_HEALTH_DB_MS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "2000", 200, 60000,
+     "Readiness bound: health is red when Postgres answered no probe within this many ms."},
     {"QW_MIGRATIONS_DIR", CFG_MIGRATE, CFG_STR, "db/migrations", 0, 0,
      "Folder of the numbered SQL migrations applied by qw-migrate."},
 
