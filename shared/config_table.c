@@ -47,7 +47,8 @@ const struct config_def config_table[] = {
 
     /* session */
     {"QUIZ_POOL_PATH", CFG_SESSION, CFG_STR, NULL, 0, 0,
-     "A question pool file loaded at start-up into the default session `main`."},
+     "A question pool file for the default session `main`: loaded at start-up, and taken again"
+     " (as a new quiz) at start in the lobby and at each reset of `main` when the file changed."},
     {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
      "How often a standby session daemon tries to take over the sessions."},
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,

@@ -11,6 +11,9 @@ BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 . "$ROOT/scripts/teststack.sh"
 teststack_prepare qwtest
 export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
+# session `main` follows this copy of the demo pool: 06_main_pool edits it
+cp "$ROOT/examples/demo10_pool.json" "$TMP/pool.json"
+export QUIZ_POOL_PATH=$TMP/pool.json
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
 trap teststack_stop EXIT
