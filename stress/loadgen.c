@@ -953,16 +953,20 @@ static void report(int ok) {
 /* ---- main ----------------------------------------------------------------------- */
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
-            "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
-            "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
-            "[--quiet]\n"
-            "  burst: each student submits at a random moment within 1 s of its question_open;\n"
-            "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
-            "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
-            "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or "
-            "mismatch.\n");
+    fprintf(
+        stderr,
+        "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
+        "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
+        "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
+        "[--quiet]\n"
+        "                  [--ca FILE | --insecure]\n"
+        "  URLs are http:// or https:// (TLS: the certificate must verify for the host, against\n"
+        "  the system's CAs or --ca FILE; --insecure skips the check).\n"
+        "  burst: each student submits at a random moment within 1 s of its question_open;\n"
+        "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
+        "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
+        "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or "
+        "mismatch.\n");
 }
 
 static int run(void) {
@@ -1063,9 +1067,12 @@ int main(int argc, char **argv) {
                                          {"label", required_argument, 0, 'l'},
                                          {"quiet", no_argument, 0, 'Q'},
                                          {"seed", required_argument, 0, 'S'},
+                                         {"insecure", no_argument, 0, 'k'},
+                                         {"ca", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *gateways = NULL;
+    const char *gateways = NULL, *ca_file = NULL;
+    int insecure = 0;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     L.n = 50;
     L.q = 3;
@@ -1120,6 +1127,12 @@ int main(int argc, char **argv) {
         case 'S':
             seed = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'k':
+            insecure = 1;
+            break;
+        case 'C':
+            ca_file = optarg;
+            break;
         default:
             usage();
             return 2;
@@ -1133,6 +1146,10 @@ int main(int argc, char **argv) {
     srandom(seed);
     signal(SIGPIPE, SIG_IGN);
     char err[256];
+    if (net_tls_setup(insecure, ca_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "qw-loadgen: %s\n", err);
+        return 2;
+    }
     char *list = strdup(gateways), *save = NULL;
     for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         if (L.ngw >= LG_MAX_GATEWAYS || net_target_parse(&L.gw[L.ngw], u, err, sizeof(err)) != 0) {
