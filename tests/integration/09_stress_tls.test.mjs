@@ -61,12 +61,15 @@ function live(args, limit = 90000) {
   });
 }
 
-test('stress/live plays a session over https and wss through haproxy, checking the certificate', async () => {
-  const r = await live(['--gateways', `https://localhost:${httpsPort}`, '--ca', caFile, '--students', '10', '--questions', '2']);
+test('stress/live --pool plays the demo pool over https and wss through haproxy, checking the certificate', async () => {
+  const pool = path.join(env.root, 'examples/demo10_pool.json');
+  const questions = JSON.parse(fs.readFileSync(pool, 'utf8')).questions.length;
+  const r = await live(['--gateways', `https://localhost:${httpsPort}`, '--ca', caFile, '--students', '10', '--pool', pool]);
   assert.equal(r.signal, null, `killed after ${r.ms} ms:\n${r.stderr}`);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.json.ok, true, r.stderr);
-  assert.equal(r.json.acks.accepted, 20, JSON.stringify(r.json.acks));
+  assert.equal(r.json.questions, questions, 'every question of the pool played');
+  assert.equal(r.json.acks.accepted, 10 * questions, JSON.stringify(r.json.acks));
   assert.equal(r.json.mismatches, 0);
   assert.equal(r.json.accuracy, 1);
   assert.match(r.json.target, /^https:\/\/localhost:/);
@@ -81,6 +84,10 @@ test('a certificate that does not verify stops stress/live at once with a clear 
     assert.ok(r.ms < 20000, `failed after ${r.ms} ms`);
     console.log(`# ${args.length ? 'another CA' : 'system CAs'}: ${r.stderr.trim().split('\n').pop()}`);
   }
+  // a pool file that cannot be read stops it before anything is created
+  const bad = await live(['--gateways', `https://localhost:${httpsPort}`, '--insecure', '--pool', path.join(dir, 'none.json')], 30000);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--pool .*none\.json/, bad.stderr);
   // --insecure skips the check (and says nothing about certificates)
   const insecure = await live(['--gateways', `https://localhost:${httpsPort}`, '--insecure', '--students', '2', '--questions', '1']);
   assert.equal(insecure.code, 0, insecure.stderr);
