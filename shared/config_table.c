@@ -16,7 +16,7 @@ const struct config_def config_table[] = {
     {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
-     "Address of the ops listener (GET /healthz, GET /metrics)."},
+     "Address of the ops listener (GET /healthz readiness, GET /livez liveness, GET /metrics)."},
     {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535, "Port of the ops listener; 0 turns it off."},
     {"QW_INSTANCE", CFG_ALL, CFG_STR, NULL, 0, 0,
      "Name of this instance in logs and NATS (default: daemon-pid)."},
