@@ -16,7 +16,7 @@ const struct config_def config_table[] = {
     {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
-     "Address of the ops listener (GET /healthz, GET /metrics)."},
+     "Address of the ops listener (GET /healthz readiness, GET /livez liveness, GET /metrics)."},
     {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535, "Port of the ops listener; 0 turns it off."},
     {"QW_INSTANCE", CFG_ALL, CFG_STR, NULL, 0, 0,
      "Name of this instance in logs and NATS (default: daemon-pid)."},
@@ -24,6 +24,8 @@ const struct config_def config_table[] = {
      "How long a NATS request waits for its answer before the caller gets 503/unavailable."},
     {"QW_WORKERS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "4", 1, 64,
      "Worker threads (each with its own Postgres connection) serving NATS requests."},
+    {"QW_HEALTH_DB_MS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "2000", 200, 60000,
+     "Readiness bound: health is red when Postgres answered no probe within this many ms."},
     {"QW_MIGRATIONS_DIR", CFG_MIGRATE, CFG_STR, "db/migrations", 0, 0,
      "Folder of the numbered SQL migrations applied by qw-migrate."},
 
@@ -45,7 +47,8 @@ const struct config_def config_table[] = {
 
     /* session */
     {"QUIZ_POOL_PATH", CFG_SESSION, CFG_STR, NULL, 0, 0,
-     "A question pool file loaded at start-up into the default session `main`."},
+     "A question pool file for the default session `main`: loaded at start-up, and taken again"
+     " (as a new quiz) at start in the lobby and at each reset of `main` when the file changed."},
     {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
      "How often a standby session daemon tries to take over the sessions."},
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,

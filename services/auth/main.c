@@ -1,8 +1,8 @@
 /*
  * qw-auth: wiring only. Starts the shared daemon frame (settings, logging,
- * NATS, health, ops listener), settles the token key and the admin
- * password with Postgres, starts the worker pool on qw.auth.* (queue
- * "auth"), waits for SIGTERM/SIGINT and stops cleanly.
+ * NATS, ops listener), settles the token key and the admin password with
+ * Postgres, starts the worker pool on qw.auth.* (queue "auth"), and only
+ * then answers health (ready); waits for SIGTERM/SIGINT and stops cleanly.
  */
 #include "auth.h"
 #include "service.h"
@@ -35,7 +35,7 @@ int main(void) {
     db = NULL;
     svc = service_start(a.d.nc, SUBJ_AUTH_ALL, QUEUE_AUTH, routes, (int)config_int("QW_WORKERS"),
                         config_str("QW_DB_URL"), &a);
-    if (!svc) goto out;
+    if (!svc || daemon_ready(&a.d) != 0) goto out;
     rc = 0;
     daemon_wait(&a.d);
 out:

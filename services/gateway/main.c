@@ -41,6 +41,7 @@ int main(void) {
     if (!gw.heads) goto out;
     if (ws_server_start(&gw) != 0) goto out;
     if (http_start(&gw) != 0) goto out;
+    if (daemon_ready(&gw.d) != 0) goto out;
     rc = 0;
     daemon_wait(&gw.d);
 out:

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define LEASE_KEY "7157002"      /* pg advisory lock held by the driving instance */
@@ -316,11 +315,15 @@ cleanup:
 
 /* Returns `sid` to its lobby: students and answers deleted, epoch+1 (old
  * student tokens die). Returns 0, or -1 on error. */
+/* Resetting `main` also gives it the pool file's quiz when the file
+ * changed (main_pool.c), in the reset's transaction. */
 static int step_reset(struct lifecycle *lc, const char *sid) {
     struct db *db = lc->db;
     int rc = -1;
     const char *p[1] = {sid};
     PGresult *u = NULL;
+    char quiz_id[32] = "", sha[65] = "";
+    int new_pool = strcmp(sid, "main") == 0 && main_pool_prepare(lc->sd, db, quiz_id, sha) == 1;
     if (db_cmd(db, "BEGIN", 0, NULL) != 0) return -1;
     u = db_exec(db,
                 "UPDATE sessions SET state = 'lobby', question_idx = -1, opened_at_ms = NULL,"
@@ -330,7 +333,9 @@ static int step_reset(struct lifecycle *lc, const char *sid) {
     if (!u || PQntuples(u) != 1) goto cleanup;
     if (db_cmd(db, "DELETE FROM answers WHERE sid = $1", 1, p) != 0) goto cleanup;
     if (db_cmd(db, "DELETE FROM students WHERE sid = $1", 1, p) != 0) goto cleanup;
+    if (new_pool && main_pool_apply(db, quiz_id, sha) != 0) goto cleanup;
     if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
+    if (new_pool) LOG_INFO("pool_loaded", "sid=main quiz_id=%s sha256=%.12s", quiz_id, sha);
     rc = 0;
     timer_remove(lc, sid);
     json_t *ev =
@@ -389,68 +394,6 @@ static json_t *command(struct lifecycle *lc, json_t *req) {
     LOG_INFO("session_cmd", "sid=%s cmd=%s from=%s to=%s", sid, cmd, state,
              json_string_value(json_object_get(st, "state")));
     return st;
-}
-
-/* ---- QUIZ_POOL_PATH into session `main` ------------------------------ */
-
-static void load_pool(struct lifecycle *lc) {
-    const char *path = config_str("QUIZ_POOL_PATH");
-    json_t *pool = NULL, *reply = NULL;
-    PGresult *r = NULL;
-    lc->pool_done = 1;
-    if (!path || !*path) return;
-    const char *main_sid[1] = {"main"};
-    r = db_exec(lc->db, "SELECT 1 FROM sessions WHERE sid = $1", 1, main_sid);
-    if (!r) {
-        lc->pool_done = 0; /* try again on the next lease */
-        goto cleanup;
-    }
-    if (PQntuples(r) > 0) {
-        LOG_INFO("pool_kept", "sid=main reason=\"session exists\"");
-        goto cleanup;
-    }
-    json_error_t jerr;
-    if (!(pool = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH line=%d error=\"%s\"", jerr.line,
-                  jerr.text);
-        goto cleanup;
-    }
-    reply = handle_quiz_create(lc->sd, lc->db, pool);
-    if (!reply || !reply_is_ok(reply)) {
-        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH status=%d error=%s",
-                  reply ? reply_status(reply) : 500,
-                  reply ? json_string_value(json_object_get(reply, "error")) : "internal");
-        goto cleanup;
-    }
-    json_t *qid = json_object_get(reply, "quiz_id");
-    char quiz_id[32];
-    if (json_is_integer(qid))
-        snprintf(quiz_id, sizeof(quiz_id), "%lld", (long long)json_integer_value(qid));
-    else
-        snprintf(quiz_id, sizeof(quiz_id), "%s",
-                 json_string_value(qid) ? json_string_value(qid) : "");
-    for (int tries = 0; tries < 20; tries++) {
-        unsigned v = 0;
-        if (getrandom(&v, sizeof(v), 0) != sizeof(v)) v = (unsigned)clock_mono_us();
-        char code[8];
-        snprintf(code, sizeof(code), "%06u", v % 1000000u);
-        const char *p[3] = {"main", quiz_id, code};
-        PQclear(r);
-        r = db_exec(lc->db,
-                    "INSERT INTO sessions (sid, quiz_id, join_code) VALUES ($1, $2::bigint, $3)"
-                    " ON CONFLICT DO NOTHING RETURNING sid",
-                    3, p);
-        if (!r) goto cleanup;
-        if (PQntuples(r) == 1) {
-            LOG_INFO("pool_loaded", "sid=main quiz_id=%s", quiz_id);
-            goto cleanup;
-        }
-    }
-    LOG_ERROR("pool_load_failed", "reason=\"no free join code\"");
-cleanup:
-    PQclear(r);
-    json_decref(pool);
-    json_decref(reply);
 }
 
 /* ---- the lease ------------------------------------------------------ */
@@ -552,7 +495,7 @@ static void try_lease(struct lifecycle *lc) {
         LOG_ERROR("subscribe_failed", "subject=%s", SUBJ_SESSION_CMD);
         lc->sub = NULL;
     }
-    if (!lc->pool_done) load_pool(lc);
+    if (!lc->pool_done) lc->pool_done = main_pool_start(lc->sd, lc->db) == 0;
     lc->next_check_ms = lc->beat_mono_ms + lc->lease_ms / 2;
 }
 

@@ -1,8 +1,8 @@
 /*
  * qw-session: wiring only. Starts the daemon frame, the query workers
  * (any instance answers them) and the lifecycle thread (commands and timers
- * of the sessions this instance holds the lease for); stops cleanly on
- * SIGTERM/SIGINT.
+ * of the sessions this instance holds the lease for), then answers health
+ * (ready); stops cleanly on SIGTERM/SIGINT.
  */
 #include "service.h"
 #include "session.h"
@@ -28,6 +28,7 @@ int main(void) {
                             (int)config_int("QW_WORKERS"), sd.db_url, &sd);
     if (!queries) goto out;
     if (!(sd.lc = lifecycle_start(&sd))) goto out;
+    if (daemon_ready(&sd.d) != 0) goto out;
     rc = 0;
     daemon_wait(&sd.d);
 out:

@@ -109,7 +109,15 @@
     const btn = $('join-button');
     btn.disabled = true;
     btn.textContent = 'Joining…';
-    const r = await api('POST', '/api/join', { join_code: code, student_id: sid, name });
+    // A join that got no answer (the network, or 502/504 from a load
+    // balancer whose gateway died holding it) is sent again, twice at most:
+    // the server admits one id once, so a second try never joins twice.
+    let r;
+    for (let attempt = 1; ; attempt++) {
+      r = await api('POST', '/api/join', { join_code: code, student_id: sid, name });
+      if (attempt === 3 || (r.status !== 0 && r.status !== 502 && r.status !== 504)) break;
+      await new Promise((done) => setTimeout(done, 400 * attempt));
+    }
     btn.disabled = false;
     btn.textContent = 'Join';
     if (r.status === 200 && r.json) {
