@@ -4,7 +4,7 @@
 // either gateway; 65 code points are refused with 400 at the join.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, http, adminLogin, makePool } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, cookieFrom } from '../lib/stack.mjs';
 import { newSession, connect } from '../lib/ws.mjs';
 
 let session;
@@ -20,7 +20,7 @@ test('ids of up to 64 code points join and their sockets open on both gateways',
     const r = await joinByCode(env.gateways[i % 2], id);
     assert.equal(r.status, 200, `${[...id].length} code points, ${Buffer.byteLength(id)} bytes: ${r.text}`);
     assert.equal(r.json.student_id, id);
-    const cookie = r.headers.getSetCookie().find((c) => c.startsWith('qw_student=')).split(';')[0];
+    const cookie = cookieFrom(r, 'qw_student');
     for (const gw of env.gateways) {
       const { ws, snap } = await connect(gw, cookie);
       try {
