@@ -210,6 +210,12 @@ static void deliver(struct ws_conn *c, struct rendering *r) {
         ws_conn_close(c, WS_CODE_SESSION_RESET, "session reset");
         return;
     }
+    if (strcmp(t, "student_removed") == 0) { /* the others learn the count from lobby_update */
+        const char *gone = json_string_value(json_object_get(r->ev, "student_id"));
+        if (gone && strcmp(gone, c->who.student_id) == 0)
+            ws_conn_close(c, WS_CODE_REMOVED, "You were removed by the instructor");
+        return;
+    }
     if (!r->student) {
         json_t *copy = json_copy(r->ev);
         if (!copy) return;

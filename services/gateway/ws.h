@@ -27,6 +27,7 @@
 #define WS_BAD_WINDOW_MS 10000
 #define WS_CLOSE_LINGER_MS 2000
 #define WS_CODE_SESSION_RESET 4001
+#define WS_CODE_REMOVED 4003 /* the instructor removed the student */
 
 /* ---- server (ws_server.c) ------------------------------------------------ */
 
