@@ -314,8 +314,11 @@ sign:
     if (!taken) {
         char subject[128];
         snprintf(subject, sizeof(subject), SUBJ_EVENT_PREFIX "%s", sid);
-        json_t *evt = json_pack("{s:s,s:I,s:s}", "type", "lobby_update", "players",
-                                (json_int_t)strtoll(players, NULL, 10), "name", name);
+        /* student_id lets the console remove the newcomer; gateways strip
+         * it from what students see */
+        json_t *evt =
+            json_pack("{s:s,s:I,s:s,s:s}", "type", "lobby_update", "players",
+                      (json_int_t)strtoll(players, NULL, 10), "name", name, "student_id", st);
         bus_publish(a->d.nc, subject, evt);
         json_decref(evt);
         LOG_INFO("student_joined", "sid=%s players=%s", sid, players);

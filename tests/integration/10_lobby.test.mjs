@@ -304,3 +304,23 @@ test('failed join tries are limited per IP (429 + Retry-After); that IP still jo
   const ok = await http(gw2, 'POST', '/api/join', { body: { join_code: other.join_code, student_id: 'x', name: 'X' } });
   assert.equal(ok.status, 200, 'nor is 127.0.0.1');
 });
+
+test('lobby_update names the newcomer\'s id to the console only, never to the class', async () => {
+  const admin = await adminLogin(gw1);
+  const { sid, join_code } = await newSession(admin, makePool(1));
+  const first = await joinReq(gw1, { join_code, student_id: 'first-id', name: 'First' });
+  const { ws } = await connect(gw2, studentCookie(first));
+  const host = adminWs(gw1, admin, sid);
+  await host.opened;
+  await host.next('snapshot');
+  assert.equal((await joinReq(gw2, { join_code, student_id: 'second-id', name: 'Second' })).status, 200);
+  const toHost = await host.next('lobby_update');
+  assert.equal(toHost.student_id, 'second-id');
+  assert.equal(toHost.name, 'Second');
+  const toClass = await ws.next('lobby_update');
+  assert.equal(toClass.name, 'Second');
+  assert.equal(toClass.players, 2);
+  assert.equal('student_id' in toClass, false);
+  ws.close();
+  host.close();
+});
