@@ -6,16 +6,31 @@
 // still joins its own session). Every route's bad input changes nothing.
 // The rate-limit test sends from its own loopback address (127.0.1.x) so
 // that it never limits the other tests' joins from 127.0.0.1.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import httpMod from 'node:http';
 import { env, http, adminLogin, makePool, wsUrl } from '../lib/stack.mjs';
 import { sql } from '../lib/fixtures.mjs';
-import { newSession, connect, adminWs, refusedStatus, results } from '../lib/ws.mjs';
+import { newSession, connect as openSocket, adminWs as openAdminWs, refusedStatus, results } from '../lib/ws.mjs';
 
 const [gw1, gw2] = env.gateways;
 const SHAPES = ['triangle', 'diamond', 'circle', 'square'];
+
+// Every socket a test opens is closed at the end, even when an assertion
+// failed first, so a failing file never hangs on open sockets.
+const sockets = [];
+after(() => { for (const ws of sockets) ws.terminate(); });
+async function connect(base, cookie) {
+  const r = await openSocket(base, cookie);
+  sockets.push(r.ws);
+  return r;
+}
+function adminWs(base, admin, sid) {
+  const ws = openAdminWs(base, admin, sid);
+  sockets.push(ws);
+  return ws;
+}
 
 function studentCookie(res) {
   const c = (res.headers.getSetCookie ? res.headers.getSetCookie() : []).find((x) => x.startsWith('qw_student='));
@@ -97,8 +112,8 @@ test('a locked lobby refuses new students with 409 session_locked; students alre
 
 test('main is joinable by its sid only while it is not locked', async () => {
   const admin = await adminLogin(gw1);
+  if ((await http(gw1, 'GET', '/admin/api/sessions/main', { cookie: admin })).status === 404) return; // no main here
   const r = await http(gw1, 'POST', '/admin/api/sessions/main/lock', { cookie: admin, body: {} });
-  if (r.status === 404) return; // no main in this stack
   try {
     assert.equal(r.status, 200, r.text);
     const j = await joinReq(gw2, { sid: 'main', student_id: `bot-${process.pid}`, name: 'Bot' });
