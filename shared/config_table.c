@@ -42,6 +42,9 @@ const struct config_def config_table[] = {
      "Lifetime of a student token in seconds."},
     {"QW_LOGIN_LIMIT", CFG_AUTH, CFG_INT, "10", 1, 1000,
      "Login tries allowed per client IP in any 60 s window (good or bad)."},
+    {"QW_JOIN_FAIL_LIMIT", CFG_AUTH, CFG_INT, "100", 1, 100000,
+     "Failed join tries (unknown join code or sid, wrong two-step shapes) allowed per client IP in "
+     "any 60 s window; successful joins are never limited."},
     {"QW_MAX_STUDENTS", CFG_AUTH, CFG_INT, "10000", 1, 1000000,
      "Most students one session admits; a join beyond it gets 409 session_full."},
 

@@ -33,6 +33,10 @@
 #define SUBJ_SESSION_LIST "qw.session.query.list"
 #define SUBJ_SESSION_GET "qw.session.query.get"
 #define SUBJ_SESSION_SNAPSHOT "qw.session.query.snapshot"
+#define SUBJ_LOBBY_LOCK "qw.session.query.lock"
+#define SUBJ_LOBBY_TWO_STEP "qw.session.query.two_step"
+#define SUBJ_LOBBY_SHAPES "qw.session.query.shapes"
+#define SUBJ_LOBBY_REMOVE "qw.session.query.remove"
 #define QUEUE_SESSION_QUERY "session-q"
 /* ... and lifecycle commands only the instance holding the lease answers. */
 #define SUBJ_SESSION_CMD "qw.session.cmd"

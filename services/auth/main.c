@@ -29,6 +29,7 @@ int main(void) {
     a.student_ttl_s = config_int("QW_STUDENT_TOKEN_TTL_S");
     a.login_limit = config_int("QW_LOGIN_LIMIT");
     a.max_students = config_int("QW_MAX_STUDENTS");
+    a.join_fail_limit = config_int("QW_JOIN_FAIL_LIMIT");
     if (!(db = db_open(config_str("QW_DB_URL")))) goto out;
     if (auth_load_key(&a, db) != 0 || auth_init_admin(&a, db) != 0) goto out;
     db_free(db);

@@ -33,6 +33,7 @@
  * KB, and a peer that does not read then fills wslay's queue, which is
  * bounded (QW_WS_MAX_QUEUE), instead of megabytes of kernel buffer. */
 #define WS_SNDBUF (64 * 1024)
+#define WS_CODE_REMOVED 4003 /* the instructor removed the student */
 
 /* ---- server (ws_server.c) ------------------------------------------------ */
 

@@ -23,7 +23,7 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
             db,
             "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"
             " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
-            " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
+            " WHERE st.sid = $1 AND st.removed_at IS NULL GROUP BY st.student_id, st.name"
             " ORDER BY score DESC, st.name, st.student_id",
             1, p);
         a = db_exec(

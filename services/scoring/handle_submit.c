@@ -264,7 +264,7 @@ static int judge_session(struct batcher *b, int from, int n, const char *sid) {
     const char *p2[2] = {sid, ids.buf};
     st = db_exec(db,
                  "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
-                 " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1)",
+                 " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1) AND removed_at IS NULL",
                  2, p2);
     if (!st) goto cleanup;
     (void)epoch;

@@ -232,7 +232,7 @@ static int step_close(struct lifecycle *lc, const char *sid, int idx) {
                 "  WHERE x.sid = st.sid AND x.student_id = st.student_id)"
                 " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
                 " AND a.student_id = st.student_id AND a.question_idx = $2::int"
-                " WHERE st.sid = $1",
+                " WHERE st.sid = $1 AND st.removed_at IS NULL",
                 2, p);
     if (!q || PQntuples(q) != 1 || !c || !s) goto cleanup;
     if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
@@ -287,7 +287,8 @@ static int step_end(struct lifecycle *lc, const char *sid) {
     s = db_exec(db,
                 "SELECT st.student_id, COALESCE(sum(a.points), 0) AS score FROM students st"
                 " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"
-                " WHERE st.sid = $1 GROUP BY st.student_id ORDER BY score DESC",
+                " WHERE st.sid = $1 AND st.removed_at IS NULL"
+                " GROUP BY st.student_id ORDER BY score DESC",
                 1, p);
     if (!u || PQntuples(u) != 1 || !s || db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
     rc = 0;

@@ -23,8 +23,10 @@
 #define STATE_SELECT                                                                               \
     "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "   \
     "s.players, "                                                                                  \
-    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "                  \
-    "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "
+    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                 \
+    "s.locked, s.two_step, COALESCE(jr.count, 0) "                                                 \
+    "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "                                     \
+    "LEFT JOIN join_refusals jr ON jr.sid = s.sid "
 
 static json_int_t num(PGresult *r, int row, int col) {
     return (json_int_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
@@ -32,10 +34,13 @@ static json_int_t num(PGresult *r, int row, int col) {
 
 /* Row `i` as a <state> object (new reference). */
 static json_t *state_from_row(PGresult *r, int i) {
-    return json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "sid", PQgetvalue(r, i, 0), "quiz_id",
-                     num(r, i, 1), "title", PQgetvalue(r, i, 2), "join_code", PQgetvalue(r, i, 3),
-                     "state", PQgetvalue(r, i, 4), "question_idx", num(r, i, 5), "question_count",
-                     num(r, i, 6), "players", num(r, i, 7), "created_at", PQgetvalue(r, i, 8));
+    return json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:b,s:b,s:I}", "sid",
+                     PQgetvalue(r, i, 0), "quiz_id", num(r, i, 1), "title", PQgetvalue(r, i, 2),
+                     "join_code", PQgetvalue(r, i, 3), "state", PQgetvalue(r, i, 4), "question_idx",
+                     num(r, i, 5), "question_count", num(r, i, 6), "players", num(r, i, 7),
+                     "created_at", PQgetvalue(r, i, 8), "locked",
+                     strcmp(PQgetvalue(r, i, 9), "t") == 0, "two_step",
+                     strcmp(PQgetvalue(r, i, 10), "t") == 0, "joins_refused", num(r, i, 11));
 }
 
 /* Fills `out` with `n` characters drawn uniformly from `alphabet`. */
@@ -68,19 +73,22 @@ static int quiz_id_text(json_t *v, char *buf, size_t n) {
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     char qid[32], sid[SID_LEN + 1], code[7];
+    json_t *two_step = json_object_get(req, "two_step");
     if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0)
         return reply_error(400, "bad_field", "quiz_id must be the number of a stored pool");
+    if (two_step && !json_is_boolean(two_step))
+        return reply_error(400, "bad_field", "two_step must be true or false");
     for (int attempt = 0; attempt < CREATE_TRIES; attempt++) {
         if (random_text(sid, SID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789") != 0 ||
             random_text(code, 6, "0123456789") != 0)
             return NULL;
-        const char *p[] = {sid, qid, code};
+        const char *p[] = {sid, qid, code, json_is_true(two_step) ? "true" : "false"};
         /* ON CONFLICT covers the live join-code index: a clash inserts nothing */
         PGresult *r = db_exec(db,
-                              "INSERT INTO sessions (sid, quiz_id, join_code) "
-                              "SELECT $1, quiz_id, $3 FROM quizzes WHERE quiz_id = $2::bigint "
-                              "ON CONFLICT DO NOTHING RETURNING sid",
-                              3, p);
+                              "INSERT INTO sessions (sid, quiz_id, join_code, two_step) "
+                              "SELECT $1, quiz_id, $3, $4::boolean FROM quizzes "
+                              "WHERE quiz_id = $2::bigint ON CONFLICT DO NOTHING RETURNING sid",
+                              4, p);
         if (!r)
             return reply_error(503, "db_unavailable",
                                "the session could not be created; try again");

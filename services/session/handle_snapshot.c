@@ -118,12 +118,13 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
          * 1 + the students with a higher score (equal scores share it). */
         if (strcmp(state, "ended") == 0) {
             const char *rp[2] = {sid, db_val(a, 0, 2)};
-            r = db_exec(db,
-                        "SELECT 1 + count(*) FROM (SELECT COALESCE(sum(a.points), 0) AS total"
-                        " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
-                        " AND a.student_id = st.student_id WHERE st.sid = $1"
-                        " GROUP BY st.student_id) t WHERE t.total > $2::bigint",
-                        2, rp);
+            r = db_exec(
+                db,
+                "SELECT 1 + count(*) FROM (SELECT COALESCE(sum(a.points), 0) AS total"
+                " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
+                " AND a.student_id = st.student_id WHERE st.sid = $1"
+                " AND st.removed_at IS NULL GROUP BY st.student_id) t WHERE t.total > $2::bigint",
+                2, rp);
             if (!r) goto db_down;
             json_object_set_new(out, "rank", json_integer(atoll(db_val(r, 0, 0))));
         }

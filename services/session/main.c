@@ -15,6 +15,10 @@ static const struct service_route query_routes[] = {
     {SUBJ_SESSION_LIST, handle_session_list},
     {SUBJ_SESSION_GET, handle_session_get},
     {SUBJ_SESSION_SNAPSHOT, handle_snapshot},
+    {SUBJ_LOBBY_LOCK, handle_lobby_lock},
+    {SUBJ_LOBBY_TWO_STEP, handle_lobby_two_step},
+    {SUBJ_LOBBY_SHAPES, handle_lobby_shapes},
+    {SUBJ_LOBBY_REMOVE, handle_lobby_remove},
     {NULL, NULL},
 };
 

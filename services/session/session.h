@@ -29,6 +29,12 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req);
 json_t *handle_session_list(void *ctx, struct db *db, json_t *req);
 json_t *handle_session_get(void *ctx, struct db *db, json_t *req);
 
+/* handle_lobby.c: who may play: lock, two-step join, its shapes, remove. */
+json_t *handle_lobby_lock(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_two_step(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_shapes(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req);
+
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
 
