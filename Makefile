@@ -1,13 +1,14 @@
 # Quizwire: the two commands of the README, and the build steps behind them.
 #   make run   installs what is missing, builds, starts the whole stack on loopback
 #   make test  installs what is missing, builds with sanitizers, runs every test
-#              (unit, integration, then the fault tests of make test-faults)
+#              (unit, integration, the fault tests of make test-faults, then
+#              the start and stop of the stack in a terminal)
 BUILD      ?= build/release
 TEST_BUILD ?= build/test
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps deps-test build build-test web node-deps run test test-unit test-integration \
-        bench test-faults config-doc format clean
+        test-stack bench test-faults config-doc format clean
 
 all: build
 
@@ -46,10 +47,15 @@ test: build-test web node-deps
 	@cd $(TEST_BUILD) && ctest --output-on-failure
 	@tests/run.sh $(TEST_BUILD)
 	@tests/faults/run.sh $(TEST_BUILD)
+	@tests/stack/run.sh $(TEST_BUILD)
 
 # Crash safety: kill each part under load on a stack of its own (about 70 s).
 test-faults: build-test web node-deps
 	@tests/faults/run.sh $(TEST_BUILD)
+
+# Start and stop of scripts/stack.sh in a pseudo-terminal (about 3 minutes).
+test-stack: build-test web
+	@tests/stack/run.sh $(TEST_BUILD)
 
 bench: build web node-deps
 	@stress/bench.sh $(BUILD)

@@ -28,9 +28,9 @@ check_node() {
 }
 
 PKGS=(build-essential cmake pkg-config curl python3 libnats-dev nats-server libmicrohttpd-dev
-  libwslay-dev libjansson-dev libpq-dev postgresql libssl-dev libcrypt-dev nodejs npm)
+  libwslay-dev libjansson-dev libpq-dev postgresql libssl-dev libcrypt-dev nodejs npm iproute2)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd clang-format)
+  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd clang-format procps)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -16,7 +16,7 @@ const struct config_def config_table[] = {
     {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
-     "Address of the ops listener (GET /healthz, GET /metrics)."},
+     "Address of the ops listener (GET /healthz readiness, GET /livez liveness, GET /metrics)."},
     {"QW_OPS_PORT", CFG_ALL, CFG_INT, "0", 0, 65535, "Port of the ops listener; 0 turns it off."},
     {"QW_INSTANCE", CFG_ALL, CFG_STR, NULL, 0, 0,
      "Name of this instance in logs and NATS (default: daemon-pid)."},
@@ -24,6 +24,8 @@ const struct config_def config_table[] = {
      "How long a NATS request waits for its answer before the caller gets 503/unavailable."},
     {"QW_WORKERS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "4", 1, 64,
      "Worker threads (each with its own Postgres connection) serving NATS requests."},
+    {"QW_HEALTH_DB_MS", CFG_AUTH | CFG_SESSION | CFG_SCORING, CFG_INT, "2000", 200, 60000,
+     "Readiness bound: health is red when Postgres answered no probe within this many ms."},
     {"QW_MIGRATIONS_DIR", CFG_MIGRATE, CFG_STR, "db/migrations", 0, 0,
      "Folder of the numbered SQL migrations applied by qw-migrate."},
 
@@ -40,12 +42,16 @@ const struct config_def config_table[] = {
      "Lifetime of a student token in seconds."},
     {"QW_LOGIN_LIMIT", CFG_AUTH, CFG_INT, "10", 1, 1000,
      "Login tries allowed per client IP in any 60 s window (good or bad)."},
+    {"QW_JOIN_FAIL_LIMIT", CFG_AUTH, CFG_INT, "100", 1, 100000,
+     "Failed join tries (unknown join code or sid, wrong two-step shapes) allowed per client IP in "
+     "any 60 s window; successful joins are never limited."},
     {"QW_MAX_STUDENTS", CFG_AUTH, CFG_INT, "10000", 1, 1000000,
      "Most students one session admits; a join beyond it gets 409 session_full."},
 
     /* session */
     {"QUIZ_POOL_PATH", CFG_SESSION, CFG_STR, NULL, 0, 0,
-     "A question pool file loaded at start-up into the default session `main`."},
+     "A question pool file for the default session `main`: loaded at start-up, and taken again"
+     " (as a new quiz) at start in the lobby and at each reset of `main` when the file changed."},
     {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
      "How often a standby session daemon tries to take over the sessions."},
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,
@@ -66,18 +72,26 @@ const struct config_def config_table[] = {
      "HTTP worker threads (REST requests wait on NATS in these)."},
     {"QW_STATIC_DIR", CFG_GATEWAY, CFG_STR, "web/dist", 0, 0, "Folder of the built web pages."},
     {"QW_ALLOWED_ORIGINS", CFG_GATEWAY, CFG_STR, "", 0, 0,
-     "Extra Origins allowed to open WebSockets, comma separated (the gateway's own is always "
-     "allowed)."},
+     "Extra Origins allowed to open WebSockets and send admin writes, comma separated (e.g. "
+     "https://quiz.example.org); the gateway's own is always allowed."},
     {"QW_TRUSTED_PROXIES", CFG_GATEWAY, CFG_STR, "", 0, 0,
      "Proxies whose X-Forwarded-For first hop is taken as the client IP: IPs or CIDR ranges, IPv4 "
      "or IPv6, comma separated (e.g. 127.0.0.1,172.28.0.0/16,fd00::/8); a bad entry stops the "
      "gateway."},
+    {"QW_HTTP_HEAD_TIMEOUT_MS", CFG_GATEWAY, CFG_INT, "10000", 1000, 600000,
+     "Time a client has to send a whole request head, from connecting or from the end of its "
+     "last answer; a client still sending after it is dropped (slowloris)."},
     {"QW_HTTP_CONN_MEMORY_KB", CFG_GATEWAY, CFG_INT, "6", 4, 64,
      "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
      "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},
     {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
-     "Most messages queued to one slow socket before it is dropped."},
+     "Most messages queued to one socket, control frames included (wslay queues a pong for every "
+     "ping), before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,
-     "WebSocket ping interval; a socket that misses two pongs is dropped."},
+     "WebSocket ping interval; a socket with no pong echoing its pings for two intervals is "
+     "dropped."},
+    {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
+     "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
+     "client that delays its pongs gains at most this much."},
     {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
 };

@@ -19,8 +19,15 @@ static void quiet_notice(void *arg, const char *message) {
     (void)message;
 }
 
+/* A connect that hangs (a stalled network or server) gives up after this
+ * many seconds; a connect_timeout in QW_DB_URL overrides it. */
+#define CONNECT_TIMEOUT_S "10"
+
 static PGconn *connect_once(const char *conninfo) {
-    PGconn *c = PQconnectdb(conninfo);
+    /* expand_dbname: QW_DB_URL's own fields come after, so they win */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S, conninfo, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host/socket but never the password. */
         char msg[256];

@@ -48,6 +48,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          strdup("{\"error\":\"method_not_allowed\",\"message\":\"GET only\"}"),
                          "application/json");
     }
+    if (strcmp(url, "/livez") == 0) { /* liveness: this process answers */
+        json_t *live = json_pack("{s:s,s:b}", "daemon", ops->daemon, "ok", 1);
+        char *body = json_dumps(live, JSON_COMPACT);
+        json_decref(live);
+        return send_text(c, 200, body, "application/json");
+    }
     if (strcmp(url, "/healthz") == 0) {
         json_t *detail = json_object();
         json_object_set_new(detail, "daemon", json_string(ops->daemon));

@@ -1,8 +1,10 @@
 /*
  * ops: the operator's listener every daemon runs on QW_OPS_PORT.
  *
- * GET /healthz answers 200 {"ok":true,...} or 503 {"ok":false,...} from a
- * check the daemon supplies; GET /metrics answers Prometheus text. Runs on
+ * GET /healthz (readiness) answers 200 {"ok":true,...} or 503
+ * {"ok":false,...} from a check the daemon supplies; GET /livez (liveness)
+ * answers 200 whenever the process serves requests at all; GET /metrics
+ * answers Prometheus text. Runs on
  * libmicrohttpd's own thread; the check must be thread-safe and quick.
  */
 #ifndef QW_OPS_H

@@ -212,7 +212,9 @@ struct quiz_session {
     enum quiz_state state;
     int question_idx, question_count;
     long long players;
-    int has_seq; /* add "seq" (command replies) */
+    int locked, two_step;    /* the lobby: no new joins; joins wait for approval */
+    long long joins_refused; /* join tries refused while locked */
+    int has_seq;             /* add "seq" (command replies) */
     long long seq;
     int has_opened; /* add "opened_at_ms" */
     long long opened_at_ms;

@@ -13,6 +13,9 @@ json_t *quiz_session_json(const struct quiz_session *s) {
                           "question_count", s->question_count, "players", (json_int_t)s->players,
                           "created_at", s->created_at);
     if (!o) return NULL;
+    json_object_set_new(o, "locked", json_boolean(s->locked));
+    json_object_set_new(o, "two_step", json_boolean(s->two_step));
+    json_object_set_new(o, "joins_refused", json_integer(s->joins_refused));
     if (s->has_seq) json_object_set_new(o, "seq", json_integer(s->seq));
     if (s->has_opened) json_object_set_new(o, "opened_at_ms", json_integer(s->opened_at_ms));
     if (s->has_deadline) json_object_set_new(o, "deadline_ms", json_integer(s->deadline_ms));

@@ -11,12 +11,12 @@
 #include "db.h"
 #include "quiz.h"
 
-/* Every student of session $1 with their score: columns student_id, name,
+/* Every student of session $1 (not removed from it) with their score: columns student_id, name,
  * score. Use as a whole statement or as a subquery. */
 #define RECORD_SCORES                                                                              \
     "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"          \
     " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"                      \
-    " WHERE st.sid = $1 GROUP BY st.student_id, st.name"
+    " WHERE st.sid = $1 AND st.removed_at IS NULL GROUP BY st.student_id, st.name"
 
 /* Adds the answers to question `idx` of `sid`, per choice, to `c` (which
  * the caller initialised for the question's labels). Returns 0, or -1 when

@@ -21,6 +21,10 @@
 #define SUBJ_AUTH_JOIN "qw.auth.join"
 #define QUEUE_AUTH "auth"
 
+/* broadcast by auth after a logout, to every gateway (no queue group):
+ * {"login":"<login id>"}; each closes the admin sockets of that login */
+#define SUBJ_ADMIN_REVOKED "qw.admin.revoked"
+
 /* session daemon: queries any instance answers (queue "session-q") ... */
 #define SUBJ_SESSION_QUERY_ALL "qw.session.query.*"
 #define SUBJ_QUIZ_CREATE "qw.session.query.quiz_create"
@@ -29,6 +33,10 @@
 #define SUBJ_SESSION_LIST "qw.session.query.list"
 #define SUBJ_SESSION_GET "qw.session.query.get"
 #define SUBJ_SESSION_SNAPSHOT "qw.session.query.snapshot"
+#define SUBJ_LOBBY_LOCK "qw.session.query.lock"
+#define SUBJ_LOBBY_TWO_STEP "qw.session.query.two_step"
+#define SUBJ_LOBBY_SHAPES "qw.session.query.shapes"
+#define SUBJ_LOBBY_REMOVE "qw.session.query.remove"
 #define QUEUE_SESSION_QUERY "session-q"
 /* ... and lifecycle commands only the instance holding the lease answers. */
 #define SUBJ_SESSION_CMD "qw.session.cmd"

@@ -152,19 +152,14 @@ static void hc_on_event(struct net_conn *nc, uint32_t events) {
     }
     if (events & EPOLLOUT) {
         if (!c->connected) {
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            getsockopt(nc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-            if (soerr) {
-                snprintf(err, sizeof(err), "connect to %s failed: %s", c->target->base,
-                         strerror(soerr));
+            if (net_conn_error(nc, c->target, err, sizeof(err)) != 0) {
                 hc_finish(c, NULL, err);
                 return;
             }
             c->connected = 1;
         }
         while (c->out_off < c->out_len) {
-            ssize_t n = write(nc->fd, c->out + c->out_off, c->out_len - c->out_off);
+            ssize_t n = net_write(nc, c->out + c->out_off, c->out_len - c->out_off);
             if (n < 0) {
                 if (errno == EAGAIN) return;
                 snprintf(err, sizeof(err), "write to %s failed: %s", c->target->base,
@@ -188,7 +183,7 @@ static void hc_on_event(struct net_conn *nc, uint32_t events) {
                 c->in = nb;
                 c->in_cap = cap;
             }
-            ssize_t n = read(nc->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
+            ssize_t n = net_read(nc, c->in + c->in_len, c->in_cap - c->in_len - 1);
             if (n < 0 && errno == EAGAIN) break;
             if (n <= 0 && c->in_len == 0 && c->reused) {
                 /* a kept-alive connection the server had closed: resend once, fresh */

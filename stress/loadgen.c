@@ -102,6 +102,7 @@ struct lg {
     int quiet;
     const char *pids_dir;
     const char *use_sid;
+    const char *pool_file; /* --pool: the pool to upload and play */
     int reset;
     char label[64];
     /* state */
@@ -114,6 +115,8 @@ struct lg {
     struct student *st;
     struct cell *cells;
     char *answer;         /* per question, from the instructor's question_closed */
+    char *pool_answer;    /* per question, the right answer the --pool file gives */
+    int *pool_limit_s;    /* per question, the --pool file's time_limit_s */
     double *t_next;       /* per question, when `next` was written */
     double *t_close_sent; /* per question: close written (burst) or timer due (spread) */
     double t_end_sent;
@@ -481,6 +484,9 @@ static void instr_text(struct wsc *w, const char *msg, size_t len, void *arg) {
         const char *a = json_string_value(json_object_get(m, "answer"));
         if (q >= 0 && q < L.q) {
             L.answer[q] = a ? a[0] : '?';
+            if (L.pool_answer && L.answer[q] != L.pool_answer[q])
+                lg_fail("question %d closed with answer %c, but the pool file says %c", q,
+                        L.answer[q], L.pool_answer[q]);
             if (q > L.instr_closed_q) L.instr_closed_q = q;
         }
     } else if (strcmp(type, "session_ended") == 0) {
@@ -572,6 +578,40 @@ static int pred_hold(void) {
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* Reads --pool FILE into *pool (new reference): sets L.q and each
+ * question's right answer and time limit. The server judges the pool; this
+ * only needs what the checks use. Returns 0 or -1 after lg_fail. */
+static int load_pool_file(json_t **pool) {
+    json_error_t jerr;
+    json_t *p = json_load_file(L.pool_file, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *qs = json_object_get(p, "questions");
+    size_t n = json_array_size(qs);
+    if (!p || !n) {
+        lg_fail("--pool %s: %s", L.pool_file,
+                p              ? "no questions"
+                : jerr.text[0] ? jerr.text
+                               : "cannot read");
+        json_decref(p);
+        return -1;
+    }
+    L.q = (int)n;
+    L.pool_answer = calloc(n + 1, 1);
+    L.pool_limit_s = calloc(n, sizeof(int));
+    if (!L.pool_answer || !L.pool_limit_s) {
+        json_decref(p);
+        lg_fail("out of memory");
+        return -1;
+    }
+    for (size_t q = 0; q < n; q++) {
+        const char *a = json_string_value(json_object_get(json_array_get(qs, q), "answer"));
+        json_t *t = json_object_get(json_array_get(qs, q), "time_limit_s");
+        L.pool_answer[q] = a && *a ? a[0] : '?';
+        L.pool_limit_s[q] = json_is_integer(t) ? (int)json_integer_value(t) : 20;
+    }
+    *pool = p;
+    return 0;
+}
+
 static int setup_session(void) {
     char *body = NULL;
     const char *user = getenv("QW_ADMIN_USER");
@@ -638,7 +678,7 @@ static int setup_session(void) {
     }
 
     json_t *qs = json_array();
-    for (int q = 0; q < L.q; q++) {
+    for (int q = 0; q < L.q && !L.pool_file; q++) {
         char text[96];
         snprintf(text, sizeof(text), "Load question %d of run %s: pick one", q + 1, L.prefix);
         char ans[2] = {(char)('A' + (int)(rnd01() * 4)), 0};
@@ -648,7 +688,11 @@ static int setup_session(void) {
     }
     char title[96];
     snprintf(title, sizeof(title), "qw-loadgen %s", L.prefix);
-    json_t *pool = json_pack("{s:s, s:o}", "title", title, "questions", qs);
+    json_t *pool = L.pool_file ? NULL : json_pack("{s:s, s:o}", "title", title, "questions", qs);
+    if (L.pool_file) {
+        json_decref(qs);
+        if (load_pool_file(&pool) != 0) goto fail;
+    }
     char *pj = json_dumps(pool, JSON_COMPACT);
     json_decref(pool);
     st = http_sync("POST", "/admin/api/quizzes", pj, NULL, &body, NULL, 0);
@@ -953,16 +997,22 @@ static void report(int ok) {
 /* ---- main ----------------------------------------------------------------------- */
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
-            "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
-            "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
-            "[--quiet]\n"
-            "  burst: each student submits at a random moment within 1 s of its question_open;\n"
-            "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
-            "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
-            "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or "
-            "mismatch.\n");
+    fprintf(
+        stderr,
+        "usage: qw-loadgen --gateways URL[,URL...] [--students N] [--questions Q]\n"
+        "                  [--mode burst|spread|flood] [--time-limit S] [--concurrency C]\n"
+        "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
+        "[--quiet]\n"
+        "                  [--ca FILE | --insecure] [--pool FILE]\n"
+        "  --pool FILE uploads that pool (SPEC 2) and plays all its questions; every\n"
+        "  revealed answer must be the file's.\n"
+        "  URLs are http:// or https:// (TLS: the certificate must verify for the host, against\n"
+        "  the system's CAs or --ca FILE; --insecure skips the check).\n"
+        "  burst: each student submits at a random moment within 1 s of its question_open;\n"
+        "  flood: at once (saturates the submit path: acks/s is the capacity, not the offer).\n"
+        "  admin credentials come from QW_ADMIN_USER (default admin) and QW_ADMIN_PASSWORD.\n"
+        "  Prints one JSON line on stdout and a table on stderr; exits 1 on a stall or "
+        "mismatch.\n");
 }
 
 static int run(void) {
@@ -1033,7 +1083,8 @@ static int run(void) {
             if (L.instr_closed_q < q) instr_send("close");
             L.t_close_sent[q] = net_now_ms();
         } else {
-            L.t_close_sent[q] = L.t_next[q] + L.time_limit_s * 1000.0;
+            L.t_close_sent[q] =
+                L.t_next[q] + (L.pool_limit_s ? L.pool_limit_s[q] : L.time_limit_s) * 1000.0;
             /* the timer of an existing session's question may be longer */
             if (L.use_sid) L.t_close_sent[q] += 600000.0;
         }
@@ -1063,9 +1114,13 @@ int main(int argc, char **argv) {
                                          {"label", required_argument, 0, 'l'},
                                          {"quiet", no_argument, 0, 'Q'},
                                          {"seed", required_argument, 0, 'S'},
+                                         {"insecure", no_argument, 0, 'k'},
+                                         {"pool", required_argument, 0, 'P'},
+                                         {"ca", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *gateways = NULL;
+    const char *gateways = NULL, *ca_file = NULL;
+    int insecure = 0;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     L.n = 50;
     L.q = 3;
@@ -1120,19 +1175,32 @@ int main(int argc, char **argv) {
         case 'S':
             seed = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case 'k':
+            insecure = 1;
+            break;
+        case 'P':
+            L.pool_file = optarg;
+            break;
+        case 'C':
+            ca_file = optarg;
+            break;
         default:
             usage();
             return 2;
         }
     }
     if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 ||
-        L.time_limit_s > 600 || (L.reset && !L.use_sid)) {
+        L.time_limit_s > 600 || (L.reset && !L.use_sid) || (L.pool_file && L.use_sid)) {
         usage();
         return 2;
     }
     srandom(seed);
     signal(SIGPIPE, SIG_IGN);
     char err[256];
+    if (net_tls_setup(insecure, ca_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "qw-loadgen: %s\n", err);
+        return 2;
+    }
     char *list = strdup(gateways), *save = NULL;
     for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         if (L.ngw >= LG_MAX_GATEWAYS || net_target_parse(&L.gw[L.ngw], u, err, sizeof(err)) != 0) {
@@ -1196,6 +1264,8 @@ int main(int argc, char **argv) {
     free(L.heap);
     free(L.cells);
     free(L.answer);
+    free(L.pool_answer);
+    free(L.pool_limit_s);
     free(L.t_next);
     free(L.t_close_sent);
     free(L.q_first_send);

@@ -67,7 +67,7 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         w->pre_off += n;
         return (ssize_t)n;
     }
-    ssize_t n = read(w->conn.fd, buf, len);
+    ssize_t n = net_read(&w->conn, buf, len);
     if (n < 0) {
         wslay_event_set_error(ctx,
                               errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
@@ -83,7 +83,7 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *ud) {
     struct wsc *w = ud;
-    ssize_t n = send(w->conn.fd, data, len, MSG_NOSIGNAL);
+    ssize_t n = net_write(&w->conn, data, len);
     if (n < 0) {
         wslay_event_set_error(ctx,
                               errno == EAGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
@@ -136,7 +136,7 @@ static void wsc_on_handshake_read(struct wsc *w) {
             wsc_fail(w, "upgrade reply head too large", 0);
             return;
         }
-        ssize_t n = read(w->conn.fd, w->hbuf + w->hlen, WS_HEAD_MAX - w->hlen);
+        ssize_t n = net_read(&w->conn, w->hbuf + w->hlen, WS_HEAD_MAX - w->hlen);
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
             snprintf(why, sizeof(why), "connection closed during the upgrade%s%s",
@@ -183,12 +183,7 @@ static void wsc_on_event(struct net_conn *nc, uint32_t events) {
     struct wsc *w = (struct wsc *)nc;
     char why[512];
     if (w->state == WSC_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        getsockopt(nc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        if (soerr) {
-            snprintf(why, sizeof(why), "connect to %s failed: %s", w->target->base,
-                     strerror(soerr));
+        if (net_conn_error(nc, w->target, why, sizeof(why)) != 0) {
             wsc_fail(w, why, 0);
             return;
         }
@@ -196,7 +191,7 @@ static void wsc_on_event(struct net_conn *nc, uint32_t events) {
     }
     if (w->state == WSC_HANDSHAKE) {
         while (w->req && w->req_off < w->req_len) {
-            ssize_t n = send(nc->fd, w->req + w->req_off, w->req_len - w->req_off, MSG_NOSIGNAL);
+            ssize_t n = net_write(nc, w->req + w->req_off, w->req_len - w->req_off);
             if (n < 0 && errno == EAGAIN) return;
             if (n < 0) {
                 snprintf(why, sizeof(why), "write of the upgrade failed: %s", strerror(errno));

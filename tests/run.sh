@@ -11,6 +11,12 @@ BUILD=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 . "$ROOT/scripts/teststack.sh"
 teststack_prepare qwtest
 export QW_BUILD_DIR=$BUILD QW_ROOT=$ROOT QW_TEST_TMP=$TMP
+# settings some tests exercise, harmless to the rest: an extra allowed
+# Origin, and a request-head deadline short enough to wait for
+export QW_ALLOWED_ORIGINS=https://console.quizwire.test QW_HTTP_HEAD_TIMEOUT_MS=6000
+# session `main` follows this copy of the demo pool: 06_main_pool edits it
+cp "$ROOT/examples/demo10_pool.json" "$TMP/pool.json"
+export QUIZ_POOL_PATH=$TMP/pool.json
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$TMP/stack/logs/asan"
 
 trap teststack_stop EXIT

@@ -29,6 +29,7 @@ struct auth {
     long student_ttl_s;     /* QW_STUDENT_TOKEN_TTL_S */
     long login_limit;       /* QW_LOGIN_LIMIT tries per IP per 60 s */
     long max_students;      /* QW_MAX_STUDENTS per session */
+    long join_fail_limit;   /* QW_JOIN_FAIL_LIMIT failed joins per IP per 60 s */
 };
 
 /* password.c: yescrypt via libxcrypt. hash writes a "$y$..." hash into
@@ -36,6 +37,12 @@ struct auth {
  * success, -1 otherwise. */
 int password_hash(const char *password, char *out, size_t n);
 int password_check(const char *password, const char *hash);
+
+/* rate_limit.c: one try of `key` in its sliding 60 s window, at most
+ * `limit` counted. Returns 0 when the try may go on (counted when `count`
+ * is set; count 0 only asks), a positive retry-after in seconds when the
+ * window is full (the try is not counted), or -1 when Postgres failed. */
+long rate_limit_try(struct db *db, const char *key, long limit, int count);
 
 /* main.c start-up against Postgres: the token key, the admin password. */
 int auth_load_key(struct auth *a, struct db *db);

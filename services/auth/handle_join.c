@@ -2,10 +2,20 @@
  * handle_join: qw.auth.join. Admits a student to a session by sid or join
  * code: checks the id and name (stored exactly as given, never
  * interpreted), refuses an id already taken unless the request carries
- * that student's own valid token (the same browser re-joining), an ended
- * session and a full one, commits the student row, then signs a token that
- * names sid, student_id and the session's reset epoch and publishes
- * lobby_update on qw.evt.<sid>. Runs on the auth workers.
+ * that student's own valid token (the same browser re-joining), an id the
+ * instructor removed, a new student while the lobby is locked, a two-step
+ * session's join without the shapes on the projector, an ended session and
+ * a full one; commits the student row, then signs a token that names sid,
+ * student_id and the session's reset epoch and publishes lobby_update on
+ * qw.evt.<sid>.
+ *
+ * Guessing is limited, joining is not: failed tries (an unknown code or
+ * sid, wrong shapes) count per client IP in a sliding window
+ * (QW_JOIN_FAIL_LIMIT a minute). While an IP is over it, its failed tries
+ * get 429, and so does a join by code to a session that IP has not joined
+ * before (else a 200 among the 429s would still tell a script the code);
+ * a session it already joined (its class behind one NAT) and a join with
+ * the right shapes still pass. Runs on the auth workers.
  */
 #include "auth.h"
 
@@ -13,55 +23,30 @@
 #include "clock.h"
 #include "log.h"
 #include "reply.h"
+#include "shapes.h"
 #include "subjects.h"
+#include "text.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Code points of `s` when it is valid UTF-8 without control characters
- * (C0, DEL, C1); -1 otherwise. */
-static long text_length(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    while (*p) {
-        unsigned c = *p;
-        int extra;
-        unsigned cp;
-        if (c < 0x80)
-            extra = 0, cp = c;
-        else if ((c & 0xe0) == 0xc0)
-            extra = 1, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            extra = 2, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            extra = 3, cp = c & 0x07;
-        else
-            return -1;
-        p++;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xc0) != 0x80) return -1;
-            cp = cp << 6 | (*p & 0x3f);
-        }
-        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return -1;
-        n++;
-    }
-    return n;
-}
-
-/* The sid the request names (borrowed from req or copied into buf), or
- * NULL after setting *err. */
-static const char *find_session(struct db *db, json_t *req, char *buf, size_t n, json_t **err) {
+/* The sid the request names (borrowed from req or copied into buf); NULL
+ * with *err set to the refusal (an unknown code is 404 unknown_session, a
+ * malformed request 400; *err NULL for those is never the case). *by_code
+ * tells whether the join code named it. */
+static const char *find_session(struct db *db, json_t *req, char *buf, size_t n, int *by_code,
+                                json_t **err) {
     const char *sid = json_string_value(json_object_get(req, "sid"));
     const char *code = json_string_value(json_object_get(req, "join_code"));
+    *by_code = 0;
     if (sid && *sid && strlen(sid) <= 64) return sid;
     if (!code || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
         *err = reply_error(400, "bad_field", "give a sid or a 6-digit join_code");
         return NULL;
     }
+    *by_code = 1;
     PGresult *r = db_exec(db, "SELECT sid FROM sessions WHERE join_code = $1 AND state <> 'ended'",
                           1, (const char *[]){code});
     if (!r) {
@@ -78,30 +63,91 @@ static const char *find_session(struct db *db, json_t *req, char *buf, size_t n,
     return buf;
 }
 
+/* A failed try (unknown code or sid, wrong shapes) from `key`: counted in
+ * its window and answered with `refusal` (stolen), or 429 instead when the
+ * window is full. Returns the reply (new). */
+static json_t *failed_try(struct auth *a, struct db *db, const char *key, json_t *refusal) {
+    long wait = rate_limit_try(db, key, a->join_fail_limit, 1);
+    if (wait == 0) return refusal;
+    json_decref(refusal);
+    if (wait < 0)
+        return reply_error(503, "db_unavailable", "the join could not be checked; try again");
+    LOG_WARN("join_rate_limited", "key=\"%s\" retry_after=%ld", key, wait);
+    json_t *reply = reply_error(429, "rate_limited",
+                                "too many failed joins from this address; wait %ld s", wait);
+    json_object_set_new(reply, "retry_after", json_integer(wait));
+    return reply;
+}
+
+/* Counts a refused join of `sid` for the console (best effort). */
+static void count_refusal(struct db *db, const char *sid, const char *why) {
+    db_cmd(db,
+           "INSERT INTO join_refusals (sid, count) VALUES ($1, 1) "
+           "ON CONFLICT (sid) DO UPDATE SET count = join_refusals.count + 1",
+           1, (const char *[]){sid});
+    LOG_INFO("join_refused", "sid=%s reason=%s", sid, why);
+}
+
+/* While `key`'s failed joins are over the limit, a join to a session this
+ * IP has not joined within the hour is refused like a failure. Returns 0
+ * to go on, a positive retry-after, or -1 when Postgres failed. */
+static long limit_gate(struct auth *a, struct db *db, const char *key, const char *ip,
+                       const char *sid) {
+    long wait = rate_limit_try(db, key, a->join_fail_limit, 0);
+    if (wait <= 0) return wait;
+    char since[24];
+    snprintf(since, sizeof(since), "%lld", (long long)clock_wall_ms() - 3600 * 1000LL);
+    PGresult *r = db_exec(db,
+                          "SELECT 1 FROM join_known WHERE ip = $1 AND sid = $2 "
+                          "AND at_ms > $3::bigint",
+                          3, (const char *[]){ip, sid, since});
+    if (!r) return -1;
+    int known = PQntuples(r) == 1;
+    PQclear(r);
+    return known ? 0 : wait;
+}
+
 json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     struct auth *a = ctx;
     json_t *reply = NULL, *claims = NULL, *mine = NULL;
     char *token = NULL;
     PGresult *r = NULL;
-    int began = 0;
-    char sidbuf[80], epoch[24], players[24] = "0";
+    int began = 0, by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
+    char sidbuf[80], epoch[24], players[24] = "0", key[80], secret[80];
     const char *st = json_string_value(json_object_get(req, "student_id"));
     const char *name = json_string_value(json_object_get(req, "name"));
     const char *given = json_string_value(json_object_get(req, "token"));
-    long stlen = st ? text_length(st) : -1, namelen = name ? text_length(name) : -1;
-    if (stlen < 1 || stlen > 64)
+    const char *ip = json_string_value(json_object_get(req, "ip"));
+    json_t *shapes = json_object_get(req, "shapes");
+    long stlen = text_codepoints(st), namelen = text_codepoints(name);
+    if (stlen < 1 || stlen > TEXT_ID_MAX_CHARS)
         return reply_error(400, "bad_field", "student_id must be 1 to 64 printable characters");
     if (namelen < 1 || namelen > 40)
         return reply_error(400, "bad_field", "name must be 1 to 40 printable characters");
-    const char *sid = find_session(db, req, sidbuf, sizeof(sidbuf), &reply);
-    if (!sid) return reply;
+    if (shapes && !json_is_null(shapes) && shapes_parse(shapes, given_shapes) != 0)
+        return reply_error(400, "bad_field",
+                           "shapes must be a list of %d shape names (triangle, diamond, circle, "
+                           "square)",
+                           SHAPES_LEN);
+    if (json_is_null(shapes)) shapes = NULL;
+    if (!ip || !*ip || strlen(ip) > 64) ip = "unknown";
+    snprintf(key, sizeof(key), "join %s", ip);
+    const char *sid = find_session(db, req, sidbuf, sizeof(sidbuf), &by_code, &reply);
+    if (!sid)
+        return json_integer_value(json_object_get(reply, "status")) == 404
+                   ? failed_try(a, db, key, reply)
+                   : reply;
 
-    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto unavailable;
-    began = 1;
-    r = db_exec(db, "SELECT state, epoch FROM sessions WHERE sid = $1", 1, (const char *[]){sid});
+    r = db_exec(db,
+                "SELECT s.state, s.epoch, s.locked, s.two_step, s.two_step_key, "
+                "(SELECT st.removed_at IS NOT NULL FROM students st "
+                " WHERE st.sid = s.sid AND st.student_id = $2) "
+                "FROM sessions s WHERE s.sid = $1",
+                2, (const char *[]){sid, st});
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) {
-        reply = reply_error(404, "unknown_session", "there is no such session");
+        reply =
+            failed_try(a, db, key, reply_error(404, "unknown_session", "there is no such session"));
         goto cleanup;
     }
     if (strcmp(PQgetvalue(r, 0, 0), "ended") == 0) {
@@ -109,15 +155,21 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         goto cleanup;
     }
     snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    const char *p[] = {sid, st, name, epoch};
-    r = db_exec(db, "SELECT 1 FROM students WHERE sid = $1 AND student_id = $2", 2, p);
-    if (!r) goto unavailable;
-    int taken = PQntuples(r) == 1;
+    int locked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
+    int two_step = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+    snprintf(secret, sizeof(secret), "%s", PQgetvalue(r, 0, 4));
+    int taken = !PQgetisnull(r, 0, 5), removed = taken && strcmp(PQgetvalue(r, 0, 5), "t") == 0;
     PQclear(r);
     r = NULL;
+    if (removed) {
+        count_refusal(db, sid, "removed");
+        reply = reply_error(409, "student_removed",
+                            "the instructor removed this student id from the session");
+        goto cleanup;
+    }
     if (taken) {
-        /* the same browser (its own valid token) may join again */
+        /* the same browser (its own valid token) may join again, even
+         * into a locked lobby and without the shapes: it is already in */
         mine = given ? auth_verify_token(a, db, given, "student", sid) : NULL;
         const char *who = json_string_value(json_object_get(mine, "student_id"));
         if (!mine || !json_is_true(json_object_get(mine, "ok")) || !who || strcmp(who, st) != 0) {
@@ -126,46 +178,101 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
             goto cleanup;
         }
         name = json_string_value(json_object_get(mine, "name"));
-    } else {
-        /* One statement checks the state and the cap and counts the
-         * player; the row lock it takes lines up the joins of one session
-         * (and a reset) until COMMIT, so the cap holds exactly and the
-         * epoch is the one the student row gets. */
-        char max[24];
-        snprintf(max, sizeof(max), "%ld", a->max_students);
-        r = db_exec(db,
-                    "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
-                    " AND players < $2::int RETURNING players, epoch, state",
-                    2, (const char *[]){sid, max});
-        if (!r) goto unavailable;
-        if (PQntuples(r) == 0) {
-            PQclear(r);
-            r = db_exec(db, "SELECT state FROM sessions WHERE sid = $1", 1, (const char *[]){sid});
-            if (!r) goto unavailable;
-            if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "ended") == 0)
-                reply = reply_error(409, "session_ended", "this session has ended");
-            else
-                reply = reply_error(409, "session_full", "this session is full (%ld students)",
-                                    a->max_students);
-            goto cleanup;
-        }
-        snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
-        snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
-        PQclear(r);
-        r = db_exec(
-            db,
-            "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            4, p);
-        if (!r) goto unavailable;
-        if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
-            reply = reply_error(409, "student_id_taken",
-                                "this student id has already joined this session");
+        goto sign;
+    }
+    if (locked) {
+        count_refusal(db, sid, "locked");
+        reply = reply_error(409, "session_locked",
+                            "the instructor has locked this session: no new players can join");
+        goto cleanup;
+    }
+    if (two_step && !shapes) {
+        reply = reply_error(403, "two_step_required",
+                            "enter the %d shapes shown on the projector to join", SHAPES_LEN);
+        goto cleanup;
+    }
+    if (two_step) {
+        shapes_ok = shapes_match(secret, given_shapes, clock_wall_ms());
+        if (!shapes_ok) {
+            count_refusal(db, sid, "two_step_wrong");
+            reply = failed_try(a, db, key,
+                               reply_error(403, "two_step_wrong",
+                                           "those are not the shapes on the projector; look "
+                                           "again and enter the ones shown now"));
             goto cleanup;
         }
     }
+    if (by_code && !shapes_ok) {
+        long wait = limit_gate(a, db, key, ip, sid);
+        if (wait < 0) goto unavailable;
+        if (wait > 0) {
+            count_refusal(db, sid, "rate_limited");
+            reply = reply_error(429, "rate_limited",
+                                "too many failed joins from this address; wait %ld s", wait);
+            json_object_set_new(reply, "retry_after", json_integer(wait));
+            goto cleanup;
+        }
+    }
+
+    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto unavailable;
+    began = 1;
+    /* One statement checks the state, the lock and the cap and counts the
+     * player; the row lock it takes lines up the joins of one session (and
+     * a reset, a lock) until COMMIT, so the cap and the lock hold exactly
+     * and the epoch is the one the student row gets. */
+    char max[24];
+    snprintf(max, sizeof(max), "%ld", a->max_students);
+    r = db_exec(db,
+                "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
+                " AND NOT locked AND players < $2::int RETURNING players, epoch",
+                2, (const char *[]){sid, max});
+    if (!r) goto unavailable;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        r = db_exec(db, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
+                    (const char *[]){sid});
+        if (!r) goto unavailable;
+        if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "ended") == 0) {
+            reply = reply_error(409, "session_ended", "this session has ended");
+        } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+            reply = reply_error(409, "session_locked",
+                                "the instructor has locked this session: no new players can join");
+        } else {
+            reply = reply_error(409, "session_full", "this session is full (%ld students)",
+                                a->max_students);
+            db_cmd(db, "ROLLBACK", 0, NULL);
+            began = 0;
+            count_refusal(db, sid, "full");
+        }
+        goto cleanup;
+    }
+    snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
+    snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    const char *p[] = {sid, st, name, epoch};
+    r = db_exec(db,
+                "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
+                4, p);
+    if (!r) goto unavailable;
+    if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
+        reply =
+            reply_error(409, "student_id_taken", "this student id has already joined this session");
+        goto cleanup;
+    }
+    /* this IP may join this session while over the failed-join limit;
+     * rewritten at most once a minute per IP and session */
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+    if (db_cmd(db,
+               "INSERT INTO join_known (ip, sid, at_ms) VALUES ($1, $2, $3::bigint) "
+               "ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms "
+               "WHERE join_known.at_ms < EXCLUDED.at_ms - 60000",
+               3, (const char *[]){ip, sid, now}) != 0)
+        goto unavailable;
     if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto unavailable;
     began = 0;
+sign:
     claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "k", "s", "sid", sid, "st", st, "e",
                        (json_int_t)strtoll(epoch, NULL, 10), "exp",
                        (json_int_t)(clock_wall_ms() / 1000 + a->student_ttl_s));
@@ -176,8 +283,11 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     if (!taken) {
         char subject[128];
         snprintf(subject, sizeof(subject), SUBJ_EVENT_PREFIX "%s", sid);
-        json_t *evt = json_pack("{s:s,s:I,s:s}", "type", "lobby_update", "players",
-                                (json_int_t)strtoll(players, NULL, 10), "name", name);
+        /* student_id lets the console remove the newcomer; gateways strip
+         * it from what students see */
+        json_t *evt =
+            json_pack("{s:s,s:I,s:s,s:s}", "type", "lobby_update", "players",
+                      (json_int_t)strtoll(players, NULL, 10), "name", name, "student_id", st);
         bus_publish(a->d.nc, subject, evt);
         json_decref(evt);
         LOG_INFO("student_joined", "sid=%s players=%s", sid, players);
@@ -194,5 +304,6 @@ cleanup:
     free(token);
     json_decref(claims);
     json_decref(mine);
+    explicit_bzero(secret, sizeof(secret));
     return reply;
 }

@@ -1,73 +1,29 @@
 /*
  * handle_login: qw.auth.login and qw.auth.logout.
  *
- * Login counts the try against the client IP in a sliding 60 s window kept
- * in Postgres (so every auth instance sees the same count), then checks
+ * Login counts the try against the client IP in a sliding 60 s window
+ * (rate_limit.c, kept in Postgres for every auth instance), then checks
  * the password against the yescrypt hash and records a revocable login.
  * A try refused with 429 is not counted: it never reached the password
  * check, and counting it would push retry_after out forever for a client
  * that keeps retrying. Logout revokes the login row, so the token is
- * refused by every instance afterwards. Never logs a password or token.
+ * refused by every instance afterwards, and announces the login id on
+ * qw.admin.revoked so every gateway closes the admin sockets it opened.
+ * Never logs a password or token.
  */
 #include "auth.h"
 
+#include "bus.h"
 #include "clock.h"
 #include "log.h"
 #include "reply.h"
+#include "subjects.h"
 #include "token.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define WINDOW_MS 60000
-
-/* Counts one try for `ip` unless the window is full. Returns 0 when the
- * try may go on, a positive retry-after in seconds when it is refused, or
- * -1 when Postgres failed. */
-static long count_try(struct auth *a, struct db *db, const char *ip) {
-    long result = -1;
-    int began = 0;
-    PGresult *r = NULL;
-    char now[24], since[24];
-    long long t = clock_wall_ms();
-    snprintf(now, sizeof(now), "%lld", t);
-    snprintf(since, sizeof(since), "%lld", t - WINDOW_MS);
-    const char *p[] = {ip, since, now};
-    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto cleanup;
-    began = 1;
-    /* one counter per IP across every auth instance */
-    if (db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", 1, p) != 0)
-        goto cleanup;
-    if (db_cmd(db, "DELETE FROM login_attempts WHERE ip = $1 AND at_ms <= $2::bigint", 2, p) != 0)
-        goto cleanup;
-    r = db_exec(db,
-                "SELECT count(*), coalesce(min(at_ms), 0) FROM login_attempts "
-                "WHERE ip = $1 AND at_ms > $2::bigint",
-                2, p);
-    if (!r) goto cleanup;
-    long count = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    long long oldest = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-    if (count >= a->login_limit) {
-        long long wait_ms = oldest + WINDOW_MS - t;
-        result = (long)((wait_ms + 999) / 1000);
-        if (result < 1) result = 1;
-        db_cmd(db, "ROLLBACK", 0, NULL);
-        began = 0;
-        goto cleanup;
-    }
-    const char *ins[] = {ip, now};
-    if (db_cmd(db, "INSERT INTO login_attempts (ip, at_ms) VALUES ($1, $2::bigint)", 2, ins) != 0)
-        goto cleanup;
-    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
-    began = 0;
-    result = 0;
-cleanup:
-    if (began) db_cmd(db, "ROLLBACK", 0, NULL);
-    PQclear(r);
-    return result;
-}
 
 json_t *handle_login(void *ctx, struct db *db, json_t *req) {
     struct auth *a = ctx;
@@ -80,7 +36,7 @@ json_t *handle_login(void *ctx, struct db *db, json_t *req) {
     if (!ip || !*ip || strlen(ip) > 64) ip = "unknown";
     if (!user || !pw || strlen(user) > 128 || strlen(pw) > 1024)
         return reply_error(400, "bad_field", "username and password must be strings");
-    long wait = count_try(a, db, ip);
+    long wait = rate_limit_try(db, ip, a->login_limit, 1);
     if (wait < 0)
         return reply_error(503, "db_unavailable", "the login could not be checked; try again");
     if (wait > 0) {
@@ -146,6 +102,10 @@ json_t *handle_logout(void *ctx, struct db *db, json_t *req) {
         reply = reply_error(503, "db_unavailable", "the logout could not be recorded; try again");
     } else {
         LOG_INFO("logout", "login=%.8s", login);
+        /* every gateway closes the admin sockets this login opened */
+        json_t *evt = json_pack("{s:s}", "login", login);
+        bus_publish(a->d.nc, SUBJ_ADMIN_REVOKED, evt);
+        json_decref(evt);
         reply = reply_ok();
     }
     json_decref(claims);

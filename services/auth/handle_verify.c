@@ -2,8 +2,8 @@
  * handle_verify: qw.auth.verify. A token is honoured only when its
  * signature and expiry hold (token.c) and Postgres still agrees: an admin
  * login not revoked, a student still in a session whose reset epoch is
- * the token's. Any failure is the same 401 `unauthorized`, so nothing is
- * learnt from probing. Runs on the auth workers.
+ * the token's and not removed by the instructor. Any failure is the same 401 `unauthorized`, so
+ * nothing is learnt from probing. Runs on the auth workers.
  */
 #include "auth.h"
 
@@ -32,7 +32,9 @@ static json_t *verify_admin(struct db *db, json_t *claims) {
     int live = PQntuples(r) == 1;
     PQclear(r);
     if (!live) return unauthorized();
-    return json_pack("{s:b,s:s,s:s}", "ok", 1, "kind", "admin", "username", user);
+    /* login and exp let a gateway end an admin socket at logout or expiry */
+    return json_pack("{s:b,s:s,s:s,s:s,s:I}", "ok", 1, "kind", "admin", "username", user, "login",
+                     login, "exp", json_integer_value(json_object_get(claims, "exp")));
 }
 
 static json_t *verify_student(struct db *db, json_t *claims, const char *want_sid) {
@@ -47,7 +49,7 @@ static json_t *verify_student(struct db *db, json_t *claims, const char *want_si
     PGresult *r = db_exec(db,
                           "SELECT st.name FROM sessions s JOIN students st ON st.sid = s.sid "
                           "WHERE s.sid = $1 AND st.student_id = $2 AND s.epoch = $3::int "
-                          "AND st.epoch = s.epoch",
+                          "AND st.epoch = s.epoch AND st.removed_at IS NULL",
                           3, p);
     if (!r) return reply_error(503, "db_unavailable", "the token could not be checked; try again");
     json_t *reply = PQntuples(r) == 1

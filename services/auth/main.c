@@ -1,8 +1,8 @@
 /*
  * qw-auth: wiring only. Starts the shared daemon frame (settings, logging,
- * NATS, health, ops listener), settles the token key and the admin
- * password with Postgres, starts the worker pool on qw.auth.* (queue
- * "auth"), waits for SIGTERM/SIGINT and stops cleanly.
+ * NATS, ops listener), settles the token key and the admin password with
+ * Postgres, starts the worker pool on qw.auth.* (queue "auth"), and only
+ * then answers health (ready); waits for SIGTERM/SIGINT and stops cleanly.
  */
 #include "auth.h"
 #include "service.h"
@@ -29,13 +29,14 @@ int main(void) {
     a.student_ttl_s = config_int("QW_STUDENT_TOKEN_TTL_S");
     a.login_limit = config_int("QW_LOGIN_LIMIT");
     a.max_students = config_int("QW_MAX_STUDENTS");
+    a.join_fail_limit = config_int("QW_JOIN_FAIL_LIMIT");
     if (!(db = db_open(config_str("QW_DB_URL")))) goto out;
     if (auth_load_key(&a, db) != 0 || auth_init_admin(&a, db) != 0) goto out;
     db_free(db);
     db = NULL;
     svc = service_start(a.d.nc, SUBJ_AUTH_ALL, QUEUE_AUTH, routes, (int)config_int("QW_WORKERS"),
                         config_str("QW_DB_URL"), &a);
-    if (!svc) goto out;
+    if (!svc || daemon_ready(&a.d) != 0) goto out;
     rc = 0;
     daemon_wait(&a.d);
 out:

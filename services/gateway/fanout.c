@@ -4,7 +4,8 @@
  * arrives, unsubscribes when its last one leaves; writes the snapshot that
  * opens every socket; renders each event once per event for all students
  * (the common part) plus a small per-socket tail (remaining_ms, my_choice,
- * points, score, rank). `results` never reaches a student.
+ * points, score, rank). `results` never reaches a student, nor does the
+ * `student_id` of another (lobby_update carries it for the console).
  *
  * Lifecycle events carry a per-session `seq` that grows by exactly one per
  * state change; each socket remembers the seq of the state it shows. An
@@ -210,10 +211,17 @@ static void deliver(struct ws_conn *c, struct rendering *r) {
         ws_conn_close(c, WS_CODE_SESSION_RESET, "session reset");
         return;
     }
+    if (strcmp(t, "student_removed") == 0) { /* the others learn the count from lobby_update */
+        const char *gone = json_string_value(json_object_get(r->ev, "student_id"));
+        if (gone && strcmp(gone, c->who.student_id) == 0)
+            ws_conn_close(c, WS_CODE_REMOVED, "You were removed by the instructor");
+        return;
+    }
     if (!r->student) {
         json_t *copy = json_copy(r->ev);
         if (!copy) return;
         json_object_del(copy, "results");
+        json_object_del(copy, "student_id"); /* lobby_update: the console's, not the class's */
         r->student = open_text(copy);
         json_decref(copy);
     }

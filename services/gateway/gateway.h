@@ -12,6 +12,7 @@
 #include "netaddr.h"
 
 struct ws_server;
+struct http_heads;
 
 struct gateway {
     struct daemon d;                       /* NATS connection, ops listener, instance name */
@@ -21,6 +22,8 @@ struct gateway {
     int port;                              /* QW_HTTP_PORT */
     char **allowed_origins;                /* NULL-terminated; QW_ALLOWED_ORIGINS */
     struct netaddr_range *trusted_proxies; /* QW_TRUSTED_PROXIES: IPs and CIDR ranges */
+    struct http_heads *heads;              /* request-head deadlines (http_heads.c) */
+    long long head_timeout_ms;             /* QW_HTTP_HEAD_TIMEOUT_MS */
 };
 
 /* True when `s` is in `list`. */

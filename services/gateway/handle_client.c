@@ -49,8 +49,8 @@ static long long elapsed_for(const struct ws_conn *c, long long qidx, int64_t mo
     if (c->q_from_snapshot) {
         e = wall_ms - c->q_opened_at_ms;
     } else if (!c->q_write_pending && c->q_written_mono_us) {
-        int64_t half_rtt = c->rtt_us > 0 ? c->rtt_us / 2 : 0;
-        e = (mono_us - c->q_written_mono_us - half_rtt) / 1000;
+        e = rtt_elapsed_ms(mono_us - c->q_written_mono_us, rtt_round_trip_us(&c->rtt),
+                           ws_server_rtt_cap_ms(c->srv) * 1000);
     }
     return e < 0 ? 0 : e;
 }

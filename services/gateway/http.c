@@ -69,6 +69,11 @@ static const struct http_route *find_route(struct http_req *r, int *method_misma
 static enum MHD_Result queue(struct http_req *r, unsigned status, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    /* an idle kept-alive connection meets the head deadline too: a client
+     * told so drops it first instead of racing a request against the close */
+    char keep[48];
+    snprintf(keep, sizeof(keep), "timeout=%lld", r->gw->head_timeout_ms / 1000);
+    MHD_add_response_header(resp, "Keep-Alive", keep);
     if (r->extra_headers) {
         size_t i;
         json_t *pair;
@@ -196,6 +201,80 @@ int http_peer_trusted(struct http_req *r) {
     return ci && netaddr_list_has_sockaddr(r->gw->trusted_proxies, ci->client_addr);
 }
 
+/* The request's own origin host: X-Forwarded-Host from a trusted proxy,
+ * else Host (borrowed; NULL when neither). */
+static const char *own_host(struct http_req *r, int trusted) {
+    const char *fwd = trusted ? http_header(r, "X-Forwarded-Host") : NULL;
+    return fwd && *fwd ? fwd : http_header(r, "Host");
+}
+
+int http_origin_ok(struct http_req *r) {
+    const char *origin = http_header(r, "Origin");
+    const char *site = http_header(r, "Sec-Fetch-Site");
+    int listed = origin && gateway_list_has(r->gw->allowed_origins, origin);
+    if (listed) return 1;
+    /* a browser says so itself when another site made the request */
+    if (site && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0))
+        return 0;
+    if (!origin) return 1; /* not a browser, or a same-origin GET */
+    int trusted = http_peer_trusted(r);
+    const char *host = own_host(r, trusted);
+    const char *proto = trusted ? http_header(r, "X-Forwarded-Proto") : NULL;
+    if (!host || !*host) return 0;
+    const char *rest = NULL;
+    /* A trusted proxy that terminated TLS makes https the only scheme of
+     * the page. Without that word either scheme is the gateway's own: a
+     * proxy saying "http" may itself sit behind a TLS proxy it cannot
+     * vouch for (compose/ behind one), and http on the host and port of an
+     * https site is no page anyone else controls. */
+    int want_http = !proto || strcasecmp(proto, "https") != 0;
+    if (want_http && strncasecmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
+    return rest && strcasecmp(rest, host) == 0;
+}
+
+/* True when the request carries a body, or names a type for one. */
+static int has_body(struct http_req *r) {
+    const char *cl = http_header(r, "Content-Length");
+    return r->body_len > 0 || http_header(r, "Transfer-Encoding") ||
+           (cl && strtoull(cl, NULL, 10) > 0) || http_header(r, "Content-Type");
+}
+
+/* True when Content-Type is application/json, parameters aside. */
+static int is_json_type(struct http_req *r) {
+    const char *ct = http_header(r, "Content-Type");
+    if (!ct) return 0;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Admin writes (every method but GET/HEAD under /admin/) answer to a
+ * browser only from the gateway's own pages: a foreign Origin gets 403
+ * and a body that is not JSON 415 (an HTML form or a "simple" fetch from
+ * another page cannot send application/json without asking first).
+ * Returns 1 when the request may go on, else 0 after answering. */
+static int admin_write_ok(struct http_req *r, enum MHD_Result *ret) {
+    if (strncmp(r->url, "/admin/", 7) != 0 || strcmp(r->method, "GET") == 0 ||
+        strcmp(r->method, "HEAD") == 0)
+        return 1;
+    if (!http_origin_ok(r)) {
+        LOG_INFO("admin_origin_refused", "path=%s", r->url);
+        *ret = http_error(r, 403, "forbidden_origin",
+                          "admin requests are taken only from this site's own pages");
+        return 0;
+    }
+    if (has_body(r) && !is_json_type(r)) {
+        *ret = http_error(r, 415, "unsupported_media_type",
+                          "the request body must be sent as application/json");
+        return 0;
+    }
+    return 1;
+}
+
 json_t *http_bus(struct http_req *r, const char *subject, const json_t *req) {
     return bus_request(r->gw->d.nc, subject, req, r->gw->d.timeout_ms);
 }
@@ -257,6 +336,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         r->gw = gw;
         r->conn = conn;
+        http_heads_mark(gw->heads, conn, HTTP_HEAD_RECEIVED);
         r->method = method;
         r->url = url;
         *req_cls = r;
@@ -285,6 +365,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_large == -1)
         return http_error(r, 405, "method_not_allowed", "%s is not allowed on this path", method);
     if (!r->route) return http_error(r, 404, "not_found", "no such route");
+    enum MHD_Result ret;
+    if (!admin_write_ok(r, &ret)) return ret;
     if (r->too_large)
         return http_error(r, 413, "too_large", "the request body is over %zu bytes",
                           r->route->body_limit ? r->route->body_limit : (size_t)HTTP_BODY_LIMIT);
@@ -293,9 +375,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)conn;
+    struct gateway *gw = cls;
     (void)toe;
+    http_heads_mark(gw->heads, conn, HTTP_HEAD_ANSWERED);
     struct http_req *r = *req_cls;
     if (!r) return;
     free(r->body);
@@ -324,8 +406,9 @@ int http_start(struct gateway *gw) {
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
         (uint16_t)gw->port, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_CONNECTION, http_heads_notify, gw->heads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)60000, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)config_int("QW_HTTP_CONN_MEMORY_KB") * 1024, MHD_OPTION_END);
     if (!gw->mhd) {
         LOG_ERROR("http_listen_failed", "var=QW_HTTP_PORT addr=%s port=%d", addr, gw->port);

@@ -13,10 +13,12 @@
 #define QW_HTTP_H
 
 #include "gateway.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_BODY_LIMIT (64 * 1024)
 #define HTTP_POOL_LIMIT (1024 * 1024)
@@ -82,6 +84,14 @@ int http_peer_trusted(struct http_req *r);
 void http_set_cookie(struct http_req *r, const char *name, const char *value, const char *same_site,
                      long long max_age);
 
+/* True when the request may act for this site's pages: an Origin listed
+ * in QW_ALLOWED_ORIGINS; else no Sec-Fetch-Site of "cross-site" or
+ * "same-site", and an Origin that is absent or the gateway's own (http or
+ * https with the Host; from a trusted proxy, its X-Forwarded-Host for the
+ * Host, and only https when its X-Forwarded-Proto says https). The one
+ * Origin check of /ws, /admin/ws and the admin writes. */
+int http_origin_ok(struct http_req *r);
+
 /* The admin token of the request: cookie qw_admin, else an
  * "Authorization: Bearer" header; NULL when neither (borrowed). */
 const char *http_admin_token(struct http_req *r);
@@ -103,6 +113,35 @@ json_t *http_bus(struct http_req *r, const char *subject, const json_t *req);
  * Returns the verified claims (caller owns) or NULL after answering 401
  * (or 503) itself; then the caller returns *ret. */
 json_t *http_require_admin(struct http_req *r, enum MHD_Result *ret);
+
+/* ---- request-head deadline (http_heads.c) -------------------------------- */
+
+struct http_heads;
+
+/* A new deadline list: a connection must deliver a whole request head
+ * within `timeout_ms` of its start or of its last answer. Caller frees
+ * with http_heads_free (accepts NULL), after libmicrohttpd stopped. */
+struct http_heads *http_heads_new(int64_t timeout_ms);
+void http_heads_free(struct http_heads *h);
+
+/* MHD_OPTION_NOTIFY_CONNECTION callback (cls: the list). */
+void http_heads_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                       enum MHD_ConnectionNotificationCode toe);
+
+enum http_head_mark {
+    HTTP_HEAD_RECEIVED, /* the head is in: the request is being answered */
+    HTTP_HEAD_ANSWERED, /* the answer is done: the next head is waited for */
+    HTTP_HEAD_UPGRADED, /* a WebSocket from now on: no more waiting */
+};
+
+/* Notes what happened to `conn` (pool threads). Accepts h == NULL. */
+void http_heads_mark(struct http_heads *h, struct MHD_Connection *conn, enum http_head_mark what);
+
+/* Shuts down every connection past its deadline (the WebSocket loop's
+ * tick). Accepts NULL. */
+void http_heads_sweep(struct http_heads *h);
+
+extern struct metric http_metric_head_timeouts;
 
 /* Route tables of the route families (routes_*.c), each NULL-terminated. */
 extern const struct http_route routes_admin[];

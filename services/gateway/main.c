@@ -35,14 +35,20 @@ int main(void) {
                   bad);
         goto out;
     }
+    /* before the loop whose tick sweeps it, freed after HTTP stopped */
+    gw.head_timeout_ms = config_int("QW_HTTP_HEAD_TIMEOUT_MS");
+    gw.heads = http_heads_new(gw.head_timeout_ms);
+    if (!gw.heads) goto out;
     if (ws_server_start(&gw) != 0) goto out;
     if (http_start(&gw) != 0) goto out;
+    if (daemon_ready(&gw.d) != 0) goto out;
     rc = 0;
     daemon_wait(&gw.d);
 out:
     ws_server_stop(&gw); /* closes every socket with 1001 before HTTP stops */
     http_stop(&gw);
     ws_server_free(&gw);
+    http_heads_free(gw.heads);
     daemon_finish(&gw.d);
     config_list_free(gw.allowed_origins);
     netaddr_list_free(gw.trusted_proxies);

@@ -127,6 +127,40 @@ static enum MHD_Result reset_main(struct http_req *r) {
     return command(r, "main", "reset");
 }
 
+/* Like forward_body() for the routes of one session: the sid is the
+ * path's (one in the body is replaced). */
+static enum MHD_Result forward_session_body(struct http_req *r, const char *subject) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) return ret;
+    json_decref(claims);
+    json_t *body = http_body_json(r, &ret);
+    if (!body) return ret;
+    json_object_set_new(body, "sid", json_string(r->params[0]));
+    json_t *reply = http_bus(r, subject, body);
+    json_decref(body);
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
+}
+
+static enum MHD_Result lobby_lock(struct http_req *r) {
+    return forward(r, SUBJ_LOBBY_LOCK, json_pack("{s:s,s:b}", "sid", r->params[0], "locked", 1));
+}
+static enum MHD_Result lobby_unlock(struct http_req *r) {
+    return forward(r, SUBJ_LOBBY_LOCK, json_pack("{s:s,s:b}", "sid", r->params[0], "locked", 0));
+}
+static enum MHD_Result lobby_two_step(struct http_req *r) {
+    return forward_session_body(r, SUBJ_LOBBY_TWO_STEP);
+}
+static enum MHD_Result lobby_remove(struct http_req *r) {
+    return forward_session_body(r, SUBJ_LOBBY_REMOVE);
+}
+static enum MHD_Result lobby_shapes(struct http_req *r) {
+    http_add_header(r, "Cache-Control", "no-store");
+    return forward(r, SUBJ_LOBBY_SHAPES, json_pack("{s:s}", "sid", r->params[0]));
+}
+
 static enum MHD_Result results(struct http_req *r) {
     return forward(r, SUBJ_SCORING_RESULTS, json_pack("{s:s}", "sid", r->params[0]));
 }
@@ -266,6 +300,11 @@ const struct http_route routes_admin[] = {
     {"POST", "/admin/api/sessions/*/end", 0, cmd_end},
     {"POST", "/admin/api/sessions/*/reset", 0, cmd_reset},
     {"POST", "/admin/api/reset", 0, reset_main},
+    {"POST", "/admin/api/sessions/*/lock", 0, lobby_lock},
+    {"POST", "/admin/api/sessions/*/unlock", 0, lobby_unlock},
+    {"POST", "/admin/api/sessions/*/two_step", 0, lobby_two_step},
+    {"POST", "/admin/api/sessions/*/remove", 0, lobby_remove},
+    {"GET", "/admin/api/sessions/*/shapes", 0, lobby_shapes},
     {"GET", "/admin/api/sessions/*/results", 0, results},
     {"GET", "/admin/api/sessions/*/results.csv", 0, results_csv_route},
     {NULL, NULL, 0, NULL},

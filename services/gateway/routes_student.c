@@ -2,8 +2,9 @@
  * routes_student: POST /api/join. Passes the join to the auth daemon
  * (which checks the id and name, the session and the cap, and signs the
  * token), with this browser's own qw_student cookie so the same browser
- * may join again, and sets the cookie from the answer. Not limited per IP:
- * a class shares one NAT address. Runs on libmicrohttpd's pool threads.
+ * may join again, and the client IP (auth limits failed tries per IP;
+ * successful joins are not limited: a class shares one NAT address), and
+ * sets the cookie from the answer. Runs on libmicrohttpd's pool threads.
  */
 #include "http.h"
 
@@ -17,12 +18,15 @@ static enum MHD_Result join(struct http_req *r) {
     json_t *body = http_body_json(r, &ret);
     if (!body) return ret;
     json_t *req = json_object();
-    static const char *const fields[] = {"student_id", "name", "sid", "join_code"};
+    static const char *const fields[] = {"student_id", "name", "sid", "join_code", "shapes"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         json_t *v = json_object_get(body, fields[i]);
         if (v) json_object_set(req, fields[i], v);
     }
     json_decref(body);
+    char ip[64];
+    http_client_ip(r, ip, sizeof(ip));
+    json_object_set_new(req, "ip", json_string(ip)); /* failed tries are limited per IP */
     const char *mine = http_cookie(r, "qw_student");
     if (mine && *mine) json_object_set_new(req, "token", json_string(mine));
     json_t *reply = http_bus(r, SUBJ_AUTH_JOIN, req);

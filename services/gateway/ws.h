@@ -14,6 +14,8 @@
 
 #include "gateway.h"
 #include "metrics.h"
+#include "rtt.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -21,12 +23,17 @@
 #include <wslay/wslay.h>
 
 #define WS_SID_MAX 64
-#define WS_ID_MAX 72
+#define WS_ID_MAX TEXT_ID_MAX_BYTES /* 64 code points of UTF-8 */
 #define WS_MAX_MSG 4096
 #define WS_BAD_LIMIT 50
 #define WS_BAD_WINDOW_MS 10000
 #define WS_CLOSE_LINGER_MS 2000
 #define WS_CODE_SESSION_RESET 4001
+/* SO_SNDBUF of a WebSocket (the kernel doubles it): a quiz message is a few
+ * KB, and a peer that does not read then fills wslay's queue, which is
+ * bounded (QW_WS_MAX_QUEUE), instead of megabytes of kernel buffer. */
+#define WS_SNDBUF (64 * 1024)
+#define WS_CODE_REMOVED 4003 /* the instructor removed the student */
 
 /* ---- server (ws_server.c) ------------------------------------------------ */
 
@@ -47,6 +54,8 @@ struct ws_claims {
     char sid[WS_SID_MAX + 1];
     char student_id[WS_ID_MAX + 1];
     long long epoch;
+    char login[40];  /* admin: the login id, whose logout closes the socket */
+    long long exp_s; /* admin: token expiry (wall seconds), 0 none */
 };
 
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
@@ -55,7 +64,8 @@ void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
                      struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len);
 
 /* Metrics (registered by ws_server_start). */
-extern struct metric ws_metric_open, ws_metric_in, ws_metric_out, ws_metric_dropped;
+extern struct metric ws_metric_open, ws_metric_in, ws_metric_out, ws_metric_dropped,
+    ws_metric_pongs_ignored;
 
 /* ---- upgrade (ws_upgrade.c), HTTP pool threads ---------------------------- */
 
@@ -96,9 +106,8 @@ struct ws_conn {
     int64_t q_opened_at_ms;    /* session clock (wall) */
     int64_t q_written_mono_us; /* when question_open left for the socket */
     int q_write_pending;       /* question_open queued, not yet written */
-    int64_t rtt_us;            /* smoothed round trip, -1 unknown */
-    int missed_pongs;
-    int64_t next_ping_ms; /* monotonic */
+    struct rtt rtt;            /* pings outstanding and round-trip samples */
+    int64_t next_ping_ms;      /* monotonic */
     long long score;
     int bad_count;
     int64_t bad_window_ms;
@@ -115,7 +124,10 @@ struct ws_conn {
 int ws_conn_init(struct ws_conn *c);
 
 /* Does the socket's I/O after epoll said it is ready (or after queueing).
- * Marks c->dead on error or when the close handshake is over. */
+ * Marks c->dead on error or when the close handshake is over. Reading stops
+ * while the socket's wslay queue (control frames included: the pong wslay
+ * queues for every ping read) is over QW_WS_MAX_QUEUE; a socket still over
+ * it after sending what it can is closed 1008 and freed (counted). */
 void ws_conn_io(struct ws_conn *c, int readable);
 
 /* Queues `text` (copied) as a text frame; drops the socket (counted) when
@@ -129,7 +141,8 @@ void ws_conn_error(struct ws_conn *c, const char *code, const char *message);
  * or after WS_CLOSE_LINGER_MS. */
 void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason);
 
-/* Sends a ping carrying the time; counts a missed pong. */
+/* Sends a ping carrying a fresh random nonce (rtt.h) and schedules the
+ * next one. */
 void ws_conn_ping(struct ws_conn *c);
 
 /* ---- loop services for the other files (ws_server.c) --------------------- */
@@ -161,6 +174,7 @@ void ws_server_push_event(struct ws_server *srv, const char *sid, const char *da
 struct gateway *ws_server_gateway(struct ws_server *srv);
 int ws_server_max_queue(struct ws_server *srv);
 int64_t ws_server_ping_ms(struct ws_server *srv);
+int64_t ws_server_rtt_cap_ms(struct ws_server *srv);
 
 /* ---- client messages (handle_client.c) ----------------------------------- */
 

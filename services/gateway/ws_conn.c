@@ -1,10 +1,13 @@
 /*
  * ws_conn: one upgraded socket and its wslay context (see ws.h). Owns the
- * socket's write queue (inside wslay) and its ping/pong round-trip time.
+ * socket's write queue (inside wslay) and feeds its pings and pongs to its
+ * fair-timing state (rtt.c).
  *
  * Loop thread only. The wslay callbacks never block: EAGAIN becomes
  * WSLAY_ERR_WOULDBLOCK; the message callback only queues work. A socket
- * whose queue grows past QW_WS_MAX_QUEUE is dropped, never waited for.
+ * whose queue grows past QW_WS_MAX_QUEUE is dropped, never waited for; the
+ * queue counts control frames too (wslay queues a pong for every ping it
+ * reads), so reading stops while the queue is over the bound.
  */
 #include "ws.h"
 
@@ -17,10 +20,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* 1 when the socket holds more queued messages (control frames included)
+ * than QW_WS_MAX_QUEUE. */
+static int over_queue(struct ws_conn *c) {
+    return wslay_event_get_queued_msg_count(c->ctx) > (size_t)ws_server_max_queue(c->srv);
+}
+
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user) {
     (void)flags;
     struct ws_conn *c = user;
+    if (over_queue(c)) {
+        /* what we read could only queue more (a pong a ping): send first */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
     if (c->extra_off < c->extra_len) {
         size_t n = c->extra_len - c->extra_off;
         if (n > len) n = len;
@@ -70,16 +84,8 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         ws_conn_close(c, WSLAY_CODE_UNSUPPORTED_DATA, "binary frames are not accepted");
         break;
     case WSLAY_PONG:
-        if (arg->msg_length == sizeof(int64_t)) {
-            int64_t sent;
-            memcpy(&sent, arg->msg, sizeof(sent));
-            int64_t rtt = clock_mono_us() - sent;
-            if (rtt >= 0 && rtt < 60 * 1000000LL) {
-                /* smoothed like TCP's SRTT (7/8 old + 1/8 new) after the first */
-                c->rtt_us = c->rtt_us < 0 ? rtt : (7 * c->rtt_us + rtt) / 8;
-                c->missed_pongs = 0;
-            }
-        }
+        if (!rtt_pong(&c->rtt, arg->msg, arg->msg_length, clock_mono_us()))
+            metric_add(&ws_metric_pongs_ignored, 1);
         break;
     default:
         break;
@@ -97,15 +103,33 @@ int ws_conn_init(struct ws_conn *c) {
     return 0;
 }
 
+/* Closes `c` (1008) when its queue is still over the bound after sending:
+ * the peer does not read what it makes us queue. The close frame goes
+ * behind the queued ones, best effort; the socket is freed at once so its
+ * memory returns now, not after a linger the peer controls. */
+static void drop_if_over(struct ws_conn *c) {
+    if (c->dead || !over_queue(c)) return;
+    LOG_WARN("ws_dropped_slow", "conn=%llu sid=%s queued=%zu bytes=%zu", (unsigned long long)c->id,
+             c->who.sid, wslay_event_get_queued_msg_count(c->ctx),
+             wslay_event_get_queued_msg_length(c->ctx));
+    metric_add(&ws_metric_dropped, 1);
+    const char *why = "too many queued frames";
+    if (wslay_event_queue_close(c->ctx, WSLAY_CODE_POLICY_VIOLATION, (const uint8_t *)why,
+                                strlen(why)) == 0)
+        wslay_event_send(c->ctx);
+    c->dead = 1;
+}
+
 void ws_conn_io(struct ws_conn *c, int readable) {
     if (c->dead) return;
-    if (readable && wslay_event_want_read(c->ctx)) {
+    if (readable && wslay_event_want_read(c->ctx) && !over_queue(c)) {
         if (wslay_event_recv(c->ctx) != 0) {
             c->dead = 1;
             return;
         }
     }
     if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) c->dead = 1;
+    drop_if_over(c);
     if (!c->dead && c->close_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
         c->close_pending = 0;
         wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
@@ -160,11 +184,13 @@ void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
 
 void ws_conn_ping(struct ws_conn *c) {
     if (c->dead || c->close_deadline_ms) return;
-    int64_t now = clock_mono_us();
-    struct wslay_event_msg m = {
-        .opcode = WSLAY_PING, .msg = (const uint8_t *)&now, .msg_length = sizeof(now)};
-    c->missed_pongs++; /* pings not answered yet; a pong clears it */
-    if (wslay_event_queue_msg(c->ctx, &m) != 0) c->dead = 1;
-    c->next_ping_ms = clock_mono_ms() + ws_server_ping_ms(c->srv);
+    uint8_t nonce[RTT_NONCE_LEN];
+    struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = nonce, .msg_length = sizeof(nonce)};
+    if (rtt_nonce(nonce) != 0 || wslay_event_queue_msg(c->ctx, &m) != 0) {
+        c->dead = 1;
+    } else {
+        rtt_sent(&c->rtt, nonce, clock_mono_us());
+        c->next_ping_ms = clock_mono_ms() + rtt_next_ping_ms(&c->rtt, ws_server_ping_ms(c->srv));
+    }
     ws_server_dirty(c);
 }

@@ -12,7 +12,9 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "http.h"
 #include "log.h"
+#include "subjects.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,13 +36,16 @@ struct metric ws_metric_in = {"qw_ws_messages_in_total", "WebSocket text message
 struct metric ws_metric_out = {"qw_ws_messages_out_total", "WebSocket text messages queued", 0, 0};
 struct metric ws_metric_dropped = {"qw_ws_dropped_slow_total",
                                    "sockets dropped because their write queue overflowed", 0, 0};
+struct metric ws_metric_pongs_ignored = {
+    "qw_ws_pongs_ignored_total", "pongs that echoed no outstanding ping (unsolicited, forged)", 0,
+    0};
 
-enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC };
+enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC, ITEM_REVOKED };
 
 struct item {
     enum item_kind kind;
     struct item *next;
-    char *data; /* event/reply payload or extra_in bytes, owned */
+    char *data; /* event/reply payload, extra_in bytes or revoked login id, owned */
     size_t len;
     uint64_t req_id;          /* ITEM_REPLY */
     char sid[WS_SID_MAX + 1]; /* ITEM_EVENT */
@@ -75,10 +80,12 @@ struct ws_server {
     struct ws_sess *sessions;
     struct pending *pending;
     natsSubscription *reply_sub;
+    natsSubscription *revoked_sub; /* SUBJ_ADMIN_REVOKED */
     char inbox[64];
     uint64_t next_req, next_conn;
     int max_queue;
     int64_t ping_ms;
+    int64_t rtt_cap_ms;
     int timeout_ms;
 };
 
@@ -90,6 +97,9 @@ int ws_server_max_queue(struct ws_server *srv) {
 }
 int64_t ws_server_ping_ms(struct ws_server *srv) {
     return srv->ping_ms;
+}
+int64_t ws_server_rtt_cap_ms(struct ws_server *srv) {
+    return srv->rtt_cap_ms;
 }
 struct ws_sess **ws_server_sessions(struct ws_server *srv) {
     return &srv->sessions;
@@ -148,6 +158,33 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
         push(srv, it);
     }
     natsMsg_Destroy(msg);
+}
+
+/* nats.c thread: a logout somewhere; its login id goes to the loop. */
+static void on_revoked(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc;
+    (void)sub;
+    json_error_t err;
+    int len = natsMsg_GetDataLength(msg);
+    json_t *j = len > 0 ? json_loadb(natsMsg_GetData(msg), (size_t)len, 0, &err) : NULL;
+    const char *login = json_string_value(json_object_get(j, "login"));
+    struct item *it = login && *login && strlen(login) < sizeof(((struct ws_claims *)0)->login)
+                          ? item_new(ITEM_REVOKED, login, strlen(login))
+                          : NULL;
+    if (it) push(closure, it);
+    json_decref(j);
+    natsMsg_Destroy(msg);
+}
+
+/* Loop: closes the admin sockets opened with `login` (1008). */
+static void close_login(struct ws_server *srv, const char *login) {
+    for (struct ws_conn *c = srv->conns; c; c = c->next) {
+        if (c->dead || !c->who.admin || c->close_deadline_ms || strcmp(c->who.login, login) != 0)
+            continue;
+        LOG_INFO("ws_admin_logged_out", "conn=%llu login=%.8s", (unsigned long long)c->id, login);
+        ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "logged_out");
+        ws_server_dirty(c);
+    }
 }
 
 /* nats.c thread (bus hook): the connection is back; events published on
@@ -245,11 +282,14 @@ static void conn_adopt(struct ws_server *srv, struct item *it) {
     c->extra_len = it->len;
     it->data = NULL;
     c->q_idx = -1;
-    c->rtt_us = -1;
+    rtt_init(&c->rtt, clock_mono_us());
     int fl = fcntl(c->fd, F_GETFL);
     if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* the kernel's share of a socket's memory is bounded too (see ws.h) */
+    int sndbuf = WS_SNDBUF;
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (ws_conn_init(c) != 0) goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) goto fail;
@@ -343,6 +383,8 @@ static void drain_inbox(struct ws_server *srv) {
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
             fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+        } else if (it->kind == ITEM_REVOKED) {
+            if (it->data) close_login(srv, it->data);
         } else if (it->kind == ITEM_RESYNC) {
             if (!atomic_load(&srv->stopping)) fanout_resync_all(srv);
         } else {
@@ -372,9 +414,11 @@ static void drain_inbox(struct ws_server *srv) {
     }
 }
 
-/* Loop: request deadlines, pings, close lingering. */
+/* Loop: request deadlines, pings, close lingering, admin token expiry. */
 static void tick(struct ws_server *srv) {
     int64_t now = clock_mono_ms();
+    long long wall_s = clock_wall_ms() / 1000;
+    http_heads_sweep(srv->gw->heads); /* HTTP's clock: the loop is the gateway's one tick */
     struct pending **pp = &srv->pending;
     while (*pp) {
         struct pending *p = *pp;
@@ -395,8 +439,15 @@ static void tick(struct ws_server *srv) {
             }
             continue;
         }
+        if (c->who.admin && c->who.exp_s && wall_s >= c->who.exp_s) {
+            LOG_INFO("ws_admin_expired", "conn=%llu", (unsigned long long)c->id);
+            ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token_expired");
+            ws_server_dirty(c);
+            continue;
+        }
         if (now >= c->next_ping_ms) {
-            if (c->missed_pongs >= 2) {
+            /* two ping intervals without a pong echoing one of our pings */
+            if (rtt_silence_us(&c->rtt, now * 1000) > 2 * srv->ping_ms * 1000) {
                 LOG_INFO("ws_ping_timeout", "conn=%llu", (unsigned long long)c->id);
                 c->dead = 1;
             } else {
@@ -453,6 +504,7 @@ int ws_server_start(struct gateway *gw) {
     srv->epfd = srv->evfd = -1;
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
+    srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
     srv->timeout_ms = gw->d.timeout_ms;
     pthread_mutex_init(&srv->lock, NULL);
     gw->ws = srv;
@@ -460,6 +512,7 @@ int ws_server_start(struct gateway *gw) {
     metrics_register(&ws_metric_in);
     metrics_register(&ws_metric_out);
     metrics_register(&ws_metric_dropped);
+    metrics_register(&ws_metric_pongs_ignored);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (srv->epfd < 0 || srv->evfd < 0) goto fail;
@@ -473,10 +526,14 @@ int ws_server_start(struct gateway *gw) {
     if (natsConnection_Subscribe(&srv->reply_sub, gw->d.nc, subj, on_reply, srv) != NATS_OK)
         goto fail;
     natsSubscription_SetPendingLimits(srv->reply_sub, -1, -1);
+    if (natsConnection_Subscribe(&srv->revoked_sub, gw->d.nc, SUBJ_ADMIN_REVOKED, on_revoked,
+                                 srv) != NATS_OK)
+        goto fail;
     if (pthread_create(&srv->thread, NULL, loop, srv) != 0) goto fail;
     srv->started = 1;
     bus_on_reconnected(on_reconnected, srv);
-    LOG_INFO("ws_started", "max_queue=%d ping_ms=%lld", srv->max_queue, (long long)srv->ping_ms);
+    LOG_INFO("ws_started", "max_queue=%d ping_ms=%lld rtt_cap_ms=%lld", srv->max_queue,
+             (long long)srv->ping_ms, (long long)srv->rtt_cap_ms);
     return 0;
 fail:
     LOG_ERROR("ws_start_failed", "errno=%d", errno);
@@ -497,6 +554,10 @@ void ws_server_stop(struct gateway *gw) {
     if (srv->reply_sub) {
         natsSubscription_Unsubscribe(srv->reply_sub);
         natsSubscription_Destroy(srv->reply_sub);
+    }
+    if (srv->revoked_sub) {
+        natsSubscription_Unsubscribe(srv->revoked_sub);
+        natsSubscription_Destroy(srv->revoked_sub);
     }
     fanout_free_all(srv);
     pthread_mutex_lock(&srv->lock);

@@ -50,22 +50,6 @@ static int sid_ok(const char *s) {
     return 1;
 }
 
-/* Origin absent (not a browser), the gateway's own (http or https with the
- * request's Host), or configured. */
-static int origin_ok(struct http_req *r) {
-    const char *origin = http_header(r, "Origin");
-    const char *host = http_header(r, "Host");
-    if (!origin) return 1;
-    if (gateway_list_has(r->gw->allowed_origins, origin)) return 1;
-    if (!host || !*host) return 0;
-    const char *rest = NULL;
-    if (strncasecmp(origin, "http://", 7) == 0)
-        rest = origin + 7;
-    else if (strncasecmp(origin, "https://", 8) == 0)
-        rest = origin + 8;
-    return rest && strcasecmp(rest, host) == 0;
-}
-
 static int header_has(struct http_req *r, const char *name, const char *token) {
     const char *v = http_header(r, name);
     return v && strcasestr(v, token) != NULL;
@@ -91,7 +75,7 @@ static int precheck(struct http_req *r, enum MHD_Result *ret) {
             http_error(r, 400, "not_websocket", "this path takes a WebSocket (version 13) upgrade");
         return 0;
     }
-    if (!origin_ok(r)) {
+    if (!http_origin_ok(r)) {
         LOG_INFO("ws_origin_refused", "path=%s", r->url);
         *ret = http_error(r, 403, "forbidden_origin", "this Origin may not open a WebSocket here");
         return 0;
@@ -117,6 +101,7 @@ static enum MHD_Result switch_protocols(struct http_req *r, const struct ws_clai
     MHD_add_response_header(resp, "Upgrade", "websocket");
     MHD_add_response_header(resp, "Connection", "Upgrade");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    http_heads_mark(r->gw->heads, r->conn, HTTP_HEAD_UPGRADED);
     ret = MHD_queue_response(r->conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     if (ret == MHD_YES) u = NULL; /* the upgrade callback owns it now */
 cleanup:
@@ -149,7 +134,8 @@ enum MHD_Result ws_upgrade_student(struct http_req *r) {
     }
     const char *vsid = json_string_value(json_object_get(reply, "sid"));
     const char *student = json_string_value(json_object_get(reply, "student_id"));
-    if (!reply_is_ok(reply) || !vsid || !student || !sid_ok(vsid) || strlen(student) > WS_ID_MAX ||
+    if (!reply_is_ok(reply) || !vsid || !student || !sid_ok(vsid) || text_codepoints(student) < 1 ||
+        text_codepoints(student) > TEXT_ID_MAX_CHARS || strlen(student) > WS_ID_MAX ||
         (sid && strcmp(sid, vsid) != 0)) {
         ret =
             http_error(r, 401, "unauthorized", "the student token is missing, invalid or expired");
@@ -187,6 +173,10 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
                          "the instructor token is missing, invalid or expired");
         goto cleanup;
     }
+    /* the login and expiry that end the socket (logout, token expiry) */
+    struct ws_claims who = {.admin = 1, .exp_s = json_integer_value(json_object_get(reply, "exp"))};
+    snprintf(who.login, sizeof(who.login), "%s",
+             json_string_value(json_object_get(reply, "login")) ?: "");
     const char *sid = http_query(r, "sid");
     if (!sid || !*sid) {
         ret = http_error(r, 400, "bad_field", "?sid= names the session to watch");
@@ -208,7 +198,6 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
         ret = http_from_reply(r, reply, 200);
         goto cleanup;
     }
-    struct ws_claims who = {.admin = 1};
     snprintf(who.sid, sizeof(who.sid), "%s", sid);
     ret = switch_protocols(r, &who);
 cleanup:

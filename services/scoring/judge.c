@@ -134,11 +134,11 @@ int judge_session(struct db_tx *tx, struct item *items, int from, int n, const c
     *question_idx = row.view.question_idx;
     const char *p2[2] = {sid, db_array_close(&ids)};
     if (!p2[1]) goto cleanup;
-    known =
-        db_tx_exec(tx,
-                   "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
-                   " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1)",
-                   2, p2);
+    known = db_tx_exec(
+        tx,
+        "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
+        " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1) AND removed_at IS NULL",
+        2, p2);
     if (!known) goto cleanup;
     judge_items(items, from, n, sid, &row, known, col);
     if (col[0].n == 0) {

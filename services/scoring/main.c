@@ -1,7 +1,8 @@
 /*
  * qw-scoring: wiring only. Starts the daemon frame, the submit batcher
- * (group commit of qw.scoring.submit) and the results workers; stops them
- * in reverse order on SIGTERM/SIGINT.
+ * (group commit of qw.scoring.submit) and the results workers, and only
+ * then answers health (ready); stops them in reverse order on
+ * SIGTERM/SIGINT.
  */
 #include "scoring.h"
 #include "service.h"
@@ -27,6 +28,7 @@ int main(void) {
                             (int)config_int("QW_WORKERS"), sc.db_url, &sc);
     if (!queries) goto out;
     if (!(batcher = submit_start(&sc))) goto out;
+    if (daemon_ready(&sc.d) != 0) goto out;
     rc = 0;
     daemon_wait(&sc.d);
 out:

@@ -23,8 +23,9 @@
     "SELECT s.sid, s.quiz_id, q.title, s.join_code, s.state, s.question_idx, q.question_count, "   \
     "s.players, "                                                                                  \
     "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                 \
-    "s.seq, s.opened_at_ms, s.deadline_ms "                                                        \
-    "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "
+    "s.seq, s.opened_at_ms, s.deadline_ms, s.locked, s.two_step, COALESCE(jr.count, 0) "           \
+    "FROM sessions s JOIN quizzes q ON q.quiz_id = s.quiz_id "                                     \
+    "LEFT JOIN join_refusals jr ON jr.sid = s.sid "
 
 static json_t *session_state_from_row(PGresult *r, int i, int with_timing) {
     struct quiz_session s = {0};
@@ -37,6 +38,9 @@ static json_t *session_state_from_row(PGresult *r, int i, int with_timing) {
     s.question_count = atoi(db_val(r, i, 6));
     s.players = atoll(db_val(r, i, 7));
     s.created_at = db_val(r, i, 8);
+    s.locked = strcmp(db_val(r, i, 12), "t") == 0;
+    s.two_step = strcmp(db_val(r, i, 13), "t") == 0;
+    s.joins_refused = atoll(db_val(r, i, 14));
     if (with_timing) {
         s.has_seq = 1;
         s.seq = atoll(db_val(r, i, 9));
@@ -71,17 +75,20 @@ static int quiz_id_text(json_t *v, char *buf, size_t n) {
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     char qid[32], sid[QUIZ_SID_LEN + 1], code[QUIZ_JOIN_CODE_LEN + 1];
+    json_t *two_step = json_object_get(req, "two_step");
     if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0)
         return reply_error(400, "bad_field", "quiz_id must be the number of a stored pool");
+    if (two_step && !json_is_boolean(two_step))
+        return reply_error(400, "bad_field", "two_step must be true or false");
     for (int attempt = 0; attempt < CREATE_TRIES; attempt++) {
         if (quiz_new_sid(sid) != 0 || quiz_join_code(code) != 0) return NULL;
-        const char *p[] = {sid, qid, code};
+        const char *p[] = {sid, qid, code, json_is_true(two_step) ? "true" : "false"};
         /* ON CONFLICT covers the live join-code index: a clash inserts nothing */
         PGresult *r = db_exec(db,
-                              "INSERT INTO sessions (sid, quiz_id, join_code) "
-                              "SELECT $1, quiz_id, $3 FROM quizzes WHERE quiz_id = $2::bigint "
-                              "ON CONFLICT DO NOTHING RETURNING sid",
-                              3, p);
+                              "INSERT INTO sessions (sid, quiz_id, join_code, two_step) "
+                              "SELECT $1, quiz_id, $3, $4::boolean FROM quizzes "
+                              "WHERE quiz_id = $2::bigint ON CONFLICT DO NOTHING RETURNING sid",
+                              4, p);
         if (!r)
             return reply_error(503, "db_unavailable",
                                "the session could not be created; try again");

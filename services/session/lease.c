@@ -130,7 +130,7 @@ void lease_try(struct lifecycle *lc) {
         LOG_ERROR("subscribe_failed", "subject=%s", SUBJ_SESSION_CMD);
         lc->sub = NULL;
     }
-    if (!lc->pool_done) pool_load(lc);
+    if (!lc->pool_done) lc->pool_done = main_pool_start(lc->sd, lc->db) == 0;
     lc->next_check_ms = lc->beat_mono_ms + lc->lease_ms / 2;
 }
 

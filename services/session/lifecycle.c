@@ -3,8 +3,8 @@
  * it does not hold the lease it tries to take it every QW_SESSION_LEASE_MS;
  * while it does, it checks the lease at every tick (and at once when its
  * state connection broke), fires due timers, and answers `qw.session.cmd`
- * one at a time, each behind the lease fence. Also loads QUIZ_POOL_PATH
- * into session `main` once per process, on taking the lease.
+ * one at a time, each behind the lease fence. Taking the lease also has
+ * session `main` follow QUIZ_POOL_PATH (main_pool.c), once per process.
  */
 #include "bus.h"
 #include "clock.h"
@@ -19,64 +19,6 @@
 #include <unistd.h>
 
 #define LOOP_MAX_WAIT_MS 200 /* longest NextMsg wait, so stop is seen quickly */
-
-void pool_load(struct lifecycle *lc) {
-    const char *path = config_str("QUIZ_POOL_PATH");
-    json_t *pool = NULL, *reply = NULL;
-    PGresult *r = NULL;
-    lc->pool_done = 1;
-    if (!path || !*path) return;
-    const char *main_sid[1] = {"main"};
-    r = db_exec(lc->db, "SELECT 1 FROM sessions WHERE sid = $1", 1, main_sid);
-    if (!r) {
-        lc->pool_done = 0; /* try again on the next lease */
-        goto cleanup;
-    }
-    if (PQntuples(r) > 0) {
-        LOG_INFO("pool_kept", "sid=main reason=\"session exists\"");
-        goto cleanup;
-    }
-    json_error_t jerr;
-    if (!(pool = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH line=%d error=\"%s\"", jerr.line,
-                  jerr.text);
-        goto cleanup;
-    }
-    reply = handle_quiz_create(lc->sd, lc->db, pool);
-    if (!reply || !reply_is_ok(reply)) {
-        LOG_ERROR("pool_load_failed", "var=QUIZ_POOL_PATH status=%d error=%s",
-                  reply ? reply_status(reply) : 500,
-                  reply ? json_string_value(json_object_get(reply, "error")) : "internal");
-        goto cleanup;
-    }
-    json_t *qid = json_object_get(reply, "quiz_id");
-    char quiz_id[32];
-    if (json_is_integer(qid))
-        snprintf(quiz_id, sizeof(quiz_id), "%lld", (long long)json_integer_value(qid));
-    else
-        snprintf(quiz_id, sizeof(quiz_id), "%s",
-                 json_string_value(qid) ? json_string_value(qid) : "");
-    for (int tries = 0; tries < 20; tries++) {
-        char code[QUIZ_JOIN_CODE_LEN + 1];
-        if (quiz_join_code(code) != 0) goto cleanup;
-        const char *p[3] = {"main", quiz_id, code};
-        PQclear(r);
-        r = db_exec(lc->db,
-                    "INSERT INTO sessions (sid, quiz_id, join_code) VALUES ($1, $2::bigint, $3)"
-                    " ON CONFLICT DO NOTHING RETURNING sid",
-                    3, p);
-        if (!r) goto cleanup;
-        if (PQntuples(r) == 1) {
-            LOG_INFO("pool_loaded", "sid=main quiz_id=%s", quiz_id);
-            goto cleanup;
-        }
-    }
-    LOG_ERROR("pool_load_failed", "reason=\"no free join code\"");
-cleanup:
-    PQclear(r);
-    json_decref(pool);
-    json_decref(reply);
-}
 
 static void *lifecycle_main(void *arg) {
     struct lifecycle *lc = arg;

@@ -77,12 +77,6 @@ int step_end(struct lifecycle *lc, const char *sid);
 /* Back to the lobby, students and answers gone, epoch+1: 0, or -1. */
 int step_reset(struct lifecycle *lc, const char *sid);
 
-/* ---- lifecycle.c ------------------------------------------------------ */
-
-/* Creates session `main` from QUIZ_POOL_PATH unless it exists (once per
- * process; pool_done stays 0 to try again when the database failed). */
-void pool_load(struct lifecycle *lc);
-
 /* ---- handle_cmd.c ----------------------------------------------------- */
 
 /* Answers one {"sid","cmd"} request (borrowed). Returns a new reply. */

@@ -1,8 +1,8 @@
 /*
  * qw-session: wiring only. Starts the daemon frame, the query workers
  * (any instance answers them) and the lifecycle thread (commands and timers
- * of the sessions this instance holds the lease for); stops cleanly on
- * SIGTERM/SIGINT.
+ * of the sessions this instance holds the lease for), then answers health
+ * (ready); stops cleanly on SIGTERM/SIGINT.
  */
 #include "service.h"
 #include "session.h"
@@ -15,6 +15,10 @@ static const struct service_route query_routes[] = {
     {SUBJ_SESSION_LIST, handle_session_list},
     {SUBJ_SESSION_GET, handle_session_get},
     {SUBJ_SESSION_SNAPSHOT, handle_snapshot},
+    {SUBJ_LOBBY_LOCK, handle_lobby_lock},
+    {SUBJ_LOBBY_TWO_STEP, handle_lobby_two_step},
+    {SUBJ_LOBBY_SHAPES, handle_lobby_shapes},
+    {SUBJ_LOBBY_REMOVE, handle_lobby_remove},
     {NULL, NULL},
 };
 
@@ -28,6 +32,7 @@ int main(void) {
                             (int)config_int("QW_WORKERS"), sd.db_url, &sd);
     if (!queries) goto out;
     if (!(sd.lc = lifecycle_start(&sd))) goto out;
+    if (daemon_ready(&sd.d) != 0) goto out;
     rc = 0;
     daemon_wait(&sd.d);
 out:

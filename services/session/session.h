@@ -34,11 +34,27 @@ json_t *session_state_read(struct db *db, const char *sid, int with_timing, int 
 json_t *handle_session_list(void *ctx, struct db *db, json_t *req);
 json_t *handle_session_get(void *ctx, struct db *db, json_t *req);
 
+/* handle_lobby.c: who may play: lock, two-step join, its shapes, remove. */
+json_t *handle_lobby_lock(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_two_step(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_shapes(void *ctx, struct db *db, json_t *req);
+json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req);
+
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
 
-/* lifecycle.c: starts the lease/command/timer thread; loads
- * QUIZ_POOL_PATH into session `main`. Returns NULL after logging. */
+/* main_pool.c: session `main` follows QUIZ_POOL_PATH (lifecycle thread).
+ * prepare: 1 when the file changed and was stored as quiz `quiz_id` (its
+ * hash in `sha`), 0 when unchanged or unset, -1 when bad (logged) or the
+ * db failed. apply: in the caller's transaction, points `main` at it.
+ * start: creates `main`, or gives it a changed file while in its lobby;
+ * 0 when done (a bad file included), -1 to try again (db). */
+int main_pool_prepare(struct session_daemon *sd, struct db *db, char quiz_id[32], char sha[65]);
+int main_pool_apply(struct db_tx *tx, const char *quiz_id, const char *sha);
+int main_pool_start(struct session_daemon *sd, struct db *db);
+
+/* lifecycle.c: starts the lease/command/timer thread (which has
+ * main_pool_start load QUIZ_POOL_PATH). Returns NULL after logging. */
 struct lifecycle *lifecycle_start(struct session_daemon *sd);
 void lifecycle_stop(struct lifecycle *lc);
 

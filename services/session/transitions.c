@@ -112,7 +112,7 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
                    "  WHERE x.sid = st.sid AND x.student_id = st.student_id)"
                    " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
                    " AND a.student_id = st.student_id AND a.question_idx = $2::int"
-                   " WHERE st.sid = $1",
+                   " WHERE st.sid = $1 AND st.removed_at IS NULL",
                    2, p);
     if (!s || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 1;
@@ -164,12 +164,16 @@ cleanup:
     return rc;
 }
 
+/* Resetting `main` also gives it the pool file's quiz when the file
+ * changed (main_pool.c), in the reset's transaction. */
 int step_reset(struct lifecycle *lc, const char *sid) {
     struct db_tx tx;
     int rc = -1;
     const char *p[1] = {sid};
     PGresult *u = NULL;
     json_t *ev = NULL;
+    char quiz_id[32] = "", sha[65] = "";
+    int new_pool = strcmp(sid, "main") == 0 && main_pool_prepare(lc->sd, lc->db, quiz_id, sha) == 1;
     if (db_tx_begin(lc->db, &tx) != 0) return -1;
     u = db_tx_exec(&tx,
                    "UPDATE sessions SET state = 'lobby', question_idx = -1, opened_at_ms = NULL,"
@@ -179,7 +183,9 @@ int step_reset(struct lifecycle *lc, const char *sid) {
     if (!u || PQntuples(u) != 1) goto cleanup;
     if (db_tx_cmd(&tx, "DELETE FROM answers WHERE sid = $1", 1, p) != 0) goto cleanup;
     if (db_tx_cmd(&tx, "DELETE FROM students WHERE sid = $1", 1, p) != 0) goto cleanup;
+    if (new_pool && main_pool_apply(&tx, quiz_id, sha) != 0) goto cleanup;
     if (db_tx_commit(&tx) != 0) goto cleanup;
+    if (new_pool) LOG_INFO("pool_loaded", "sid=main quiz_id=%s sha256=%.12s", quiz_id, sha);
     rc = 0;
     timer_remove(lc, sid);
     ev = quiz_ev_session_reset(atoll(db_val(u, 0, 0)), atoll(db_val(u, 0, 1)));

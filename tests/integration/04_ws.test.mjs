@@ -54,7 +54,7 @@ test('a plain GET on /ws is not an upgrade and gets 400', async () => {
 test('the ops port counts open sockets, messages and dropped sockets', async () => {
   for (const ops of env.gatewayOps) {
     for (const name of ['qw_ws_open_sockets', 'qw_ws_messages_in_total', 'qw_ws_messages_out_total',
-      'qw_ws_dropped_slow_total']) {
+      'qw_ws_dropped_slow_total', 'qw_ws_pongs_ignored_total']) {
       assert.ok(Number.isFinite(await metric(ops, name)), `${ops} lacks ${name}`);
     }
   }

@@ -227,8 +227,23 @@ test('students of a gateway killed -9 mid-question reconnect through haproxy and
     }
     const pid = pidOf(killedName);
     assert.ok(pid && alive(pid), `${killedName} is running`);
+    // page loads in flight on the dying gateway: stopped first, it holds
+    // the GETs haproxy gives it; killed, it closes them unanswered, and
+    // haproxy must send each again to the live gateway (retry-on)
+    process.kill(pid, 'SIGSTOP');
+    let answered = 0;
+    const pages = Array.from({ length: 8 }, (_, k) => freshGet(`${LB}/${k % 2 ? '' : '?code=123456'}`, 15000)
+      .then((r) => { answered++; return r; }, (e) => { answered++; return { status: 0, error: e.message }; }));
+    await sleep(500);
+    const heldAtKill = pages.length - answered;
     process.kill(pid, 'SIGKILL');
     const killedAt = performance.now();
+
+    const loads = await Promise.all(pages);
+    assert.deepEqual(loads.map((r) => r.status), loads.map(() => 200),
+      `every page load in flight at the kill answered 200: ${JSON.stringify(loads.map((r) => r.error || r.status))}`);
+    assert.ok(heldAtKill >= 1, 'some page loads were held by the gateway that died');
+    console.log(`# ${heldAtKill} of ${pages.length} page loads were in flight on the killed gateway; all answered 200`);
 
     // exactly the killed gateway's sockets died; the other's go on
     const fates = await Promise.all(students.map((s) => fate(s.ws)));

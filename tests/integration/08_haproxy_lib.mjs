@@ -73,9 +73,9 @@ export function renderComposeConfig(root, { servers, bind }) {
   return text;
 }
 
-// Starts haproxy in the foreground on `cfgText`; resolves once `port`
-// accepts connections. Returns {proc, stop(), log()}.
-export async function startHaproxy(dir, name, cfgText, port) {
+// Starts haproxy in the foreground on `cfgText`; resolves once `port` (on
+// `host`) accepts connections. Returns {proc, stop(), log()}.
+export async function startHaproxy(dir, name, cfgText, port, host = '127.0.0.1') {
   const cfg = path.join(dir, `${name}.cfg`);
   fs.writeFileSync(cfg, cfgText);
   execFileSync('haproxy', ['-c', '-q', '-f', cfg]);
@@ -87,7 +87,7 @@ export async function startHaproxy(dir, name, cfgText, port) {
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`haproxy exited: ${out}`);
     const ok = await new Promise((r) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); r(true); });
+      const c = net.connect(port, host, () => { c.destroy(); r(true); });
       c.on('error', () => r(false));
     });
     if (ok) break;

@@ -113,7 +113,9 @@ test('the gateway scales: no fixed host port, no container name, HAProxy finds r
   assert.match(subnet, /^\d+\.\d+\.\d+\.\d+\/\d+$/);
   assert.equal(gw.environment.QW_TRUSTED_PROXIES, subnet);
   const cfg = read('compose/haproxy.cfg');
-  assert.match(cfg, /^\s*nameserver \S+ 127\.0\.0\.11:53$/m);
+  // the container's own resolver (Docker's or Podman's), never a fixed address
+  assert.match(cfg, /^resolvers docker\n(?:[ \t]+.*\n)*?[ \t]+parse-resolv-conf$/m);
+  assert.doesNotMatch(cfg, /^\s*nameserver /m, 'no fixed DNS server');
   assert.match(cfg, /^\s*server-template gw \d+ gateway:8080 check resolvers docker init-addr none$/m);
 });
 
@@ -214,13 +216,28 @@ test('the systemd units verify and carry the hardening', () => {
   }
 });
 
+test('compose/README.md says how to run the stack under Podman', () => {
+  const readme = read('compose/README.md');
+  const m = /^## With Podman[^\n]*\n([\s\S]*?)^## /m.exec(readme);
+  assert.ok(m, 'a "With Podman" section');
+  for (const want of [/podman\.socket/, /DOCKER_HOST=unix:\/\/\S*podman\.sock/, /netavark/, /parse-resolv-conf/])
+    assert.match(m[1], want);
+});
+
 test('both HAProxy configs pass haproxy -c and share one defaults and backend block', () => {
   const composeCfg = read('compose/haproxy.cfg');
   const tmpl = read('deploy/haproxy.cfg.tmpl');
   assert.equal(sharedBlock(composeCfg), sharedBlock(tmpl));
   const block = sharedBlock(tmpl);
   for (const want of [/^\s*timeout tunnel \S+/m, /^\s*option httpchk$/m, /uri \/healthz/, /^\s*http-check expect status 200$/m,
-    /^\s*http-request set-header X-Forwarded-For %\[src\]$/m, /^backend gateways$/m]) assert.match(block, want);
+    /^\s*http-request set-header X-Forwarded-For %\[src\]$/m, /^backend gateways$/m,
+    // the scheme is the proxy's word, never the client's (the Secure cookie)
+    /^\s*http-request set-header X-Forwarded-Proto https if \{ ssl_fc \}$/m,
+    /^\s*http-request set-header X-Forwarded-Proto http if !\{ ssl_fc \}$/m,
+    /^\s*http-request del-header X-Forwarded-Host$/m,
+    // a request lost with a dying gateway is tried again on another one when that is safe
+    /^\s*option redispatch 1$/m, /^\s*retries [1-9]$/m, /^\s*retry-on conn-failure empty-response$/m,
+    /^\s*http-request disable-l7-retry if !METH_GET$/m]) assert.match(block, want);
   assert.doesNotMatch(block, /cookie|stick/, 'no sticky sessions');
   // compose's config parses as it is: haproxy -c does not query the
   // Docker DNS (127.0.0.11) it names, and init-addr none allows no address

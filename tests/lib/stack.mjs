@@ -141,14 +141,15 @@ export function makePool(n, { title = 'Test pool', timeLimit = 20, answers } = {
 
 // A WebSocket client that keeps every message and awaits them by type.
 export class WsClient {
-  constructor(url, { cookie, origin, headers } = {}) {
+  // autoPong false: the test answers the server's pings itself (ws 'ping').
+  constructor(url, { cookie, origin, headers, autoPong = true } = {}) {
     this.url = url;
     this.messages = [];
     this.waiters = [];
     this.closed = null;
     const h = { ...(headers || {}) };
     if (cookie) h.cookie = cookie;
-    this.ws = new WebSocket(url, { headers: h, origin: origin ?? new URL(url.replace(/^ws/, 'http')).origin });
+    this.ws = new WebSocket(url, { headers: h, origin: origin ?? new URL(url.replace(/^ws/, 'http')).origin, autoPong });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
       this.ws.once('unexpected-response', (req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));

@@ -343,14 +343,23 @@ static void subjects_and_codes(void) {
 }
 
 static void session_object(void) {
-    struct quiz_session s = {
-        "abc", "Demo", "123456", "2026-12-01T10:00:00Z", 7, QUIZ_CLOSED, 1, 3, 25, 0, 0, 0,
-        0,     0,      0};
+    struct quiz_session s = {.sid = "abc",
+                             .title = "Demo",
+                             .join_code = "123456",
+                             .created_at = "2026-12-01T10:00:00Z",
+                             .quiz_id = 7,
+                             .state = QUIZ_CLOSED,
+                             .question_idx = 1,
+                             .question_count = 3,
+                             .players = 25,
+                             .two_step = 1,
+                             .joins_refused = 4};
     json_t *j = quiz_session_json(&s);
     json_t *want =
-        json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:i,s:i,s:s}", "sid", "abc", "quiz_id", 7, "title",
-                  "Demo", "join_code", "123456", "state", "closed", "question_idx", 1,
-                  "question_count", 3, "players", 25, "created_at", "2026-12-01T10:00:00Z");
+        json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:b,s:b,s:i}", "sid", "abc", "quiz_id", 7,
+                  "title", "Demo", "join_code", "123456", "state", "closed", "question_idx", 1,
+                  "question_count", 3, "players", 25, "created_at", "2026-12-01T10:00:00Z",
+                  "locked", 0, "two_step", 1, "joins_refused", 4);
     CHECK(j && json_equal(j, want));
     json_decref(j);
     s.has_seq = 1;

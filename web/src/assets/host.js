@@ -1,6 +1,8 @@
 // host.js: the instructor console. Logs in (POST /admin/login sets the
 // HttpOnly qw_admin cookie), uploads or picks a pool, creates a session and
-// drives it over /admin/ws?sid=S. The sid lives in the URL (#sid=...) so a
+// drives it over /admin/ws?sid=S; in the lobby it locks and unlocks the
+// lobby, removes players, and turns the two-step join on (the shapes to
+// tap are projected and re-read as they change). The sid lives in the URL (#sid=...) so a
 // reload rebuilds the console from the `snapshot`. Text from users (names,
 // questions, server messages) goes in with textContent only.
 'use strict';
@@ -18,7 +20,9 @@
     qCount: 0,
     question: null,      // {text, choices}
     players: 0,
-    names: [],
+    roster: [],          // [{student_id, name}] in the lobby, for the remove buttons
+    shapesTimer: null,   // refreshes the two-step shapes when they change
+    infoTimer: null,     // re-reads the session (joins refused) in the lobby
     lastCmd: { cmd: null, at: 0 },
   };
 
@@ -75,6 +79,7 @@
 
   function showLogin() {
     if (st.socket) { st.socket.stop(); st.socket = null; }
+    stopLobbyTimers();
     show('login');
     $('login-pass').focus();
   }
@@ -109,6 +114,7 @@
 
   async function showSetup() {
     if (st.socket) { st.socket.stop(); st.socket = null; }
+    stopLobbyTimers();
     st.sid = null;
     show('setup');
     await loadQuizzes();
@@ -186,10 +192,112 @@
 
   // ---- console ---------------------------------------------------------------
 
+  // ---- who plays: lock, two-step join, remove ------------------------------
+
+  const SHAPE_LABEL = { triangle: 'A', diamond: 'B', circle: 'C', square: 'D' };
+
+  function stopLobbyTimers() {
+    clearTimeout(st.shapesTimer);
+    clearInterval(st.infoTimer);
+    st.shapesTimer = null;
+    st.infoTimer = null;
+  }
+
+  function renderLobbyTools() {
+    const info = st.info || {};
+    const lock = $('btn-lock');
+    setText(lock, info.locked ? 'Unlock lobby' : 'Lock lobby');
+    lock.setAttribute('aria-pressed', info.locked ? 'true' : 'false');
+    setText('lock-state', info.locked ? 'Locked: no new players' : 'Open to new players');
+    $('lock-state').classList.toggle('pill-warn', !!info.locked);
+    const two = $('btn-two-step');
+    setText(two, 'Two-step join: ' + (info.two_step ? 'on' : 'off'));
+    two.setAttribute('aria-pressed', info.two_step ? 'true' : 'false');
+    setText('refused-count', info.joins_refused || 0);
+    if (!info.two_step) { $('two-step-panel').hidden = true; clearTimeout(st.shapesTimer); st.shapesTimer = null; }
+  }
+
+  async function refreshInfo() {
+    if (!st.sid) return;
+    const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid));
+    if (needLogin(r)) return;
+    if (r.status === 200 && r.json && r.json.sid === st.sid) { st.info = r.json; renderLobbyTools(); }
+  }
+
+  // The shapes on the projector; read again as soon as they change.
+  async function refreshShapes() {
+    clearTimeout(st.shapesTimer);
+    st.shapesTimer = null;
+    if (!st.sid || !st.info || !st.info.two_step) return;
+    const sid = st.sid;
+    const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(sid) + '/shapes');
+    if (needLogin(r) || sid !== st.sid) return;
+    const box = $('two-step-shapes');
+    if (r.status !== 200 || !r.json || !Array.isArray(r.json.shapes)) {
+      $('two-step-panel').hidden = !!(r.json && r.json.two_step === false);
+      st.shapesTimer = setTimeout(refreshShapes, 3000);
+      return;
+    }
+    clear(box);
+    for (const name of r.json.shapes) {
+      const L = SHAPE_LABEL[name] || 'D';
+      box.append(el('span.ts-shape.ans-' + L, { 'data-shape': name }, shape(L)));
+    }
+    box.setAttribute('aria-label', 'Shapes to tap: ' + r.json.shapes.join(', '));
+    $('two-step-panel').hidden = false;
+    st.shapesTimer = setTimeout(refreshShapes, Math.max(500, (r.json.changes_in_ms || 20000) + 150));
+  }
+
+  async function onLockToggle() {
+    const path = '/admin/api/sessions/' + encodeURIComponent(st.sid) + (st.info && st.info.locked ? '/unlock' : '/lock');
+    const r = await api('POST', path, {});
+    if (needLogin(r)) return;
+    if (r.status !== 200 || !r.json) return toast(r.message || 'The lobby could not be changed.');
+    st.info = r.json;
+    renderLobbyTools();
+    announce(r.json.locked ? 'The lobby is locked' : 'The lobby is open');
+  }
+
+  async function onTwoStepToggle() {
+    const on = !(st.info && st.info.two_step);
+    const r = await api('POST', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/two_step', { on });
+    if (needLogin(r)) return;
+    if (r.status !== 200 || !r.json) return toast(r.message || 'The two-step join could not be changed.');
+    st.info = r.json;
+    renderLobbyTools();
+    if (on) refreshShapes();
+  }
+
+  async function removePlayer(p, btn) {
+    btn.disabled = true;
+    const r = await api('POST', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/remove', { student_id: p.student_id });
+    if (needLogin(r)) return;
+    if (r.status === 200 || r.error === 'student_removed') {
+      dropFromRoster(p.student_id);
+      if (r.json && typeof r.json.players === 'number') st.players = r.json.players;
+      renderLobby();
+      toast('Removed ' + p.name + ' (' + p.student_id + ').');
+      return;
+    }
+    btn.disabled = false;
+    toast(r.message || 'The player could not be removed.');
+  }
+
+  function dropFromRoster(id) {
+    st.roster = st.roster.filter((p) => p.student_id !== id);
+  }
+
+  function rosterItem(p, fresh) {
+    const b = el('button.btn-remove', { type: 'button', 'aria-label': 'Remove ' + p.name + ' (' + p.student_id + ')', title: 'Remove ' + p.student_id, text: '×' });
+    b.addEventListener('click', () => removePlayer(p, b));
+    return el('li' + (fresh ? '.new' : ''), { 'data-student-id': p.student_id }, el('span', { text: p.name }), b);
+  }
+
   async function openConsole(sid) {
     if (st.socket) { st.socket.stop(); st.socket = null; }
+    stopLobbyTimers();
     st.sid = sid;
-    st.names = [];
+    st.roster = [];
     show('loading');
     const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(sid));
     if (needLogin(r)) return;
@@ -208,6 +316,9 @@
     setText('join-code-big', String(r.json.join_code).replace(/^(\d{3})(\d{3})$/, '$1 $2'));
     drawQr(url);
     $('csv-link').href = '/admin/api/sessions/' + encodeURIComponent(sid) + '/results.csv';
+    renderLobbyTools();
+    if (r.json.two_step) refreshShapes();
+    st.infoTimer = setInterval(() => { if (st.state === 'lobby') refreshInfo(); }, 5000);
     show('console');
     st.socket = new Socket('/admin/ws?sid=' + encodeURIComponent(sid), {
       message: onMessage,
@@ -254,6 +365,7 @@
     switch (m.type) {
       case 'snapshot': return onSnapshot(m);
       case 'lobby_update': return onLobby(m);
+      case 'student_removed': return onRemoved(m);
       case 'question_open': return onQuestion(m);
       case 'answer_stats': return onStats(m);
       case 'question_closed': return onClosed(m);
@@ -274,7 +386,7 @@
       // Names that arrived before this page loaded come from the results.
       const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/results');
       if (r.status === 200 && r.json && Array.isArray(r.json.students) && st.state === 'lobby') {
-        st.names = r.json.students.map((s) => s.name);
+        st.roster = r.json.students.map((s) => ({ student_id: s.student_id, name: s.name }));
         renderLobby();
       }
       return;
@@ -311,16 +423,18 @@
     setText('lobby-word', st.players === 1 ? 'player' : 'players');
     const ul = $('lobby-names');
     clear(ul);
-    for (const n of st.names.slice(-200)) ul.append(el('li', { text: n }));
-    $('lobby-empty').hidden = st.players > 0 || st.names.length > 0;
+    for (const p of st.roster.slice(-200)) ul.append(rosterItem(p, false));
+    $('lobby-empty').hidden = st.players > 0 || st.roster.length > 0;
   }
 
   function onLobby(m) {
     if (typeof m.players === 'number') st.players = m.players;
-    if (typeof m.name === 'string') {
-      st.names.push(m.name);
+    if (typeof m.name === 'string' && typeof m.student_id === 'string') {
+      const p = { student_id: m.student_id, name: m.name };
+      dropFromRoster(p.student_id);
+      st.roster.push(p);
       if (st.state === 'lobby') {
-        $('lobby-names').append(el('li.new', { text: m.name }));
+        $('lobby-names').append(rosterItem(p, true));
         $('lobby-empty').hidden = true;
       }
     }
@@ -328,6 +442,13 @@
       setText('lobby-count', st.players);
       setText('lobby-word', st.players === 1 ? 'player' : 'players');
     }
+  }
+
+  function onRemoved(m) {
+    if (typeof m.student_id !== 'string') return;
+    dropFromRoster(m.student_id);
+    if (typeof m.players === 'number') st.players = m.players;
+    if (st.state === 'lobby') renderLobby();
   }
 
   function onQuestion(m) {
@@ -483,6 +604,8 @@
     $('btn-next').addEventListener('click', () => command('next'));
     $('btn-close').addEventListener('click', () => command('close'));
     $('btn-end').addEventListener('click', () => command('end'));
+    $('btn-lock').addEventListener('click', onLockToggle);
+    $('btn-two-step').addEventListener('click', onTwoStepToggle);
     window.addEventListener('hashchange', () => { if (sidFromHash() !== st.sid) route(); });
     let hint = null;
     try { hint = localStorage.getItem(HINT); } catch (e) { /* private mode */ }

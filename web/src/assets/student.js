@@ -1,6 +1,7 @@
 // student.js: the student play page. Joins with POST /api/join (the server
 // sets the HttpOnly qw_student cookie; this script never sees the token),
-// then follows the session over /ws and rebuilds its exact state from every
+// asking for the shapes on the big screen when the quiz wants a two-step
+// join, then follows the session over /ws and rebuilds its exact state from every
 // `snapshot` (after a reload, a sleep or a dropped network). All server and
 // user text goes in with textContent, never innerHTML.
 'use strict';
@@ -23,7 +24,11 @@
     score: 0,
     players: 0,
     announced: {},
+    twoStep: false,       // the session asked for the shapes on the big screen
+    shapes: [],           // the shapes tapped so far
   };
+  const SHAPE_COUNT = 6;
+  const SHAPE_LABEL = { triangle: 'A', diamond: 'B', circle: 'C', square: 'D' };
 
   const countdown = new Countdown((ms, frac) => {
     const s = Math.ceil(ms / 1000);
@@ -95,6 +100,35 @@
     if (field) { $(field).setAttribute('aria-invalid', 'true'); $(field).focus(); }
   }
 
+  // ---- two-step join: the shapes on the big screen ---------------------------
+
+  function renderShapes() {
+    const box = $('ts-entered');
+    clear(box);
+    for (let i = 0; i < SHAPE_COUNT; i++) {
+      const name = st.shapes[i];
+      box.append(name ? el('span.ts-slot.filled.ans-' + SHAPE_LABEL[name], null, shape(SHAPE_LABEL[name])) : el('span.ts-slot'));
+    }
+    box.setAttribute('aria-label', st.shapes.length ? 'Tapped: ' + st.shapes.join(', ') : 'No shapes tapped yet');
+  }
+
+  function askShapes(note) {
+    st.twoStep = true;
+    st.shapes = [];
+    renderShapes();
+    $('two-step').hidden = false;
+    if (note) joinError(note, null);
+    const first = document.querySelector('.ts-btn');
+    if (first) first.focus();
+  }
+
+  function onShape(name) {
+    if (st.shapes.length >= SHAPE_COUNT) return;
+    st.shapes.push(name);
+    renderShapes();
+    if (st.shapes.length === SHAPE_COUNT) $('join-form').requestSubmit();
+  }
+
   async function onJoin(ev) {
     ev.preventDefault();
     $('join-error').hidden = true;
@@ -109,10 +143,26 @@
     const btn = $('join-button');
     btn.disabled = true;
     btn.textContent = 'Joining…';
-    const r = await api('POST', '/api/join', { join_code: code, student_id: sid, name });
+    const body = { join_code: code, student_id: sid, name };
+    if (st.twoStep) {
+      if (st.shapes.length !== SHAPE_COUNT) return askShapes('Tap all ' + SHAPE_COUNT + ' shapes shown on the big screen.');
+      body.shapes = st.shapes.slice();
+    }
+    // A join that got no answer (the network, or 502/504 from a load
+    // balancer whose gateway died holding it) is sent again, twice at most:
+    // the server admits one id once, so a second try never joins twice.
+    let r;
+    for (let attempt = 1; ; attempt++) {
+      r = await api('POST', '/api/join', body);
+      if (attempt === 3 || (r.status !== 0 && r.status !== 502 && r.status !== 504)) break;
+      await new Promise((done) => setTimeout(done, 400 * attempt));
+    }
     btn.disabled = false;
     btn.textContent = 'Join';
     if (r.status === 200 && r.json) {
+      st.twoStep = false;
+      st.shapes = [];
+      $('two-step').hidden = true;
       saveSeat({ sid: r.json.sid, student_id: r.json.student_id || sid, name, join_code: code });
       showWho();
       connect();
@@ -123,9 +173,18 @@
       return joinError('The student id “' + sid + '” has already joined this quiz from another device. ' +
         'If that was you, go back to that device; otherwise check your id.', 'student-id');
     }
+    if (r.error === 'two_step_required') return askShapes(null);
+    if (r.error === 'two_step_wrong') {
+      return askShapes('Those are not the shapes on the big screen. Look again and tap the ones shown now.');
+    }
+    if (r.error === 'session_locked') return joinError('The instructor has locked this quiz: no new players can join.', null);
+    if (r.error === 'student_removed') return joinError('The instructor removed this student id from the quiz.', 'student-id');
     if (r.error === 'session_full') return joinError('This quiz is full: no more players can join.', null);
     if (r.error === 'session_ended') return joinError('This quiz has already ended.', 'join-code');
-    if (r.status === 429 || r.status === 503 || r.status === 0) {
+    if (r.status === 429) {
+      return joinError('Too many wrong tries from this network. Wait ' + (r.retryAfter || 60) + ' seconds and try again.', null);
+    }
+    if (r.status === 503 || r.status === 0) {
       return joinError(r.status === 0 ? r.message : 'The server is busy. Please try again in a few seconds.', null);
     }
     return joinError(r.message || 'Joining failed (' + r.status + ').', null);
@@ -144,6 +203,11 @@
         if (code === 4001) {
           saveSeat(null);
           showJoin('The instructor restarted the quiz. Please join again.');
+          return true;
+        }
+        if (code === 4003) {
+          saveSeat(null);
+          showJoin('You were removed by the instructor.');
           return true;
         }
         // A browser cannot see an upgrade's status: when the upgrade fails
@@ -407,6 +471,11 @@
 
   function start() {
     $('join-form').addEventListener('submit', onJoin);
+    for (const b of document.querySelectorAll('.ts-btn')) {
+      b.append(shape(SHAPE_LABEL[b.dataset.shape]));
+      b.addEventListener('click', () => onShape(b.dataset.shape));
+    }
+    $('ts-erase').addEventListener('click', () => { st.shapes.pop(); renderShapes(); });
     $('join-code').addEventListener('input', (e) => { e.target.value = e.target.value.replace(/[^0-9]/g, '').slice(0, 6); });
     const params = new URLSearchParams(location.search);
     const code = (params.get('code') || '').replace(/[^0-9]/g, '').slice(0, 6);

@@ -1,0 +1,134 @@
+// A student with a script against the gateway's memory (SPEC §4, issue 12
+// item 1): a socket that floods ping frames and never reads what they make
+// the gateway queue (a pong each) is closed once its queue is over
+// QW_WS_MAX_QUEUE, the gateway's memory stays bounded, and the other
+// students on the same gateway keep playing.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import crypto from 'node:crypto';
+import { env, http, adminLogin, makePool, pidOf, waitFor } from '../lib/stack.mjs';
+import { liveBackend, newSession, join, connect, command } from '../lib/ws.mjs';
+
+const GW0 = env.gateways[0];
+let admin = null;
+
+before(async () => {
+  admin = await adminLogin();
+  assert.ok(await liveBackend(admin), 'the live backend serves snapshots and submits');
+});
+
+async function metric(opsBase, name) {
+  const m = await http(opsBase, 'GET', '/metrics');
+  const line = m.text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+// VmRSS of `pid` in MB.
+function rssMb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) / 1024;
+}
+
+// `count` masked ping frames of 125 bytes (the most a control frame holds),
+// each one the gateway would answer with a pong of the same size.
+function pingFrames(count) {
+  const one = Buffer.alloc(2 + 4 + 125);
+  one[0] = 0x89; // FIN + ping
+  one[1] = 0x80 | 125; // masked, 125 bytes
+  crypto.randomFillSync(one, 2, 4 + 125); // mask key and (masked) payload
+  const buf = Buffer.alloc(one.length * count);
+  for (let i = 0; i < count; i++) one.copy(buf, i * one.length);
+  return buf;
+}
+
+// A raw socket upgraded to /ws with `cookie`, never read from (paused):
+// resolves once the 101 head has come.
+function rawStudentSocket(base, cookie) {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    let head = Buffer.alloc(0);
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      const key = crypto.randomBytes(16).toString('base64');
+      sock.write(`GET /ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nCookie: ${cookie}\r\n\r\n`);
+    });
+    const onData = (d) => {
+      head = Buffer.concat([head, d]);
+      if (head.indexOf('\r\n\r\n') < 0) return;
+      sock.off('data', onData);
+      sock.pause(); // from here on, nothing is read: the pongs pile up
+      sock.removeListener('error', reject);
+      if (!head.toString().startsWith('HTTP/1.1 101')) reject(new Error(`upgrade: ${head.toString().split('\r\n')[0]}`));
+      else resolve(sock);
+    };
+    sock.on('data', onData);
+  });
+}
+
+test('a socket flooding 300,000 pings without reading is closed, the gateway grows < 20 MB, a neighbour plays on', { timeout: 120000 }, async () => {
+  const { sid } = await newSession(admin, makePool(1, { timeLimit: 60, answers: ['A'] }));
+  const nb = await join(GW0, sid, 'neighbour');
+  const { ws: neighbour } = await connect(GW0, nb.cookie);
+  const flooder = await join(GW0, sid, 'flooder');
+  const sock = await rawStudentSocket(GW0, flooder.cookie);
+  try {
+    await flood(sid, neighbour, sock);
+  } finally {
+    sock.destroy();
+    neighbour.close();
+  }
+});
+
+async function flood(sid, neighbour, sock) {
+  const pid = pidOf('gateway1');
+  assert.ok(pid, 'the pid of the first gateway');
+  const ops = env.gatewayOps[0];
+  const dropsBefore = await metric(ops, 'qw_ws_dropped_slow_total');
+  const before = rssMb(pid);
+  let peak = before;
+  const sampler = setInterval(() => { try { peak = Math.max(peak, rssMb(pid)); } catch { /* gone */ } }, 20);
+  sampler.unref(); // a failed assertion must not keep the test process alive
+  let closed = false;
+  let writeError = null;
+  sock.on('error', (e) => { writeError = e; });
+  sock.on('close', () => { closed = true; });
+  // 300,000 pings (about 39 MB), written as fast as the socket takes them,
+  // until the gateway stops the socket
+  const chunk = pingFrames(1000);
+  for (let i = 0; i < 300 && !closed && !writeError; i++) {
+    if (!sock.write(chunk)) {
+      await new Promise((resolve) => {
+        const done = () => { sock.off('drain', done); sock.off('close', done); resolve(); };
+        sock.on('drain', done);
+        sock.on('close', done);
+      });
+    }
+  }
+  // the gateway drops the socket (counted); without a bound it would go on
+  // queueing pongs, which the RSS shows
+  let dropped = false;
+  try {
+    await waitFor('the flooding socket dropped', async () =>
+      (await metric(ops, 'qw_ws_dropped_slow_total')) > dropsBefore, { timeout: 20000 });
+    dropped = true;
+  } catch { /* asserted below, after the memory */ }
+  peak = Math.max(peak, rssMb(pid));
+  clearInterval(sampler);
+  const grew = peak - before;
+  console.log(`gateway RSS ${before.toFixed(1)} MB -> peak ${peak.toFixed(1)} MB (+${grew.toFixed(1)} MB)`);
+  assert.ok(grew < 20, `the gateway grew ${grew.toFixed(1)} MB`);
+  assert.ok(dropped, 'the flooding socket was dropped (qw_ws_dropped_slow_total)');
+  // reading now finds the end of the socket
+  sock.resume();
+  await waitFor('the flooding socket closed', () => closed, { timeout: 30000 });
+  // the neighbour on the same gateway plays on
+  await command(admin, sid, 'next');
+  await neighbour.next('question_open');
+  neighbour.send({ type: 'submit', question_idx: 0, choice: 'A' });
+  assert.equal((await neighbour.next('submit_ack')).status, 'accepted');
+  assert.equal(neighbour.closed, null);
+}
