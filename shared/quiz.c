@@ -14,9 +14,9 @@
 #include <string.h>
 
 static const char *const state_names[QUIZ_STATE_COUNT] = {"lobby", "question", "closed", "ended"};
-static const char *const event_names[QUIZ_EVENT_COUNT] = {"lobby_update",    "question_open",
-                                                          "question_closed", "session_ended",
-                                                          "session_reset",   "answer_stats"};
+static const char *const event_names[QUIZ_EVENT_COUNT] = {
+    "lobby_update",  "question_open", "question_closed", "session_ended",
+    "session_reset", "answer_stats",  "student_removed"};
 static const char *const cmd_names[QUIZ_CMD_COUNT] = {"next", "open", "close", "end", "reset"};
 static const char *const verdict_names[QUIZ_VERDICT_COUNT] = {
     "record",         "accepted", "duplicate", "closed",
@@ -67,6 +67,11 @@ int quiz_cmd_parse(const char *name, enum quiz_cmd *out) {
     if (parse_in(cmd_names, QUIZ_CMD_COUNT, name, &v) != 0) return -1;
     *out = (enum quiz_cmd)v;
     return 0;
+}
+
+int quiz_state_is(const char *name, enum quiz_state s) {
+    enum quiz_state got;
+    return quiz_state_parse(name, &got) == 0 && got == s;
 }
 
 int quiz_event_is_lifecycle(enum quiz_event e) {
@@ -238,6 +243,12 @@ int quiz_event_subject(char *buf, size_t size, const char *sid) {
         return -1;
     }
     return 0;
+}
+
+const char *quiz_event_subject_sid(const char *subject) {
+    size_t plen = strlen(SUBJ_EVENT_PREFIX);
+    if (!subject || strncmp(subject, SUBJ_EVENT_PREFIX, plen) != 0 || !subject[plen]) return NULL;
+    return subject + plen;
 }
 
 size_t quiz_text_from_bytes(const unsigned char *src, size_t len, const char *alphabet, char *out,

@@ -30,6 +30,7 @@ enum quiz_event {
     QUIZ_EV_SESSION_ENDED,
     QUIZ_EV_SESSION_RESET,
     QUIZ_EV_ANSWER_STATS,
+    QUIZ_EV_STUDENT_REMOVED,
     QUIZ_EVENT_COUNT
 };
 
@@ -53,8 +54,12 @@ int quiz_state_parse(const char *name, enum quiz_state *out);
 int quiz_event_parse(const char *name, enum quiz_event *out);
 int quiz_cmd_parse(const char *name, enum quiz_cmd *out);
 
+/* True when `name` (NULL allowed) names state `s`. */
+int quiz_state_is(const char *name, enum quiz_state s);
+
 /* Lifecycle events move a session's seq (question_open, question_closed,
- * session_ended, session_reset); lobby_update and answer_stats do not. */
+ * session_ended, session_reset); lobby_update, answer_stats and
+ * student_removed do not. */
 int quiz_event_is_lifecycle(enum quiz_event e);
 
 /* A question is shown in `question` and `closed` state; its answer (and
@@ -185,6 +190,10 @@ int quiz_rank(struct quiz_standing *rows, size_t n);
  * does not fit (buf then holds ""). */
 int quiz_event_subject(char *buf, size_t size, const char *sid);
 
+/* The sid an event subject names ("qw.evt.<sid>" -> "<sid>", borrowed from
+ * `subject`), or NULL when it is no event subject or names no sid. */
+const char *quiz_event_subject_sid(const char *subject);
+
 /* Draws `n` characters of `alphabet` (2..256 characters) uniformly from the
  * bytes `src` (len of them), rejecting the bytes that would bias the draw.
  * Returns how many were written into out (out[result] is NUL). Pure: the
@@ -247,6 +256,10 @@ json_t *quiz_ev_session_ended(long long seq, const struct quiz_standing *rows, s
 json_t *quiz_ev_session_reset(long long seq, long long epoch);
 json_t *quiz_ev_answer_stats(long long seq, int idx, const struct quiz_counts *counts,
                              long long players);
-json_t *quiz_ev_lobby_update(long long players, const char *name);
+/* `name` and `student_id` (of a newcomer, for the console; gateways strip
+ * the id from what students see) are left out when NULL. */
+json_t *quiz_ev_lobby_update(long long players, const char *name, const char *student_id);
+/* Every gateway closes that student's sockets. */
+json_t *quiz_ev_student_removed(const char *student_id, long long players);
 
 #endif

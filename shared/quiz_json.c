@@ -77,7 +77,15 @@ json_t *quiz_ev_answer_stats(long long seq, int idx, const struct quiz_counts *c
                      (json_int_t)players);
 }
 
-json_t *quiz_ev_lobby_update(long long players, const char *name) {
-    return json_pack("{s:s,s:I,s:s}", "type", quiz_event_name(QUIZ_EV_LOBBY_UPDATE), "players",
-                     (json_int_t)players, "name", name);
+json_t *quiz_ev_lobby_update(long long players, const char *name, const char *student_id) {
+    json_t *o = json_pack("{s:s,s:I}", "type", quiz_event_name(QUIZ_EV_LOBBY_UPDATE), "players",
+                          (json_int_t)players);
+    if (o && name) json_object_set_new(o, "name", json_string(name));
+    if (o && student_id) json_object_set_new(o, "student_id", json_string(student_id));
+    return o;
+}
+
+json_t *quiz_ev_student_removed(const char *student_id, long long players) {
+    return json_pack("{s:s,s:s,s:I}", "type", quiz_event_name(QUIZ_EV_STUDENT_REMOVED),
+                     "student_id", student_id, "players", (json_int_t)players);
 }

@@ -35,6 +35,8 @@ static void names_round_trip(void) {
         CHECK(quiz_cmd_parse(bad[i], &c) == -1);
     }
     CHECK(strcmp(quiz_state_name(QUIZ_QUESTION), "question") == 0);
+    CHECK(quiz_state_is("ended", QUIZ_ENDED) && !quiz_state_is("ended", QUIZ_CLOSED));
+    CHECK(!quiz_state_is(NULL, QUIZ_LOBBY) && !quiz_state_is("Ended", QUIZ_ENDED));
     CHECK(strcmp(quiz_event_name(QUIZ_EV_QUESTION_CLOSED), "question_closed") == 0);
     CHECK(strcmp(quiz_state_name((enum quiz_state)99), "?") == 0);
     CHECK(strcmp(quiz_verdict_name(QUIZ_V_WRONG_QUESTION), "wrong_question") == 0);
@@ -55,8 +57,9 @@ static void state_and_event_rules(void) {
     static const struct {
         enum quiz_event e;
         int lifecycle;
-    } ev[] = {{QUIZ_EV_LOBBY_UPDATE, 0},  {QUIZ_EV_QUESTION_OPEN, 1}, {QUIZ_EV_QUESTION_CLOSED, 1},
-              {QUIZ_EV_SESSION_ENDED, 1}, {QUIZ_EV_SESSION_RESET, 1}, {QUIZ_EV_ANSWER_STATS, 0}};
+    } ev[] = {{QUIZ_EV_LOBBY_UPDATE, 0},   {QUIZ_EV_QUESTION_OPEN, 1}, {QUIZ_EV_QUESTION_CLOSED, 1},
+              {QUIZ_EV_SESSION_ENDED, 1},  {QUIZ_EV_SESSION_RESET, 1}, {QUIZ_EV_ANSWER_STATS, 0},
+              {QUIZ_EV_STUDENT_REMOVED, 0}};
     for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
         CHECK(quiz_event_is_lifecycle(ev[i].e) == ev[i].lifecycle);
     static const struct {
@@ -308,6 +311,10 @@ static void subjects_and_codes(void) {
     CHECK(quiz_event_subject(buf, 12, "main") == 0);  /* exactly fits */
     CHECK(quiz_event_subject(buf, 11, "main") == -1); /* one short */
     CHECK(buf[0] == '\0');
+    CHECK(quiz_event_subject(buf, sizeof(buf), "s1") == 0);
+    CHECK(strcmp(quiz_event_subject_sid(buf), "s1") == 0);
+    CHECK(quiz_event_subject_sid("qw.evt.") == NULL && quiz_event_subject_sid(NULL) == NULL);
+    CHECK(quiz_event_subject_sid("qw.session.cmd") == NULL);
 
     /* rejection sampling: with 10 digits, bytes 250..255 are thrown away */
     unsigned char src[] = {0, 9, 10, 249, 250, 255, 251, 19, 123};
@@ -445,9 +452,20 @@ static void events(void) {
     json_decref(j);
     json_decref(want);
 
-    j = quiz_ev_lobby_update(12, "Zoë <script>");
+    j = quiz_ev_lobby_update(12, "Zoë <script>", "s-9");
+    want = json_pack("{s:s,s:i,s:s,s:s}", "type", "lobby_update", "players", 12, "name",
+                     "Zoë <script>", "student_id", "s-9");
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    j = quiz_ev_lobby_update(11, NULL, NULL); /* a removal: the count only */
+    want = json_pack("{s:s,s:i}", "type", "lobby_update", "players", 11);
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    j = quiz_ev_student_removed("s-9", 11);
     want =
-        json_pack("{s:s,s:i,s:s}", "type", "lobby_update", "players", 12, "name", "Zoë <script>");
+        json_pack("{s:s,s:s,s:i}", "type", "student_removed", "student_id", "s-9", "players", 11);
     CHECK(j && json_equal(j, want));
     json_decref(j);
     json_decref(want);
