@@ -134,7 +134,7 @@ static void reply_failure(struct ws_conn *c, const json_t *reply) {
 void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t *reply,
                          long long qidx, const char *choice) {
     if (kind == WS_REQ_SNAPSHOT) {
-        fanout_snapshot(c, reply, qidx); /* qidx carries the request's generation */
+        ws_snapshot_answer(c, reply, qidx); /* qidx carries the request's generation */
         return;
     }
     if (!reply) {

@@ -92,6 +92,13 @@ void http_set_cookie(struct http_req *r, const char *name, const char *value, co
  * Origin check of /ws, /admin/ws and the admin writes. */
 int http_origin_ok(struct http_req *r);
 
+/* Admin writes (every method but GET/HEAD under /admin/) answer to a
+ * browser only from the gateway's own pages: a foreign Origin gets 403
+ * and a body that is not JSON 415 (an HTML form or a "simple" fetch from
+ * another page cannot send application/json without asking first).
+ * Returns 1 when the request may go on, else 0 after answering. */
+int http_admin_write_ok(struct http_req *r, enum MHD_Result *ret);
+
 /* The admin token of the request: cookie qw_admin, else an
  * "Authorization: Bearer" header; NULL when neither (borrowed). */
 const char *http_admin_token(struct http_req *r);

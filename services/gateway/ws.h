@@ -14,6 +14,7 @@
 
 #include "gateway.h"
 #include "metrics.h"
+#include "quiz.h"
 #include "rtt.h"
 #include "text.h"
 
@@ -123,6 +124,21 @@ struct ws_conn {
 /* Builds the wslay context of `c`. Returns 0 or -1. */
 int ws_conn_init(struct ws_conn *c);
 
+/* A new socket of `srv` for the upgraded `fd` (non-blocking, TCP_NODELAY,
+ * a bounded send buffer, its wslay context). Takes `extra` (bytes read
+ * past the handshake) in every case; `urh` stays the caller's on failure.
+ * Returns NULL on failure. */
+struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
+                             int fd, struct MHD_UpgradeResponseHandle *urh, char *extra,
+                             size_t extra_len);
+
+/* Closes the upgraded connection and frees `c` (NULL allowed). */
+void ws_conn_free(struct ws_conn *c);
+
+/* The socket's timers at each tick: close linger, an admin token's expiry,
+ * pings and the pong timeout. Returns 1 when it touched `c`. */
+int ws_conn_tick(struct ws_conn *c, int64_t now_ms, long long wall_s);
+
 /* Does the socket's I/O after epoll said it is ready (or after queueing).
  * Marks c->dead on error or when the close handshake is over. Reading stops
  * while the socket's wslay queue (control frames included: the pong wslay
@@ -164,6 +180,30 @@ int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subj
 int ws_server_request_session(struct ws_server *srv, const char *sid, const char *subject,
                               const json_t *req);
 
+/* ---- requests in flight (ws_requests.c) ---------------------------------- */
+
+struct ws_pending;
+struct ws_requests {
+    struct ws_pending *head; /* owned list */
+    uint64_t next_id;
+    char inbox[64]; /* replies come to "<inbox>.<id>" */
+    int timeout_ms; /* QW_REQUEST_TIMEOUT_MS */
+};
+
+/* Publishes `req` (borrowed) to `subject` with a reply to <inbox>.<id> and
+ * keeps it until answered. Returns 0, or -1 when it could not be sent. */
+int ws_requests_send(struct ws_requests *rq, natsConnection *nc, struct ws_conn *c, const char *sid,
+                     enum ws_req_kind kind, const char *subject, const json_t *req, long long qidx,
+                     const char *choice);
+/* The raw reply (data, len) to request `id`: parsed and answered once. */
+void ws_requests_reply(struct ws_server *srv, struct ws_requests *rq, uint64_t id, const char *data,
+                       size_t len);
+/* Answers every request past its deadline with no reply. */
+void ws_requests_expire(struct ws_server *srv, struct ws_requests *rq, int64_t now_ms);
+/* `c` is going away: its requests will be answered to nobody. */
+void ws_requests_forget(struct ws_requests *rq, const struct ws_conn *c);
+void ws_requests_clear(struct ws_requests *rq);
+
 /* Puts `c` on the list the loop flushes (and re-arms, or frees when dead)
  * before it waits again. */
 void ws_server_dirty(struct ws_conn *c);
@@ -197,11 +237,6 @@ void fanout_detach(struct ws_conn *c);
 /* An event of session `sid` (payload borrowed) arrived on the loop. */
 void fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
 
-/* Writes the snapshot reply (borrowed) to `c`, then the events held back.
- * A reply to any request but the socket's latest (`gen` != c->snap_gen)
- * is ignored. */
-void fanout_snapshot(struct ws_conn *c, const json_t *reply, long long gen);
-
 /* After a NATS reconnect: asks one snapshot (no student) of every session
  * this gateway holds sockets of, to find the sessions that moved on while
  * the gateway was away. */
@@ -214,6 +249,39 @@ void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *r
 
 /* Frees every session (at shutdown, after every socket is gone). */
 void fanout_free_all(struct ws_server *srv);
+
+/* ---- snapshots (ws_snapshot.c) ------------------------------------------ */
+
+/* Asks a new snapshot for `c`; the reply of any earlier one is ignored
+ * from now on. Returns 0 or -1. */
+int ws_snapshot_request(struct ws_conn *c);
+
+/* `c` shows a state older than the session's: hold its events and send it
+ * a fresh snapshot (then the events it does not cover); closes it when the
+ * request cannot be sent. */
+void ws_snapshot_renew(struct ws_conn *c);
+
+/* Writes the snapshot reply (borrowed) to `c`, then the events held back.
+ * A reply to any request but the socket's latest (`gen` != c->snap_gen)
+ * is ignored. */
+void ws_snapshot_answer(struct ws_conn *c, const json_t *reply, long long gen);
+
+/* ---- rendering events (ws_render.c) ------------------------------------- */
+
+/* One event being written, with its renderings made once. */
+struct ws_rendering {
+    json_t *ev;           /* borrowed */
+    enum quiz_event type; /* parsed from ev */
+    char *student;        /* owned: the event minus results, without its closing '}' */
+    char *admin;          /* owned: the whole event, without its closing '}' */
+};
+
+/* Writes event `r` to socket `c`, rendering the shared parts on first use. */
+void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r);
+void ws_rendering_free(struct ws_rendering *r);
+
+/* deadline_ms of `obj` minus now, at least 0 (0 without a deadline). */
+int64_t ws_remaining_ms(const json_t *obj);
 
 /* The server's session list head (fanout.c owns the sessions). */
 struct ws_sess **ws_server_sessions(struct ws_server *srv);

@@ -15,6 +15,9 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,4 +196,67 @@ void ws_conn_ping(struct ws_conn *c) {
         c->next_ping_ms = clock_mono_ms() + rtt_next_ping_ms(&c->rtt, ws_server_ping_ms(c->srv));
     }
     ws_server_dirty(c);
+}
+
+struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
+                             int fd, struct MHD_UpgradeResponseHandle *urh, char *extra,
+                             size_t extra_len) {
+    struct ws_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        free(extra);
+        return NULL;
+    }
+    c->id = id;
+    c->fd = fd;
+    c->urh = urh;
+    c->srv = srv;
+    c->who = *who;
+    c->extra = extra;
+    c->extra_len = extra_len;
+    c->q_idx = -1;
+    rtt_init(&c->rtt, clock_mono_us());
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* the kernel's share of a socket's memory is bounded too (see ws.h) */
+    int sndbuf = WS_SNDBUF;
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    if (ws_conn_init(c) != 0) goto fail;
+    return c;
+fail:
+    c->urh = NULL; /* the caller still holds it */
+    ws_conn_free(c);
+    return NULL;
+}
+
+void ws_conn_free(struct ws_conn *c) {
+    if (!c) return;
+    if (c->urh) MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (c->ctx) wslay_event_context_free(c->ctx);
+    json_decref(c->held);
+    free(c->extra);
+    free(c);
+}
+
+int ws_conn_tick(struct ws_conn *c, int64_t now_ms, long long wall_s) {
+    if (c->close_deadline_ms) {
+        if (now_ms < c->close_deadline_ms) return 0;
+        c->dead = 1; /* the peer never answered our close */
+        return 1;
+    }
+    if (c->who.admin && c->who.exp_s && wall_s >= c->who.exp_s) {
+        LOG_INFO("ws_admin_expired", "conn=%llu", (unsigned long long)c->id);
+        ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token_expired");
+        return 1;
+    }
+    if (now_ms < c->next_ping_ms) return 0;
+    /* two ping intervals without a pong echoing one of our pings */
+    if (rtt_silence_us(&c->rtt, now_ms * 1000) > 2 * ws_server_ping_ms(c->srv) * 1000) {
+        LOG_INFO("ws_ping_timeout", "conn=%llu", (unsigned long long)c->id);
+        c->dead = 1;
+    } else {
+        ws_conn_ping(c);
+    }
+    return 1;
 }

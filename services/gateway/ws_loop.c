@@ -1,0 +1,184 @@
+/*
+ * ws_loop: the gateway's one WebSocket thread. It waits on epoll (every
+ * socket plus the inbox's eventfd) at most TICK_MS, handles what the inbox
+ * brought (new sockets, events, replies, resyncs, revoked logins), runs
+ * each socket's wslay I/O, ticks (request deadlines, pings, expiries), and
+ * before every wait flushes, re-arms or frees the sockets it touched. It
+ * never blocks on anything but epoll_wait. At shutdown it closes every
+ * socket with 1001 and lingers WS_CLOSE_LINGER_MS for the closes.
+ */
+#include "ws_server.h"
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* Loop: closes the admin sockets opened with `login` (1008). */
+static void close_login(struct ws_server *srv, const char *login) {
+    for (struct ws_conn *c = srv->conns; c; c = c->next) {
+        if (c->dead || !c->who.admin || c->close_deadline_ms || strcmp(c->who.login, login) != 0)
+            continue;
+        LOG_INFO("ws_admin_logged_out", "conn=%llu login=%.8s", (unsigned long long)c->id, login);
+        ws_conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "logged_out");
+        ws_server_dirty(c);
+    }
+}
+
+/* Loop: a new upgraded socket. Takes it->data (extra bytes). */
+static void conn_adopt(struct ws_server *srv, struct item *it) {
+    struct ws_conn *c =
+        ws_conn_open(srv, ++srv->next_conn, &it->who, it->fd, it->urh, it->data, it->len);
+    it->data = NULL;
+    if (!c) goto fail;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) goto fail;
+    c->armed = EPOLLIN;
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
+    metric_add(&ws_metric_open, 1);
+    LOG_DEBUG("ws_open", "conn=%llu sid=%s admin=%d", (unsigned long long)c->id, c->who.sid,
+              c->who.admin);
+    ws_conn_ping(c);
+    if (fanout_attach(c) != 0) {
+        ws_conn_error(c, "unavailable", "the session service could not be asked");
+        ws_conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "unavailable");
+    }
+    ws_server_dirty(c);
+    return;
+fail:
+    LOG_WARN("ws_adopt_failed", "errno=%d", errno);
+    if (c) {
+        c->urh = NULL; /* closed below, once */
+        ws_conn_free(c);
+    }
+    MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* Loop: frees a socket that is dead. */
+static void conn_remove(struct ws_server *srv, struct ws_conn *c) {
+    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    fanout_detach(c);
+    ws_requests_forget(&srv->requests, c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    metric_add(&ws_metric_open, -1);
+    LOG_DEBUG("ws_closed", "conn=%llu", (unsigned long long)c->id);
+    ws_conn_free(c);
+}
+
+/* Loop: flushes, re-arms or frees every socket touched since the last wait. */
+static void sweep(struct ws_server *srv) {
+    while (srv->dirty) {
+        struct ws_conn *c = srv->dirty;
+        srv->dirty = c->dirty_next;
+        c->dirty = 0;
+        if (!c->dead) ws_conn_io(c, 0);
+        if (!c->dead && c->q_write_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
+            c->q_written_mono_us = clock_mono_us();
+            c->q_write_pending = 0;
+        }
+        unsigned want = 0;
+        if (!c->dead) {
+            if (wslay_event_want_read(c->ctx)) want |= EPOLLIN;
+            if (wslay_event_want_write(c->ctx)) want |= EPOLLOUT;
+            if (!want) c->dead = 1;
+        }
+        if (c->dead) {
+            conn_remove(srv, c);
+            continue;
+        }
+        if (want != c->armed) {
+            struct epoll_event ev = {.events = want, .data.ptr = c};
+            if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->armed = want;
+        }
+    }
+}
+
+/* Loop: takes everything from the inbox and handles it. */
+static void drain_inbox(struct ws_server *srv) {
+    uint64_t n;
+    ssize_t r = read(srv->evfd, &n, sizeof(n));
+    (void)r;
+    pthread_mutex_lock(&srv->lock);
+    struct item *it = srv->in_head;
+    srv->in_head = srv->in_tail = NULL;
+    pthread_mutex_unlock(&srv->lock);
+    while (it) {
+        struct item *next = it->next;
+        if (it->kind == ITEM_CONN) {
+            if (atomic_load(&srv->stopping))
+                MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+            else
+                conn_adopt(srv, it);
+        } else if (it->kind == ITEM_EVENT) {
+            fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+        } else if (it->kind == ITEM_REVOKED) {
+            if (it->data) close_login(srv, it->data);
+        } else if (it->kind == ITEM_RESYNC) {
+            if (!atomic_load(&srv->stopping)) fanout_resync_all(srv);
+        } else {
+            ws_requests_reply(srv, &srv->requests, it->req_id, it->data, it->len);
+        }
+        free(it->data);
+        free(it);
+        it = next;
+    }
+}
+
+/* Loop: request deadlines, pings, close lingering, admin token expiry. */
+static void tick(struct ws_server *srv) {
+    int64_t now = clock_mono_ms();
+    long long wall_s = clock_wall_ms() / 1000;
+    http_heads_sweep(srv->gw->heads); /* HTTP's clock: the loop is the gateway's one tick */
+    ws_requests_expire(srv, &srv->requests, now);
+    for (struct ws_conn *c = srv->conns; c; c = c->next)
+        if (!c->dead && ws_conn_tick(c, now, wall_s)) ws_server_dirty(c);
+}
+
+void *ws_loop_run(void *arg) {
+    struct ws_server *srv = arg;
+    struct epoll_event evs[256];
+    int64_t stop_deadline = 0;
+    int64_t next_tick = clock_mono_ms() + TICK_MS;
+    for (;;) {
+        int n = epoll_wait(srv->epfd, evs, 256, TICK_MS);
+        for (int i = 0; i < n; i++) {
+            struct ws_conn *c = evs[i].data.ptr;
+            if (!c) {
+                drain_inbox(srv);
+                continue;
+            }
+            if (c->dead) continue;
+            ws_conn_io(c, (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0);
+            ws_server_dirty(c);
+        }
+        int64_t now = clock_mono_ms();
+        if (now >= next_tick) {
+            tick(srv);
+            next_tick = now + TICK_MS;
+        }
+        if (atomic_load(&srv->stopping) && !stop_deadline) {
+            stop_deadline = now + WS_CLOSE_LINGER_MS;
+            for (struct ws_conn *c = srv->conns; c; c = c->next)
+                if (!c->dead) ws_conn_close(c, WSLAY_CODE_GOING_AWAY, "server shutting down");
+        }
+        sweep(srv);
+        if (stop_deadline && (!srv->conns || now >= stop_deadline)) break;
+    }
+    for (struct ws_conn *c = srv->conns; c; c = c->next) {
+        c->dead = 1;
+        ws_server_dirty(c);
+    }
+    sweep(srv);
+    return NULL;
+}

@@ -1,0 +1,119 @@
+/*
+ * ws_render: how one event is written to one socket. The parts every
+ * student gets (the event minus `results` and the console's `student_id`)
+ * and what the instructor gets are rendered once per event; each socket
+ * adds a small tail of its own (remaining_ms at send time, my_choice,
+ * points, score, rank from `results`). Nobody sees another's points.
+ * Loop thread only.
+ */
+#include "ws.h"
+
+#include "clock.h"
+#include "quiz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The compact JSON of `j` without its closing brace (malloc'd). */
+static char *open_text(const json_t *j) {
+    char *s = json_dumps(j, JSON_COMPACT);
+    size_t n = s ? strlen(s) : 0;
+    if (n < 2 || s[n - 1] != '}') {
+        free(s);
+        return NULL;
+    }
+    s[n - 1] = '\0';
+    return s;
+}
+
+int64_t ws_remaining_ms(const json_t *obj) {
+    json_t *d = json_object_get(obj, "deadline_ms");
+    if (!json_is_integer(d)) return 0;
+    int64_t r = (int64_t)json_integer_value(d) - clock_wall_ms();
+    return r < 0 ? 0 : r;
+}
+
+/* Sends prefix + tail, where tail closes the object. */
+static void send_parts(struct ws_conn *c, const char *prefix, const char *tail) {
+    if (!prefix) return;
+    size_t a = strlen(prefix), b = strlen(tail);
+    char *buf = malloc(a + b + 1);
+    if (!buf) return;
+    memcpy(buf, prefix, a);
+    memcpy(buf + a, tail, b + 1);
+    ws_conn_send(c, buf, a + b);
+    free(buf);
+}
+
+void ws_rendering_free(struct ws_rendering *r) {
+    free(r->student);
+    free(r->admin);
+}
+
+void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r) {
+    enum quiz_event t = r->type;
+    char tail[256];
+    int is_open = t == QUIZ_EV_QUESTION_OPEN;
+    if (c->who.admin) {
+        if (!r->admin) r->admin = open_text(r->ev);
+        if (is_open)
+            snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}",
+                     (long long)ws_remaining_ms(r->ev));
+        else
+            snprintf(tail, sizeof(tail), "}");
+        send_parts(c, r->admin, tail);
+        return;
+    }
+    if (t == QUIZ_EV_ANSWER_STATS) return;
+    if (t == QUIZ_EV_SESSION_RESET) {
+        ws_conn_close(c, WS_CODE_SESSION_RESET, "session reset");
+        return;
+    }
+    if (t == QUIZ_EV_STUDENT_REMOVED) { /* the others learn the count from lobby_update */
+        const char *gone = json_string_value(json_object_get(r->ev, "student_id"));
+        if (gone && strcmp(gone, c->who.student_id) == 0)
+            ws_conn_close(c, WS_CODE_REMOVED, "You were removed by the instructor");
+        return;
+    }
+    if (!r->student) {
+        json_t *copy = json_copy(r->ev);
+        if (!copy) return;
+        json_object_del(copy, "results");
+        json_object_del(copy, "student_id"); /* lobby_update: the console's, not the class's */
+        r->student = open_text(copy);
+        json_decref(copy);
+    }
+    json_t *mine = json_object_get(json_object_get(r->ev, "results"), c->who.student_id);
+    if (is_open) {
+        c->q_idx = json_integer_value(json_object_get(r->ev, "question_idx"));
+        c->q_from_snapshot = 0;
+        c->q_opened_at_ms = json_integer_value(json_object_get(r->ev, "opened_at_ms"));
+        c->q_write_pending = 1;
+        c->q_written_mono_us = 0;
+        snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}", (long long)ws_remaining_ms(r->ev));
+    } else if (t == QUIZ_EV_QUESTION_CLOSED) {
+        /* results[student_id] = [choice|null, points, score] */
+        json_t *ch = json_array_get(mine, 0);
+        long long points = json_integer_value(json_array_get(mine, 1));
+        if (json_is_integer(json_array_get(mine, 2)))
+            c->score = json_integer_value(json_array_get(mine, 2));
+        char *chs = json_is_string(ch) ? json_dumps(ch, JSON_ENCODE_ANY) : NULL;
+        snprintf(tail, sizeof(tail), ",\"my_choice\":%s,\"points\":%lld,\"score\":%lld}",
+                 chs ? chs : "null", points, c->score);
+        free(chs);
+    } else if (t == QUIZ_EV_SESSION_ENDED) {
+        /* results[student_id] = [score, rank] */
+        if (json_is_integer(json_array_get(mine, 0)))
+            c->score = json_integer_value(json_array_get(mine, 0));
+        json_t *rank = json_array_get(mine, 1);
+        if (json_is_integer(rank))
+            snprintf(tail, sizeof(tail), ",\"score\":%lld,\"rank\":%lld}", c->score,
+                     (long long)json_integer_value(rank));
+        else
+            snprintf(tail, sizeof(tail), ",\"score\":%lld,\"rank\":null}", c->score);
+    } else {
+        snprintf(tail, sizeof(tail), "}");
+    }
+    send_parts(c, r->student, tail);
+}

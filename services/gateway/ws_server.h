@@ -1,0 +1,56 @@
+/*
+ * ws_server (private): the state of the gateway's WebSocket server, shared
+ * by ws_server.c (start, stop, and what other threads hand to the loop:
+ * the inbox) and ws_loop.c (the loop thread that owns everything else).
+ * Only `lock` guards anything: the inbox and `closed`.
+ */
+#ifndef QW_GATEWAY_WS_SERVER_H
+#define QW_GATEWAY_WS_SERVER_H
+
+#include "ws.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define TICK_MS 50
+
+enum item_kind { ITEM_CONN, ITEM_EVENT, ITEM_REPLY, ITEM_RESYNC, ITEM_REVOKED };
+
+struct item {
+    enum item_kind kind;
+    struct item *next;
+    char *data; /* event/reply payload, extra_in bytes or revoked login id, owned */
+    size_t len;
+    uint64_t req_id;          /* ITEM_REPLY */
+    char sid[WS_SID_MAX + 1]; /* ITEM_EVENT */
+    struct ws_claims who;     /* ITEM_CONN */
+    int fd;
+    struct MHD_UpgradeResponseHandle *urh;
+};
+
+struct ws_server {
+    struct gateway *gw;
+    int epfd, evfd;
+    pthread_t thread;
+    int started;
+    atomic_int stopping;
+    pthread_mutex_t lock; /* guards the inbox and `closed` */
+    struct item *in_head, *in_tail;
+    int closed; /* loop gone: adopt closes at once */
+    /* loop thread only */
+    struct ws_conn *conns;
+    struct ws_conn *dirty;
+    struct ws_sess *sessions;
+    struct ws_requests requests; /* in flight (ws_requests.c) */
+    natsSubscription *reply_sub;
+    natsSubscription *revoked_sub; /* SUBJ_ADMIN_REVOKED */
+    uint64_t next_conn;
+    int max_queue;
+    int64_t ping_ms;
+    int64_t rtt_cap_ms;
+};
+
+/* ws_loop.c: the loop thread's body (arg: the server). */
+void *ws_loop_run(void *arg);
+
+#endif
