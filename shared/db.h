@@ -48,14 +48,15 @@ int db_cmd(struct db *db, const char *sql, int nparams, const char *const *param
 /* ---- transactions as values ----------------------------------------- */
 
 enum db_tx_state {
-    DB_TX_OPEN,   /* BEGIN ran; statements may follow */
-    DB_TX_FAILED, /* a statement failed or the connection changed: only rollback is left */
-    DB_TX_DONE    /* committed, rolled back, or never begun */
+    DB_TX_DONE,  /* committed, rolled back, or never begun (a zeroed db_tx) */
+    DB_TX_OPEN,  /* BEGIN ran; statements may follow */
+    DB_TX_FAILED /* a statement failed or the connection changed: only rollback is left */
 };
 
 /* One transaction on one connection. A value the caller keeps (on its
- * stack); it borrows `db`, which must not run anything else until the
- * transaction is done. */
+ * stack; `struct db_tx tx = {0}` is a done one, safe to roll back); it
+ * borrows `db`, which must not run anything else until the transaction is
+ * done. */
 struct db_tx {
     struct db *db;          /* borrowed */
     unsigned long conn_gen; /* the connection BEGIN ran on */

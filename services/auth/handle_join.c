@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "shapes.h"
 #include "subjects.h"
@@ -112,7 +113,8 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     json_t *reply = NULL, *claims = NULL, *mine = NULL;
     char *token = NULL;
     PGresult *r = NULL;
-    int began = 0, by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
+    struct db_tx tx = {0};
+    int by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
     char sidbuf[80], epoch[24], players[24] = "0", key[80], secret[80];
     const char *st = json_string_value(json_object_get(req, "student_id"));
     const char *name = json_string_value(json_object_get(req, "name"));
@@ -150,7 +152,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
             failed_try(a, db, key, reply_error(404, "unknown_session", "there is no such session"));
         goto cleanup;
     }
-    if (strcmp(PQgetvalue(r, 0, 0), "ended") == 0) {
+    if (quiz_state_is(PQgetvalue(r, 0, 0), QUIZ_ENDED)) {
         reply = reply_error(409, "session_ended", "this session has ended");
         goto cleanup;
     }
@@ -214,25 +216,24 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         }
     }
 
-    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto unavailable;
-    began = 1;
+    if (db_tx_begin(db, &tx) != 0) goto unavailable;
     /* One statement checks the state, the lock and the cap and counts the
      * player; the row lock it takes lines up the joins of one session (and
      * a reset, a lock) until COMMIT, so the cap and the lock hold exactly
      * and the epoch is the one the student row gets. */
     char max[24];
     snprintf(max, sizeof(max), "%ld", a->max_students);
-    r = db_exec(db,
-                "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
-                " AND NOT locked AND players < $2::int RETURNING players, epoch",
-                2, (const char *[]){sid, max});
+    r = db_tx_exec(&tx,
+                   "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
+                   " AND NOT locked AND players < $2::int RETURNING players, epoch",
+                   2, (const char *[]){sid, max});
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        r = db_exec(db, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
-                    (const char *[]){sid});
+        r = db_tx_exec(&tx, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
+                       (const char *[]){sid});
         if (!r) goto unavailable;
-        if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "ended") == 0) {
+        if (PQntuples(r) == 1 && quiz_state_is(PQgetvalue(r, 0, 0), QUIZ_ENDED)) {
             reply = reply_error(409, "session_ended", "this session has ended");
         } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
             reply = reply_error(409, "session_locked",
@@ -240,8 +241,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         } else {
             reply = reply_error(409, "session_full", "this session is full (%ld students)",
                                 a->max_students);
-            db_cmd(db, "ROLLBACK", 0, NULL);
-            began = 0;
+            db_tx_rollback(&tx);
             count_refusal(db, sid, "full");
         }
         goto cleanup;
@@ -250,10 +250,11 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
     const char *p[] = {sid, st, name, epoch};
-    r = db_exec(db,
-                "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
-                " ON CONFLICT DO NOTHING RETURNING 1",
-                4, p);
+    r = db_tx_exec(
+        &tx,
+        "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        4, p);
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
         reply =
@@ -264,14 +265,13 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
      * rewritten at most once a minute per IP and session */
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-    if (db_cmd(db,
-               "INSERT INTO join_known (ip, sid, at_ms) VALUES ($1, $2, $3::bigint) "
-               "ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms "
-               "WHERE join_known.at_ms < EXCLUDED.at_ms - 60000",
-               3, (const char *[]){ip, sid, now}) != 0)
+    if (db_tx_cmd(&tx,
+                  "INSERT INTO join_known (ip, sid, at_ms) VALUES ($1, $2, $3::bigint) "
+                  "ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms "
+                  "WHERE join_known.at_ms < EXCLUDED.at_ms - 60000",
+                  3, (const char *[]){ip, sid, now}) != 0)
         goto unavailable;
-    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto unavailable;
-    began = 0;
+    if (db_tx_commit(&tx) != 0) goto unavailable;
 sign:
     claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "k", "s", "sid", sid, "st", st, "e",
                        (json_int_t)strtoll(epoch, NULL, 10), "exp",
@@ -282,13 +282,11 @@ sign:
                       name, "token", token, "max_age_s", (json_int_t)a->student_ttl_s);
     if (!taken) {
         char subject[128];
-        snprintf(subject, sizeof(subject), SUBJ_EVENT_PREFIX "%s", sid);
         /* student_id lets the console remove the newcomer; gateways strip
          * it from what students see */
-        json_t *evt =
-            json_pack("{s:s,s:I,s:s,s:s}", "type", "lobby_update", "players",
-                      (json_int_t)strtoll(players, NULL, 10), "name", name, "student_id", st);
-        bus_publish(a->d.nc, subject, evt);
+        json_t *evt = quiz_ev_lobby_update(strtoll(players, NULL, 10), name, st);
+        if (evt && quiz_event_subject(subject, sizeof(subject), sid) == 0)
+            bus_publish(a->d.nc, subject, evt);
         json_decref(evt);
         LOG_INFO("student_joined", "sid=%s players=%s", sid, players);
     } else {
@@ -299,7 +297,7 @@ unavailable:
     json_decref(reply);
     reply = reply_error(503, "db_unavailable", "the join could not be recorded; try again");
 cleanup:
-    if (began) db_cmd(db, "ROLLBACK", 0, NULL);
+    db_tx_rollback(&tx);
     PQclear(r);
     free(token);
     json_decref(claims);

@@ -26,7 +26,7 @@ static long wait_s(long n, long limit, long long oldest, long long t) {
 
 long rate_limit_try(struct db *db, const char *key, long limit, int count) {
     long result = -1;
-    int began = 0;
+    struct db_tx tx = {0};
     PGresult *r = NULL;
     char now[24], since[24];
     long long t = clock_wall_ms();
@@ -43,17 +43,17 @@ long rate_limit_try(struct db *db, const char *key, long limit, int count) {
                             strtoll(PQgetvalue(r, 0, 1), NULL, 10), t);
         goto cleanup;
     }
-    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto cleanup;
-    began = 1;
+    if (db_tx_begin(db, &tx) != 0) goto cleanup;
     /* one counter per key across every auth instance */
-    if (db_cmd(db, "SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", 1, p) != 0)
+    if (db_tx_cmd(&tx, "SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", 1, p) != 0)
         goto cleanup;
-    if (db_cmd(db, "DELETE FROM login_attempts WHERE ip = $1 AND at_ms <= $2::bigint", 2, p) != 0)
+    if (db_tx_cmd(&tx, "DELETE FROM login_attempts WHERE ip = $1 AND at_ms <= $2::bigint", 2, p) !=
+        0)
         goto cleanup;
-    r = db_exec(db,
-                "SELECT count(*), coalesce(min(at_ms), 0) FROM login_attempts "
-                "WHERE ip = $1 AND at_ms > $2::bigint",
-                2, p);
+    r = db_tx_exec(&tx,
+                   "SELECT count(*), coalesce(min(at_ms), 0) FROM login_attempts "
+                   "WHERE ip = $1 AND at_ms > $2::bigint",
+                   2, p);
     if (!r) goto cleanup;
     long wait = wait_s(strtol(PQgetvalue(r, 0, 0), NULL, 10), limit,
                        strtoll(PQgetvalue(r, 0, 1), NULL, 10), t);
@@ -62,13 +62,13 @@ long rate_limit_try(struct db *db, const char *key, long limit, int count) {
         goto cleanup; /* refused tries are not counted */
     }
     const char *ins[] = {key, now};
-    if (db_cmd(db, "INSERT INTO login_attempts (ip, at_ms) VALUES ($1, $2::bigint)", 2, ins) != 0)
+    if (db_tx_cmd(&tx, "INSERT INTO login_attempts (ip, at_ms) VALUES ($1, $2::bigint)", 2, ins) !=
+        0)
         goto cleanup;
-    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto cleanup;
-    began = 0;
+    if (db_tx_commit(&tx) != 0) goto cleanup;
     result = 0;
 cleanup:
-    if (began) db_cmd(db, "ROLLBACK", 0, NULL);
+    db_tx_rollback(&tx);
     PQclear(r);
     return result;
 }

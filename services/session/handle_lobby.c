@@ -13,6 +13,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "session.h"
 #include "shapes.h"
@@ -89,8 +90,8 @@ cleanup:
 /* Publishes `ev` (borrowed) on qw.evt.<sid>. */
 static void publish(struct session_daemon *sd, const char *sid, json_t *ev) {
     char subject[128];
-    snprintf(subject, sizeof(subject), SUBJ_EVENT_PREFIX "%s", sid);
-    bus_publish(sd->d.nc, subject, ev);
+    if (ev && quiz_event_subject(subject, sizeof(subject), sid) == 0)
+        bus_publish(sd->d.nc, subject, ev);
 }
 
 json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req) {
@@ -99,30 +100,29 @@ json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req) {
     const char *st = json_string_value(json_object_get(req, "student_id"));
     json_t *reply = NULL;
     PGresult *r = NULL;
-    int began = 0;
+    struct db_tx tx = {0};
     if (!sid) return reply_error(400, "bad_field", "sid must be a session id");
     if (!st || !*st || strlen(st) > 256)
         return reply_error(400, "bad_field", "student_id must be the id of a student");
     const char *p[] = {sid, st};
-    if (db_cmd(db, "BEGIN", 0, NULL) != 0) goto unavailable;
-    began = 1;
+    if (db_tx_begin(db, &tx) != 0) goto unavailable;
     /* the row lock lines the removal up with joins, submit batches and
      * closes of this session */
-    r = db_exec(db, "SELECT 1 FROM sessions WHERE sid = $1 FOR UPDATE", 1, p);
+    r = db_tx_exec(&tx, "SELECT 1 FROM sessions WHERE sid = $1 FOR UPDATE", 1, p);
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) {
         reply = reply_error(404, "unknown_session", "there is no such session");
         goto cleanup;
     }
     PQclear(r);
-    r = db_exec(db,
-                "UPDATE students SET removed_at = now() WHERE sid = $1 AND student_id = $2"
-                " AND removed_at IS NULL RETURNING 1",
-                2, p);
+    r = db_tx_exec(&tx,
+                   "UPDATE students SET removed_at = now() WHERE sid = $1 AND student_id = $2"
+                   " AND removed_at IS NULL RETURNING 1",
+                   2, p);
     if (!r) goto unavailable;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        r = db_exec(db, "SELECT 1 FROM students WHERE sid = $1 AND student_id = $2", 2, p);
+        r = db_tx_exec(&tx, "SELECT 1 FROM students WHERE sid = $1 AND student_id = $2", 2, p);
         if (!r) goto unavailable;
         reply =
             PQntuples(r) == 1
@@ -132,22 +132,20 @@ json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req) {
     }
     PQclear(r);
     r = NULL;
-    if (db_cmd(db, "DELETE FROM answers WHERE sid = $1 AND student_id = $2", 2, p) != 0)
+    if (db_tx_cmd(&tx, "DELETE FROM answers WHERE sid = $1 AND student_id = $2", 2, p) != 0)
         goto unavailable;
-    r = db_exec(db,
-                "UPDATE sessions SET players = GREATEST(players - 1, 0) WHERE sid = $1"
-                " RETURNING players",
-                1, p);
+    r = db_tx_exec(&tx,
+                   "UPDATE sessions SET players = GREATEST(players - 1, 0) WHERE sid = $1"
+                   " RETURNING players",
+                   1, p);
     if (!r || PQntuples(r) != 1) goto unavailable;
     json_int_t players = (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (db_cmd(db, "COMMIT", 0, NULL) != 0) goto unavailable;
-    began = 0;
+    if (db_tx_commit(&tx) != 0) goto unavailable;
     /* every gateway closes the student's sockets; everyone sees the count */
-    json_t *ev =
-        json_pack("{s:s,s:s,s:I}", "type", "student_removed", "student_id", st, "players", players);
+    json_t *ev = quiz_ev_student_removed(st, players);
     publish(sd, sid, ev);
     json_decref(ev);
-    ev = json_pack("{s:s,s:I}", "type", "lobby_update", "players", players);
+    ev = quiz_ev_lobby_update(players, NULL, NULL);
     publish(sd, sid, ev);
     json_decref(ev);
     LOG_INFO("student_removed", "sid=%s players=%lld", sid, (long long)players);
@@ -158,7 +156,7 @@ unavailable:
     json_decref(reply);
     reply = reply_error(503, "db_unavailable", "the student could not be removed; try again");
 cleanup:
-    if (began) db_cmd(db, "ROLLBACK", 0, NULL);
+    db_tx_rollback(&tx);
     PQclear(r);
     return reply;
 }
