@@ -37,6 +37,18 @@ BIN=$(cd "$BIN" && pwd)
 LOGS=$DIR/logs
 RUN=$DIR/run
 mkdir -p "$LOGS" "$RUN"
+# shellcheck source=scripts/secrets.sh
+. "$ROOT/scripts/secrets.sh"
+# the admin password goes to auth alone (see with_admin_password)
+export -n QW_ADMIN_PASSWORD
+stack_user_init
+secrets_init "$DIR" "$BIN"
+if [ "$(id -u)" = 0 ]; then
+  # the daemons (as $QW_OS_USER) write their sanitizer reports here
+  chown "$QW_OS_USER:" "$LOGS"
+  "${RUN_AS[@]}" test -x "$BIN/services/gateway/qw-gateway" -a -r "$SECRETS" \
+    || die "user $QW_OS_USER cannot reach $BIN or $DIR: pick folders it can enter"
+fi
 rm -f "$DIR/stack.env" "$RUN"/*.pid "$RUN/stopping"
 
 log() { printf '%s stack info event=%s\n' "$(date -u +%FT%T.%3NZ)" "$*" >>"$LOGS/supervisor.log"; }
@@ -68,12 +80,9 @@ PGUSER_OS=$(id -un)
 as_pg() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
   # PostgreSQL refuses to run as root: run it as the unprivileged 'quizwire'.
-  PGUSER_OS=quizwire
-  id quizwire >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin quizwire
+  PGUSER_OS=$QW_OS_USER
   touch "$LOGS/postgres.log"
-  chown -R quizwire: "$DIR/pg" "$LOGS/postgres.log"
-  # every folder above the cluster must be enterable by that user
-  d=$DIR; while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+  chown -R "$QW_OS_USER:" "$DIR/pg" "$LOGS/postgres.log"
   as_pg() { runuser -u quizwire -- "$@"; }
 fi
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
@@ -153,17 +162,12 @@ supervise() {
 }
 
 # ---- NATS ----------------------------------------------------------------
-cat >"$DIR/nats.conf" <<EOF
-listen: 127.0.0.1:$NATS_PORT
-max_payload: 8MB
-max_pending: 256MB
-write_deadline: "10s"
-EOF
+nats_conf_write "$DIR/nats.conf" "$BIN" "$NATS_PORT" || die "could not write $DIR/nats.conf"
 (
   trap 'touch "$RUN/stopping.nats"; kill -TERM "$(cat "$RUN/nats.pid" 2>/dev/null)" 2>/dev/null' TERM INT
   # NATS is restarted by hand in fault tests: keep it running until stopped.
   while [ ! -e "$RUN/stopping.nats" ]; do
-    nats-server -c "$DIR/nats.conf" >>"$LOGS/nats.log" 2>&1 &
+    "${RUN_AS[@]}" nats-server -c "$DIR/nats.conf" >>"$LOGS/nats.log" 2>&1 &
     echo $! >"$RUN/nats.pid"
     wait $! || true
     while kill -0 "$(cat "$RUN/nats.pid")" 2>/dev/null; do wait "$(cat "$RUN/nats.pid")" || true; done
@@ -183,14 +187,13 @@ export QW_NATS_URL="nats://127.0.0.1:$NATS_PORT"
 log "nats_started port=$NATS_PORT"
 
 # ---- schema --------------------------------------------------------------
-QW_MIGRATIONS_DIR="$ROOT/db/migrations" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
+QW_MIGRATIONS_DIR="$ROOT/db/migrations" "${RUN_AS[@]}" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
   || die "migrations failed, see $LOGS/migrate.log"
 
 # ---- admin password -----------------------------------------------------
 PASSWORD_NOTE=""
 if [ -z "${QW_ADMIN_PASSWORD:-}" ] && [ ! -e "$DIR/.admin_password_set" ]; then
   QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
-  export QW_ADMIN_PASSWORD
   PASSWORD_NOTE="generated at first start; only its hash is kept"
 fi
 
@@ -199,16 +202,35 @@ export QW_STATIC_DIR=${QW_STATIC_DIR:-$ROOT/web/dist}
 export QUIZ_POOL_PATH=${QUIZ_POOL_PATH:-$ROOT/examples/demo10_pool.json}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:log_path=$LOGS/asan}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:log_path=$LOGS/ubsan}
-supervise auth env QW_OPS_PORT="$OPS_AUTH" QW_INSTANCE=auth-1 "$BIN/services/auth/qw-auth"
-supervise session env QW_OPS_PORT="$OPS_SESSION" QW_INSTANCE=session-1 "$BIN/services/session/qw-session"
+# with_admin_password CMD...: becomes CMD (exec, so the pid supervise
+# records is the daemon's) with QW_ADMIN_PASSWORD in its environment, never
+# on a command line; only for supervise, whose child is a subshell. Only
+# auth is started this way.
+with_admin_password() {
+  if [ -n "${QW_ADMIN_PASSWORD:-}" ]; then QW_ADMIN_PASSWORD=$QW_ADMIN_PASSWORD exec "$@"; fi
+  exec "$@"
+}
+# nats_user ROLE: NATS_USER, the NATS settings of a daemon of ROLE for env(1).
+nats_user() { NATS_USER=(QW_NATS_USER="qw_$1" QW_NATS_PASSWORD_FILE="$SECRETS/nats-$1.password"); }
+nats_user auth
+supervise auth with_admin_password "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_AUTH" \
+  QW_INSTANCE=auth-1 "$BIN/services/auth/qw-auth"
+nats_user session
+supervise session "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SESSION" \
+  QW_INSTANCE=session-1 "$BIN/services/session/qw-session"
 if [ "$SESSIONS" -ge 2 ]; then
-  supervise session2 env QW_OPS_PORT="$OPS_SESSION2" QW_INSTANCE=session-2 "$BIN/services/session/qw-session"
+  supervise session2 "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SESSION2" \
+    QW_INSTANCE=session-2 "$BIN/services/session/qw-session"
 fi
-supervise scoring env QW_OPS_PORT="$OPS_SCORING" QW_INSTANCE=scoring-1 "$BIN/services/scoring/qw-scoring"
+nats_user scoring
+supervise scoring "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SCORING" \
+  QW_INSTANCE=scoring-1 "$BIN/services/scoring/qw-scoring"
 GW_URLS=()
+nats_user gateway
 for ((i = 0; i < GATEWAYS; i++)); do
-  supervise "gateway$((i + 1))" env QW_HTTP_PORT="${GW_PORTS[$i]}" QW_OPS_PORT="${GW_OPS[$i]}" \
-    QW_INSTANCE="gateway-$((i + 1))" "$BIN/services/gateway/qw-gateway"
+  supervise "gateway$((i + 1))" "${RUN_AS[@]}" env -u QW_DB_URL "${NATS_USER[@]}" \
+    QW_HTTP_PORT="${GW_PORTS[$i]}" QW_OPS_PORT="${GW_OPS[$i]}" QW_INSTANCE="gateway-$((i + 1))" \
+    "$BIN/services/gateway/qw-gateway"
   GW_URLS+=("http://127.0.0.1:${GW_PORTS[$i]}")
 done
 
@@ -226,6 +248,7 @@ done
   echo "QW_STACK_DIR=$DIR"
   echo "QW_NATS_URL=$QW_NATS_URL"
   echo "QW_NATS_PORT=$NATS_PORT"
+  echo "QW_NATS_SECRET_DIR=$SECRETS"
   echo "QW_DB_URL='$QW_DB_URL'"
   echo "QW_PG_BIN=$PGBIN"
   echo "QW_PG_DATA=$PGDATA"
@@ -240,6 +263,7 @@ done
   echo "QW_RUN_DIR=$RUN"
   echo "QW_LOG_DIR=$LOGS"
 } >"$DIR/stack.env.tmp"
+chmod 600 "$DIR/stack.env.tmp"
 mv "$DIR/stack.env.tmp" "$DIR/stack.env"
 log "ready gateways=$(IFS=,; echo "${GW_URLS[*]}")"
 

@@ -10,6 +10,10 @@ const struct config_def config_table[] = {
     /* every daemon */
     {"QW_NATS_URL", CFG_ALL, CFG_STR, "nats://127.0.0.1:4222", 0, 0,
      "NATS server URL(s), comma separated; the only channel between daemons."},
+    {"QW_NATS_USER", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "NATS user of this daemon's role (docs/ARCHITECTURE.md, \"Roles\"); unset: no credentials."},
+    {"QW_NATS_PASSWORD_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "File whose first line is the password of QW_NATS_USER (mode 0600; never logged)."},
     {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
      "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
      "libpq connection string of the PostgreSQL database (never logged)."},

@@ -1,0 +1,142 @@
+// Trust inside the stack (docs/SECURITY.md): NATS refuses clients without
+// the credentials of a role and each role's credentials outside its
+// subjects; no process of the stack runs as root; secrets reach only the
+// processes that use them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { connect, StringCodec } from 'nats';
+import { env, http, natsCreds, pidOf, adminLogin } from '../lib/stack.mjs';
+
+const sc = StringCodec();
+const asRoot = process.getuid() === 0;
+
+// Connects once (no reconnects) as `role`, or with `opts` as given.
+function open(opts) {
+  return connect({ servers: env.natsUrl, name: 'qw-trust-test', reconnect: false, timeout: 5000, ...opts });
+}
+function openAs(role) {
+  const c = natsCreds(role);
+  return open({ user: c.user, pass: c.pass });
+}
+
+// Resolves with the first permissions violation the server reports on nc
+// for `operation` ('publish' or 'subscription') of `subject`.
+async function violation(nc, operation, subject, timeout = 10000) {
+  const timer = setTimeout(() => nc.close(), timeout);
+  try {
+    for await (const s of nc.status()) {
+      const ctx = s.permissionContext;
+      if (s.data === 'PERMISSIONS_VIOLATION' && ctx && ctx.operation === operation && ctx.subject === subject) return ctx;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new Error(`no permissions violation for ${operation} of ${subject} within ${timeout} ms`);
+}
+
+test('a NATS client with no credentials or a wrong password is refused', async () => {
+  await assert.rejects(open({}), (e) => /AUTHORIZATION_VIOLATION|Authorization/i.test(`${e.code} ${e.message}`));
+  const c = natsCreds('gateway');
+  await assert.rejects(open({ user: c.user, pass: `${c.pass}x` }), (e) => /AUTHORIZATION_VIOLATION|Authorization/i.test(`${e.code} ${e.message}`));
+  await assert.rejects(open({ user: 'qw_admin', pass: c.pass }), (e) => /AUTHORIZATION_VIOLATION|Authorization/i.test(`${e.code} ${e.message}`));
+});
+
+// One forbidden subject per role and direction: the server refuses each.
+const forbidden = [
+  { role: 'auth', publish: 'qw.session.cmd', subscribe: 'qw.evt.trust' },
+  { role: 'session', publish: 'qw.auth.login', subscribe: 'qw.auth.login' },
+  { role: 'scoring', publish: 'qw.auth.verify', subscribe: 'qw.auth.*' },
+  { role: 'gateway', publish: 'qw.evt.trust', subscribe: 'qw.auth.login' },
+];
+for (const f of forbidden) {
+  test(`the ${f.role} role may not publish ${f.publish} nor subscribe to ${f.subscribe}`, async () => {
+    const nc = await openAs(f.role);
+    try {
+      const pub = violation(nc, 'publish', f.publish);
+      nc.publish(f.publish, sc.encode('{"forged":true}'));
+      await pub;
+      const sub = violation(nc, 'subscription', f.subscribe);
+      nc.subscribe(f.subscribe);
+      await sub;
+    } finally {
+      await nc.close();
+    }
+  });
+}
+
+test('a gateway\'s credentials do not see the password of a login', async () => {
+  const nc = await openAs('gateway');
+  const seen = [];
+  try {
+    const refused = violation(nc, 'subscription', 'qw.auth.login');
+    nc.subscribe('qw.auth.login', { callback: (e, m) => { if (!e && m && m.data) seen.push(sc.decode(m.data)); } });
+    await refused;
+    // a login crosses the bus while the refused subscriber is connected
+    // (a wrong password: one try of the login limit, no session made)
+    const res = await http(env.gateways[0], 'POST', '/admin/login', { body: { username: 'admin', password: 'trust-test-wrong' } });
+    assert.equal(res.status, 401, res.text);
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  assert.deepEqual(seen, []);
+  // the stack still serves the admin: the refusal took nothing away
+  const ok = await http(env.gateways[0], 'GET', '/admin/api/quizzes', { cookie: await adminLogin() });
+  assert.equal(ok.status, 200);
+});
+
+test('each role can still do its own work (a gateway request is answered)', async () => {
+  const nc = await openAs('gateway');
+  try {
+    const m = await nc.request('qw.health.auth', sc.encode('{}'), { timeout: 5000 });
+    assert.equal(JSON.parse(sc.decode(m.data)).ok, true);
+  } finally {
+    await nc.close();
+  }
+});
+
+// The pids of every process the stack runs, by name.
+function stackPids() {
+  const names = fs.readdirSync(env.runDir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4));
+  const out = {};
+  for (const n of names) {
+    const pid = pidOf(n);
+    if (pid && fs.existsSync(`/proc/${pid}`)) out[n] = pid;
+  }
+  return out;
+}
+
+test('no daemon of a stack started as root runs as uid 0', { skip: !asRoot && 'the stack was not started as root' }, () => {
+  const pids = stackPids();
+  for (const n of ['nats', 'postgres', 'auth', 'session', 'scoring', 'gateway1', 'gateway2']) assert.ok(pids[n], `${n} has a live pid`);
+  for (const [name, pid] of Object.entries(pids)) {
+    const uids = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(.*)$/m)[1].split(/\s+/).map(Number);
+    assert.ok(uids.every((u) => u !== 0), `${name} (pid ${pid}) runs with uids ${uids.join(' ')}`);
+  }
+});
+
+test('the admin password and database settings reach only the processes that use them', () => {
+  assert.ok(env.adminPassword && env.adminPassword.length >= 8, 'the test stack has an admin password');
+  const pids = stackPids();
+  const environ = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  for (const name of ['nats', 'postgres', 'gateway1', 'gateway2', 'session', 'scoring']) {
+    assert.ok(pids[name], `${name} has a live pid`);
+    const vars = environ(pids[name]);
+    assert.ok(!vars.some((v) => v.includes(env.adminPassword)), `${name} holds the admin password`);
+  }
+  for (const name of ['gateway1', 'gateway2']) {
+    const vars = environ(pids[name]);
+    assert.deepEqual(vars.filter((v) => /^(QW_DB_URL|PGPASSWORD|PGPASSFILE)=/.test(v)), [], `${name} holds database settings`);
+  }
+});
+
+test('the stack\'s secrets are readable by their owner only', () => {
+  const dir = env.natsSecretDir;
+  assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  for (const f of fs.readdirSync(dir)) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o077, 0, `${f} is private`);
+  const conf = path.join(process.env.QW_STACK_DIR, 'nats.conf');
+  assert.equal(fs.statSync(conf).mode & 0o077, 0, 'nats.conf (it holds the passwords) is private');
+  assert.equal(fs.statSync(path.join(process.env.QW_STACK_DIR, 'stack.env')).mode & 0o077, 0, 'stack.env is private');
+});
