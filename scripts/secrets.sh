@@ -60,3 +60,48 @@ nats_conf_write() {
   if [ "$(id -u)" = 0 ]; then chown "$QW_OS_USER:" "$file.tmp"; fi
   mv "$file.tmp" "$file"
 }
+
+# pg_secrets_init: a password and a libpq passfile (pg-NAME.pgpass, used
+# through passfile= in the connection string, so no password is ever in an
+# environment) for the cluster's owner 'quizwire' and for each daemon's
+# role qw_auth, qw_session, qw_scoring (db/migrations/005_roles.sql).
+pg_secrets_init() {
+  local name user f
+  for name in owner auth session scoring; do
+    user=qw_$name
+    [ "$name" = owner ] && user=quizwire
+    f=$SECRETS/pg-$name.password
+    if [ ! -s "$f" ]; then
+      (umask 077 && secret_new >"$f.tmp" && mv "$f.tmp" "$f")
+    fi
+    (umask 077 && printf '*:*:*:%s:%s\n' "$user" "$(cat "$f")" >"$SECRETS/pg-$name.pgpass")
+  done
+  if [ "$(id -u)" = 0 ]; then chown "$QW_OS_USER:" "$SECRETS"/pg-*; fi
+  chmod 600 "$SECRETS"/pg-*
+}
+
+# pg_url NAME HOST PORT: the libpq connection string of NAME (owner or a
+# daemon's role) on the stack's socket; its password stays in the passfile.
+pg_url() {
+  local user=qw_$1
+  [ "$1" = owner ] && user=quizwire
+  printf 'host=%s port=%s dbname=quizwire user=%s passfile=%s/pg-%s.pgpass' "$2" "$3" "$user" "$SECRETS" "$1"
+}
+
+# pg_roles_sync PSQL...: makes (or updates) the daemons' login roles with
+# their passwords, and the owner's password, through PSQL (a psql command
+# connected as the owner). The passwords are read by psql itself from
+# their files, never put on a command line.
+pg_roles_sync() {
+  local name
+  {
+    echo '\set ON_ERROR_STOP 1'
+    echo "\\set pw \`cat '$SECRETS/pg-owner.password'\`"
+    echo "ALTER ROLE quizwire PASSWORD :'pw';"
+    for name in auth session scoring; do
+      echo "SELECT 'CREATE ROLE qw_$name' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'qw_$name') \\gexec"
+      echo "\\set pw \`cat '$SECRETS/pg-$name.password'\`"
+      echo "ALTER ROLE qw_$name LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';"
+    done
+  } | "$@" -X -q
+}

@@ -41,6 +41,8 @@ mkdir -p "$LOGS" "$RUN"
 . "$ROOT/scripts/secrets.sh"
 # the admin password goes to auth alone (see with_admin_password)
 export -n QW_ADMIN_PASSWORD
+# and each daemon gets its own database URL; the gateways none
+export -n QW_DB_URL
 stack_user_init
 secrets_init "$DIR" "$BIN"
 if [ "$(id -u)" = 0 ]; then
@@ -76,6 +78,12 @@ PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail 
 PGDATA=$DIR/pg/data
 PGSOCK=$DIR/pg/run
 mkdir -p "$DIR/pg" "$PGSOCK"
+# the cluster and its socket are for their owner alone; logins need a password
+chmod 700 "$DIR/pg" "$PGSOCK"
+pg_secrets_init
+PGPASSFILE=$SECRETS/pg-owner.pgpass
+# owner_psql ARGS...: psql as the cluster's owner on the stack's socket
+owner_psql() { PGPASSFILE=$PGPASSFILE "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire "$@"; }
 PGUSER_OS=$(id -un)
 as_pg() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
@@ -86,7 +94,8 @@ if [ "$(id -u)" = 0 ]; then
   as_pg() { runuser -u quizwire -- "$@"; }
 fi
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
-  as_pg "$PGBIN/initdb" -D "$PGDATA" -U quizwire -A trust -E UTF8 --locale=C.UTF-8 --no-instructions \
+  as_pg "$PGBIN/initdb" -D "$PGDATA" -U quizwire -A scram-sha-256 --pwfile="$SECRETS/pg-owner.password" \
+    -E UTF8 --locale=C.UTF-8 --no-instructions \
     >>"$LOGS/postgres-init.log" 2>&1 || die "initdb failed, see $LOGS/postgres-init.log"
   cat >>"$PGDATA/postgresql.conf" <<EOF
 # Quizwire local stack: Unix socket only, durable commits.
@@ -99,16 +108,27 @@ log_min_messages = warning
 EOF
   log "postgres_initialised data=$PGDATA"
 fi
+# a cluster made before passwords (trust): set them, then require them
+PG_TRUST=0
+grep -Eq '^[^#]*[[:space:]]trust([[:space:]]|$)' "$PGDATA/pg_hba.conf" && PG_TRUST=1
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t 60 \
-  -o "-k $PGSOCK -p $PG_PORT" start >/dev/null || die "PostgreSQL did not start, see $LOGS/postgres.log"
+  -o "-k $PGSOCK -p $PG_PORT -c unix_socket_permissions=0700" start >/dev/null || die "PostgreSQL did not start, see $LOGS/postgres.log"
 head -n 1 "$PGDATA/postmaster.pid" >"$RUN/postgres.pid"
 log "postgres_started port=$PG_PORT socket=$PGSOCK"
-if ! "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire -d postgres -tAc \
+if ! owner_psql -d postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname = 'quizwire'" | grep -q 1; then
-  "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire -d postgres -qc "CREATE DATABASE quizwire" \
+  owner_psql -d postgres -qc "CREATE DATABASE quizwire" \
     >>"$LOGS/postgres-init.log" 2>&1 || die "could not create database quizwire"
 fi
-export QW_DB_URL="host=$PGSOCK port=$PG_PORT dbname=quizwire user=quizwire"
+pg_roles_sync owner_psql -d quizwire \
+  >>"$LOGS/postgres-init.log" 2>&1 || die "could not set the database roles, see $LOGS/postgres-init.log"
+if [ "$PG_TRUST" = 1 ]; then
+  echo "local all all scram-sha-256" >"$PGDATA/pg_hba.conf"
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+  log "postgres_passwords_required"
+fi
+# the owner (migrations, tests, tools) and each daemon's own role
+QW_DB_URL=$(pg_url owner "$PGSOCK" "$PG_PORT")
 
 # ---- stopping ------------------------------------------------------------
 SUP_PIDS=()
@@ -187,7 +207,7 @@ export QW_NATS_URL="nats://127.0.0.1:$NATS_PORT"
 log "nats_started port=$NATS_PORT"
 
 # ---- schema --------------------------------------------------------------
-QW_MIGRATIONS_DIR="$ROOT/db/migrations" "${RUN_AS[@]}" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
+QW_DB_URL=$QW_DB_URL QW_MIGRATIONS_DIR="$ROOT/db/migrations" "${RUN_AS[@]}" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
   || die "migrations failed, see $LOGS/migrate.log"
 
 # ---- admin password -----------------------------------------------------
@@ -213,17 +233,20 @@ with_admin_password() {
 # nats_user ROLE: NATS_USER, the NATS settings of a daemon of ROLE for env(1).
 nats_user() { NATS_USER=(QW_NATS_USER="qw_$1" QW_NATS_PASSWORD_FILE="$SECRETS/nats-$1.password"); }
 nats_user auth
-supervise auth with_admin_password "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_AUTH" \
+supervise auth with_admin_password "${RUN_AS[@]}" env "${NATS_USER[@]}" \
+  QW_DB_URL="$(pg_url auth "$PGSOCK" "$PG_PORT")" QW_OPS_PORT="$OPS_AUTH" \
   QW_INSTANCE=auth-1 "$BIN/services/auth/qw-auth"
 nats_user session
-supervise session "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SESSION" \
+SESSION_DB_URL=$(pg_url session "$PGSOCK" "$PG_PORT")
+supervise session "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$SESSION_DB_URL" QW_OPS_PORT="$OPS_SESSION" \
   QW_INSTANCE=session-1 "$BIN/services/session/qw-session"
 if [ "$SESSIONS" -ge 2 ]; then
-  supervise session2 "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SESSION2" \
+  supervise session2 "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$SESSION_DB_URL" QW_OPS_PORT="$OPS_SESSION2" \
     QW_INSTANCE=session-2 "$BIN/services/session/qw-session"
 fi
 nats_user scoring
-supervise scoring "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_OPS_PORT="$OPS_SCORING" \
+supervise scoring "${RUN_AS[@]}" env "${NATS_USER[@]}" \
+  QW_DB_URL="$(pg_url scoring "$PGSOCK" "$PG_PORT")" QW_OPS_PORT="$OPS_SCORING" \
   QW_INSTANCE=scoring-1 "$BIN/services/scoring/qw-scoring"
 GW_URLS=()
 nats_user gateway
@@ -250,6 +273,8 @@ done
   echo "QW_NATS_PORT=$NATS_PORT"
   echo "QW_NATS_SECRET_DIR=$SECRETS"
   echo "QW_DB_URL='$QW_DB_URL'"
+  echo "QW_DB_URL_SESSION='$SESSION_DB_URL'"
+  echo "PGPASSFILE=$PGPASSFILE"
   echo "QW_PG_BIN=$PGBIN"
   echo "QW_PG_DATA=$PGDATA"
   echo "QW_PG_SOCKET=$PGSOCK"

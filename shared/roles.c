@@ -8,6 +8,7 @@
 
 #include "subjects.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define INBOX_ALL "_INBOX.>"
@@ -71,12 +72,19 @@ int roles_write_nats_conf(FILE *out, const char *secret_dir) {
     char path[4096], pw[256];
     fprintf(out, "authorization {\n  users = [\n");
     for (const struct role *r = roles; r->name; r++) {
-        snprintf(path, sizeof(path), "%s/nats-%s.password", secret_dir, r->name);
-        if (read_password(path, pw, sizeof(pw)) != 0) {
-            fprintf(stderr, "qw-nats-roles: cannot use the password in %s\n", path);
-            return -1;
+        if (!secret_dir) {
+            fprintf(out, "    {user: \"%s\", password: $QW_NATS_", r->user);
+            for (const char *c = r->name; *c; c++)
+                fputc(toupper((unsigned char)*c), out);
+            fprintf(out, "_PASSWORD, permissions: {\n");
+        } else {
+            snprintf(path, sizeof(path), "%s/nats-%s.password", secret_dir, r->name);
+            if (read_password(path, pw, sizeof(pw)) != 0) {
+                fprintf(stderr, "qw-nats-roles: cannot use the password in %s\n", path);
+                return -1;
+            }
+            fprintf(out, "    {user: \"%s\", password: \"%s\", permissions: {\n", r->user, pw);
         }
-        fprintf(out, "    {user: \"%s\", password: \"%s\", permissions: {\n", r->user, pw);
         fprintf(out, "      publish: {allow: ");
         write_list(out, r->pub);
         fprintf(out, "}\n      subscribe: {allow: ");

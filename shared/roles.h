@@ -31,8 +31,10 @@ const struct role *role_find(const char *name);
 
 /* Writes the `authorization { users = [...] }` block of nats.conf. Each
  * user's password is read from `secret_dir`/nats-<role>.password (first
- * line). Returns 0, or -1 (with a message on stderr) when a file cannot be
- * read or holds a character nats.conf would not quote safely. */
+ * line), or, when secret_dir is NULL, named as the environment variable
+ * $QW_NATS_<ROLE>_PASSWORD that nats-server reads at start (compose).
+ * Returns 0, or -1 (with a message on stderr) when a file cannot be read or
+ * holds a character nats.conf would not quote safely. */
 int roles_write_nats_conf(FILE *out, const char *secret_dir);
 
 /* Writes the Markdown table of roles x subjects for docs/ARCHITECTURE.md. */

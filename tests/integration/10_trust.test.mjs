@@ -4,6 +4,7 @@
 // processes that use them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
@@ -126,9 +127,15 @@ test('the admin password and database settings reach only the processes that use
     const vars = environ(pids[name]);
     assert.ok(!vars.some((v) => v.includes(env.adminPassword)), `${name} holds the admin password`);
   }
-  for (const name of ['gateway1', 'gateway2']) {
+  const dbPasswords = fs.readdirSync(env.natsSecretDir).filter((f) => /^pg-.*\.password$/.test(f))
+    .map((f) => fs.readFileSync(path.join(env.natsSecretDir, f), 'utf8').trim());
+  assert.equal(dbPasswords.length, 4, 'the owner\'s and three daemon roles\' database passwords');
+  for (const name of ['gateway1', 'gateway2', 'nats', 'postgres']) {
     const vars = environ(pids[name]);
-    assert.deepEqual(vars.filter((v) => /^(QW_DB_URL|PGPASSWORD|PGPASSFILE)=/.test(v)), [], `${name} holds database settings`);
+    assert.ok(!vars.some((v) => dbPasswords.some((p) => v.includes(p))), `${name} holds a database password`);
+    if (name.startsWith('gateway')) {
+      assert.deepEqual(vars.filter((v) => /^(QW_DB_URL|PGPASSWORD|PGPASSFILE)=/.test(v)), [], `${name} holds database settings`);
+    }
   }
 });
 
@@ -139,4 +146,39 @@ test('the stack\'s secrets are readable by their owner only', () => {
   const conf = path.join(process.env.QW_STACK_DIR, 'nats.conf');
   assert.equal(fs.statSync(conf).mode & 0o077, 0, 'nats.conf (it holds the passwords) is private');
   assert.equal(fs.statSync(path.join(process.env.QW_STACK_DIR, 'stack.env')).mode & 0o077, 0, 'stack.env is private');
+});
+
+// psql as `osUser` (root when null) against the stack's socket with `args`.
+function psql(osUser, args, extraEnv = {}) {
+  const cmd = [`${process.env.QW_PG_BIN}/psql`, '-X', '-w', '-h', process.env.QW_PG_SOCKET, '-p', process.env.QW_PG_PORT, ...args];
+  const argv = osUser ? ['runuser', ['-u', osUser, '--', ...cmd]] : [cmd[0], cmd.slice(1)];
+  return spawnSync(argv[0], argv[1], { encoding: 'utf8', timeout: 20000, env: { PATH: process.env.PATH, ...extraEnv } });
+}
+
+test('an unprivileged local user cannot connect to the stack\'s PostgreSQL', { skip: !asRoot && 'needs root to act as nobody' }, () => {
+  const r = psql('nobody', ['-U', 'quizwire', '-d', 'quizwire', '-tAc', 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user']);
+  assert.notEqual(r.status, 0, `nobody connected: ${r.stdout}`);
+  assert.match(r.stderr, /Permission denied|password|authentication/i);
+  // even past the socket folder, a login without the password is refused
+  const noPw = psql(null, ['-U', 'quizwire', '-d', 'quizwire', '-tAc', 'SELECT 1'], { PGPASSFILE: '/dev/null' });
+  assert.notEqual(noPw.status, 0, 'a login without a password got in');
+  assert.match(noPw.stderr, /password/i);
+  const st = fs.statSync(process.env.QW_PG_SOCKET);
+  assert.equal(st.mode & 0o077, 0, 'the socket folder is its owner\'s alone');
+  assert.equal(fs.statSync(process.env.QW_PG_DATA).mode & 0o077, 0, 'the data folder is its owner\'s alone');
+});
+
+test('each daemon\'s database role reads only its own tables: only auth reads the token key', () => {
+  const asRole = (role, sql) => psql(null, [`${process.env.QW_DB_URL.replace(/user=\S+ passfile=\S+/, '')} user=qw_${role} passfile=${env.natsSecretDir}/pg-${role}.pgpass`, '-tAc', sql]);
+  const ok = asRole('auth', 'SELECT count(*) FROM settings');
+  assert.equal(ok.status, 0, ok.stderr);
+  for (const role of ['session', 'scoring']) {
+    const r = asRole(role, 'SELECT count(*) FROM settings');
+    assert.notEqual(r.status, 0, `${role} read settings`);
+    assert.match(r.stderr, /permission denied/);
+    const ddl = asRole(role, 'DROP TABLE answers');
+    assert.notEqual(ddl.status, 0, `${role} dropped a table`);
+  }
+  const su = asRole('scoring', 'SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user');
+  assert.equal(su.stdout.trim(), 'f');
 });
