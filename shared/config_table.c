@@ -36,6 +36,9 @@ const struct config_def config_table[] = {
     {"QW_ADMIN_PASSWORD", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
      "Instructor password; when set it replaces the stored hash. Unset: the stored hash is kept "
      "(the stack script generates one at first start). Stored only as a yescrypt hash."},
+    {"QW_ADMIN_PASSWORD_HASH", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
+     "Instructor password as a yescrypt hash ($y$..., e.g. from mkpasswd -m yescrypt); used when "
+     "QW_ADMIN_PASSWORD is unset, so the password itself need not be stored anywhere."},
     {"QW_TOKEN_KEY", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
      "HMAC-SHA256 token key (at least 32 characters). Unset: generated once and kept in Postgres."},
     {"QW_ADMIN_TOKEN_TTL_S", CFG_AUTH, CFG_INT, "43200", 60, 2592000,

@@ -4,11 +4,11 @@
 // processes that use them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
-import { env, http, natsCreds, pidOf, adminLogin } from '../lib/stack.mjs';
+import { env, http, natsCreds, natsEnv, pidOf, adminLogin, waitFor } from '../lib/stack.mjs';
 
 const sc = StringCodec();
 const asRoot = process.getuid() === 0;
@@ -181,4 +181,34 @@ test('each daemon\'s database role reads only its own tables: only auth reads th
   }
   const su = asRole('scoring', 'SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user');
   assert.equal(su.stdout.trim(), 'f');
+});
+
+test('auth takes the admin password as its yescrypt hash (QW_ADMIN_PASSWORD_HASH) and refuses anything else', async () => {
+  const owner = (q) => psql(null, [process.env.QW_DB_URL, '-tAc', q]);
+  const hash = owner("SELECT pw_hash FROM admins WHERE username = 'admin'").stdout.trim();
+  assert.match(hash, /^\$y\$/);
+  const base = { PATH: process.env.PATH, ...natsEnv('auth'), QW_OPS_PORT: '0', QW_INSTANCE: 'auth-hash-test',
+    QW_DB_URL: `${process.env.QW_DB_URL.replace(/user=\S+ passfile=\S+/, '')} user=qw_auth passfile=${env.natsSecretDir}/pg-auth.pgpass`,
+    ASAN_OPTIONS: process.env.ASAN_OPTIONS || '' };
+  const bin = path.join(env.buildDir, 'services/auth/qw-auth');
+  const bad = spawnSync(bin, [], { env: { ...base, QW_ADMIN_PASSWORD_HASH: 'plain-text-password' }, encoding: 'utf8', timeout: 20000 });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /event=config_invalid var=QW_ADMIN_PASSWORD_HASH/);
+  assert.doesNotMatch(bad.stderr, /plain-text-password/, 'the value is never logged');
+  // a broken stored hash is replaced by the one given
+  assert.equal(owner("UPDATE admins SET pw_hash = '$y$broken' WHERE username = 'admin'").status, 0);
+  let err = '';
+  const good = spawn(bin, [], { env: { ...base, QW_ADMIN_PASSWORD_HASH: hash }, stdio: ['ignore', 'ignore', 'pipe'] });
+  good.stderr.on('data', (d) => { err += d; });
+  try {
+    await waitFor('the second auth to set the admin hash', () => /event=admin_password/.test(err), { timeout: 20000 });
+    assert.match(err, /event=admin_password user=admin source=hash stored=1/);
+    assert.equal(owner("SELECT pw_hash FROM admins WHERE username = 'admin'").stdout.trim(), hash);
+  } finally {
+    good.kill('SIGTERM');
+    await new Promise((r) => (good.exitCode !== null ? r() : good.once('exit', r)));
+    owner(`UPDATE admins SET pw_hash = '${hash.replace(/'/g, "''")}' WHERE username = 'admin'`);
+  }
+  const res = await http(env.gateways[0], 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
+  assert.equal(res.status, 200, 'the password behind the hash logs in');
 });
