@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # stack.sh: runs the whole Quizwire stack on loopback from one data folder:
-# a PostgreSQL cluster (as an unprivileged user when started as root),
-# nats-server, the migrations, auth, session, scoring and two gateways, each
-# daemon under a supervisor that restarts it with backoff when it dies.
+# a PostgreSQL cluster, nats-server, the migrations, auth, session, scoring
+# and two gateways (every one as an unprivileged user when started as root,
+# each with only its own credentials: scripts/secrets.sh, docs/SECURITY.md),
+# each daemon under a supervisor that restarts it with backoff when it dies.
 # Ctrl-C (SIGINT) or SIGTERM stops everything it started, in order.
 #
 # usage: scripts/stack.sh --dir DIR --bin BUILD_DIR [--random-ports] [--gateways N]
