@@ -59,7 +59,7 @@ static int read_secret(const char *path, char *buf, size_t size) {
 }
 
 int bus_connect(const char *url, const char *name, const char *user, const char *password_file,
-                natsConnection **out) {
+                const char *ca_file, natsConnection **out) {
     char password[256] = "";
     const char *failed_var = "QW_NATS_URL";
     natsOptions *opts = NULL;
@@ -73,6 +73,11 @@ int bus_connect(const char *url, const char *name, const char *user, const char 
             s = natsOptions_SetUserInfo(opts, user, password);
         }
         explicit_bzero(password, sizeof(password));
+    }
+    if (s == NATS_OK && ca_file && *ca_file) {
+        s = natsOptions_SetSecure(opts, true);
+        if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(opts, ca_file);
+        if (s != NATS_OK) failed_var = "QW_NATS_CA_FILE";
     }
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
@@ -92,12 +97,13 @@ int bus_connect(const char *url, const char *name, const char *user, const char 
     if (s == NATS_OK) s = natsConnection_Connect(out, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        LOG_ERROR("nats_connect_failed", "var=%s url=%s user=%s status=\"%s\"", failed_var, url,
-                  user && *user ? user : "-", natsStatus_GetText(s));
+        LOG_ERROR("nats_connect_failed", "var=%s url=%s user=%s tls=%d status=\"%s\"", failed_var,
+                  url, user && *user ? user : "-", ca_file && *ca_file, natsStatus_GetText(s));
         *out = NULL;
         return -1;
     }
-    LOG_INFO("nats_connected", "url=%s user=%s", url, user && *user ? user : "-");
+    LOG_INFO("nats_connected", "url=%s user=%s tls=%d", url, user && *user ? user : "-",
+             ca_file && *ca_file);
     return 0;
 }
 

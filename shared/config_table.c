@@ -14,6 +14,9 @@ const struct config_def config_table[] = {
      "NATS user of this daemon's role (docs/ARCHITECTURE.md, \"Roles\"); unset: no credentials."},
     {"QW_NATS_PASSWORD_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
      "File whose first line is the password of QW_NATS_USER (mode 0600; never logged)."},
+    {"QW_NATS_CA_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "PEM file of the CA that signed nats-server's certificate; set, NATS is spoken only over "
+     "TLS (needed when NATS crosses machines)."},
     {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
      "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
      "libpq connection string of the PostgreSQL database (never logged)."},

@@ -74,7 +74,8 @@ int daemon_start(struct daemon *d, const char *name, unsigned cfg, const char *h
 
     if (use_db && !(d->health_db = db_open(config_str("QW_DB_URL")))) return -1;
     if (bus_connect(config_str("QW_NATS_URL"), d->instance, config_str("QW_NATS_USER"),
-                    config_str("QW_NATS_PASSWORD_FILE"), &d->nc) != 0)
+                    config_str("QW_NATS_PASSWORD_FILE"), config_str("QW_NATS_CA_FILE"),
+                    &d->nc) != 0)
         return -1;
     if (health_subject &&
         natsConnection_Subscribe(&d->health, d->nc, health_subject, on_health, d) != NATS_OK) {

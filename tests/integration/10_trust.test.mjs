@@ -4,8 +4,9 @@
 // processes that use them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 import { env, http, natsCreds, natsEnv, pidOf, adminLogin, waitFor } from '../lib/stack.mjs';
@@ -211,4 +212,43 @@ test('auth takes the admin password as its yescrypt hash (QW_ADMIN_PASSWORD_HASH
   }
   const res = await http(env.gateways[0], 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
   assert.equal(res.status, 200, 'the password behind the hash logs in');
+});
+
+test('with QW_NATS_CA_FILE a daemon speaks NATS only over TLS to a server that CA signed', async () => {
+  const dir = fs.mkdtempSync('/tmp/qw-trust-tls-');
+  const children = [];
+  const freePort = () => new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`,
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const port = await freePort();
+    fs.writeFileSync(`${dir}/nats.conf`, `listen: 127.0.0.1:${port}\ntls {\n  cert_file: "${dir}/cert.pem"\n  key_file: "${dir}/key.pem"\n}\n`);
+    const nats = spawn('nats-server', ['-c', `${dir}/nats.conf`], { stdio: 'ignore' });
+    children.push(nats);
+    await waitFor('the TLS nats-server', () => new Promise((r) => {
+      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); r(true); });
+      c.on('error', () => r(false));
+    }));
+    const gateway = async (extra) => {
+      let err = '';
+      const c = spawn(path.join(env.buildDir, 'services/gateway/qw-gateway'), [], {
+        env: { PATH: process.env.PATH, ASAN_OPTIONS: process.env.ASAN_OPTIONS || '', QW_NATS_URL: `nats://127.0.0.1:${port}`,
+          QW_HTTP_PORT: String(await freePort()), QW_OPS_PORT: '0', QW_INSTANCE: 'gateway-tls', ...extra },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.push(c);
+      c.stderr.on('data', (d) => { err += d; });
+      await waitFor('the gateway to connect or give up', () => /event=(nats_connected|nats_connect_failed)/.test(err), { timeout: 20000 });
+      return err;
+    };
+    assert.match(await gateway({ QW_NATS_CA_FILE: `${dir}/cert.pem` }), /event=nats_connected .*tls=1/);
+    assert.match(await gateway({}), /event=nats_connect_failed/, 'no TLS: the server refuses the daemon');
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
