@@ -16,7 +16,11 @@
 #define HEALTH_ALL "qw.health.*"
 
 const struct role roles[] = {
-    {"auth", "qw_auth", 1, {EVENT_ALL, NULL}, {SUBJ_AUTH_ALL, SUBJ_HEALTH_AUTH, NULL}},
+    {"auth",
+     "qw_auth",
+     1,
+     {EVENT_ALL, SUBJ_ADMIN_REVOKED, NULL},
+     {SUBJ_AUTH_ALL, SUBJ_HEALTH_AUTH, NULL}},
     {"session",
      "qw_session",
      1,
@@ -32,7 +36,7 @@ const struct role roles[] = {
      0,
      {SUBJ_AUTH_ALL, SUBJ_SESSION_QUERY_ALL, SUBJ_SESSION_CMD, SUBJ_SCORING_SUBMIT,
       SUBJ_SCORING_RESULTS, HEALTH_ALL, NULL},
-     {EVENT_ALL, INBOX_ALL, NULL}},
+     {EVENT_ALL, SUBJ_ADMIN_REVOKED, INBOX_ALL, NULL}},
     /* stress/natsrtt's round-trip baseline: its own subjects, no qw.* */
     {"bench", "qw_bench", 1, {"bench.>", NULL}, {"bench.>", INBOX_ALL, NULL}},
     {NULL, NULL, 0, {NULL}, {NULL}},
