@@ -42,6 +42,9 @@ run: build web
 
 config-doc: build
 	@$(BUILD)/shared/qw-config-doc > docs/CONFIG.md
+	@$(BUILD)/shared/qw-nats-roles --doc > $(BUILD)/roles.md
+	@sed -i -e '/^<!-- roles:begin/,/^<!-- roles:end/{//!d}' \
+	  -e '/^<!-- roles:begin/r $(BUILD)/roles.md' docs/ARCHITECTURE.md
 
 test: build-test web node-deps
 	@cd $(TEST_BUILD) && ctest --output-on-failure

@@ -54,7 +54,8 @@ install_file() {
 
 # ---- packages -----------------------------------------------------------
 # nodejs and npm: scripts/build-web.sh fetches the pinned QR code generator
-PKGS=(postgresql nats-server haproxy curl openssl ca-certificates nodejs npm
+# whois: mkpasswd, which hashes the admin password (yescrypt)
+PKGS=(postgresql nats-server haproxy curl openssl ca-certificates nodejs npm whois
   libnats3.4 libmicrohttpd12 libwslay1 libjansson4 libpq5 libssl3 libcrypt1)
 [ -z "$BUILD" ] && PKGS+=(build-essential cmake pkg-config libnats-dev libmicrohttpd-dev
   libwslay-dev libjansson-dev libpq-dev libssl-dev libcrypt-dev)
@@ -94,65 +95,6 @@ if [ "$mem_kb" -lt 2097152 ]; then
   rm -f "$tmp"
 fi
 
-# ---- settings and secrets ------------------------------------------------
-install -d -m 0755 "$ETC"
-if [ ! -f "$ENVF" ]; then
-  (
-    umask 077
-    cat >"$ENVF" <<ENV
-# /etc/quizwire/quizwire.env: settings of every Quizwire daemon (docs/CONFIG.md).
-# Written once by deploy/bootstrap.sh; edit and 'systemctl restart quizwire.target'.
-# Per-unit settings (QW_INSTANCE, QW_HTTP_PORT, QW_OPS_PORT) are in the units.
-QW_NATS_URL=nats://127.0.0.1:4222
-QW_DB_URL="host=127.0.0.1 port=5432 dbname=quizwire user=quizwire"
-PGPASSWORD=$(gen 32)
-QW_ADMIN_PASSWORD=$(gen 16)
-QW_MIGRATIONS_DIR=$SHARE/db/migrations
-QW_STATIC_DIR=$SHARE/web/dist
-QUIZ_POOL_PATH=$SHARE/examples/demo10_pool.json
-QW_LOG_LEVEL=info
-ENV
-  )
-  say "wrote $ENVF (mode 0600) with a new database and admin password"
-fi
-chmod 0600 "$ENVF"
-chown root:root "$ENVF"
-DB_PASSWORD=$(sed -n 's/^PGPASSWORD=//p' "$ENVF")
-ADMIN_PASSWORD=$(sed -n 's/^QW_ADMIN_PASSWORD=//p' "$ENVF")
-
-# ---- PostgreSQL (Debian's cluster) ---------------------------------------
-systemctl is-enabled --quiet postgresql || systemctl enable --quiet postgresql
-systemctl is-active --quiet postgresql || systemctl start postgresql
-for _ in $(seq 1 60); do runuser -u postgres -- pg_isready -q && break; sleep 1; done
-psql_pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
-if [ "$(psql_pg -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'quizwire'")" != 1 ]; then
-  # the password goes through stdin, never the command line (it is alphanumeric)
-  psql_pg <<<"CREATE ROLE quizwire LOGIN PASSWORD '$DB_PASSWORD';"
-  say "created PostgreSQL role quizwire"
-fi
-if [ "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 'quizwire'")" != 1 ]; then
-  psql_pg -c "CREATE DATABASE quizwire OWNER quizwire ENCODING 'UTF8' TEMPLATE template0"
-  say "created database quizwire"
-fi
-
-# ---- NATS (Debian's nats-server unit, our config: loopback, 8 MB payloads) -
-tmp=$(mktemp)
-cat >"$tmp" <<'NATS'
-# /etc/quizwire/nats.conf: Quizwire's NATS server, loopback only.
-listen: 127.0.0.1:4222
-max_payload: 8MB
-max_pending: 256MB
-write_deadline: "10s"
-NATS
-nats_changed=0
-install_file "$tmp" "$ETC/nats.conf" 0644 && nats_changed=1
-printf '[Service]\nExecStart=\nExecStart=/usr/sbin/nats-server -c %s/nats.conf\nRestart=on-failure\n' "$ETC" >"$tmp"
-install_file "$tmp" /etc/systemd/system/nats-server.service.d/quizwire.conf 0644 && nats_changed=1
-rm -f "$tmp"
-[ "$nats_changed" = 1 ] && systemctl daemon-reload
-systemctl is-enabled --quiet nats-server || systemctl enable --quiet nats-server
-if [ "$nats_changed" = 1 ]; then systemctl restart nats-server; else systemctl is-active --quiet nats-server || systemctl start nats-server; fi
-
 # ---- binaries, migrations, web pages, demo pool ------------------------
 if [ -z "$BUILD" ]; then
   BUILD=$SRC/build/release
@@ -164,6 +106,7 @@ for d in auth session scoring gateway migrate; do
   [ -x "$BUILD/services/$d/qw-$d" ] || { echo "bootstrap.sh: no $BUILD/services/$d/qw-$d" >&2; exit 1; }
   install_file "$BUILD/services/$d/qw-$d" "/usr/local/bin/qw-$d" 0755 && CHANGED=1
 done
+install_file "$BUILD/shared/qw-nats-roles" /usr/local/bin/qw-nats-roles 0755 || true
 "$SRC/scripts/build-web.sh"
 # sync_dir SRC DST: replaces DST with a copy of SRC only when they differ
 sync_dir() {
@@ -180,6 +123,113 @@ sync_dir() {
 sync_dir "$SRC/db/migrations" "$SHARE/db/migrations"
 sync_dir "$SRC/web/dist" "$SHARE/web/dist"
 sync_dir "$SRC/examples" "$SHARE/examples"
+
+# ---- settings and secrets ------------------------------------------------
+# Each unit reads common.env (no secret) and its own role's file (0600
+# root: systemd reads it before dropping to quizwire); its NATS password is
+# a systemd credential (LoadCredential), readable by that unit's process
+# alone. The admin password is kept only as its hash (auth.env). Files of
+# the older layout (one quizwire.env for every unit) are taken over once.
+install -d -m 0755 "$ETC"
+install -d -m 0700 "$ETC/secrets"
+old_db=""; old_admin=""
+if [ -f "$ENVF" ]; then
+  old_db=$(sed -n 's/^PGPASSWORD=//p' "$ENVF")
+  old_admin=$(sed -n 's/^QW_ADMIN_PASSWORD=//p' "$ENVF")
+fi
+# secret_file NAME [VALUE]: $ETC/secrets/NAME (0600 root), made once
+secret_file() {
+  local f=$ETC/secrets/$1
+  if [ ! -s "$f" ]; then
+    (umask 077 && printf '%s\n' "${2:-$(gen 32)}" >"$f")
+    say "wrote $f (mode 0600)"
+  fi
+  chmod 0600 "$f"
+}
+for role in auth session scoring gateway bench; do secret_file "nats-$role.password"; done
+secret_file db-owner.password "$old_db"
+for role in auth session scoring; do secret_file "db-$role.password"; done
+ADMIN_PASSWORD=""
+if [ ! -s "$ETC/secrets/admin.hash" ]; then
+  ADMIN_PASSWORD=${old_admin:-$(gen 16)}
+  (umask 077 && mkpasswd -m yescrypt --stdin <<<"$ADMIN_PASSWORD" >"$ETC/secrets/admin.hash")
+  say "stored the admin password's hash in $ETC/secrets/admin.hash"
+fi
+secret() { head -n 1 "$ETC/secrets/$1"; }
+# role_env FILE LINES...: writes $ETC/FILE (0600 root) when it differs
+role_env() {
+  local file=$1 t
+  shift
+  t=$(mktemp)
+  printf '%s\n' "# $ETC/$file: written by deploy/bootstrap.sh from $ETC/secrets (docs/SECURITY.md)" "$@" >"$t"
+  install_file "$t" "$ETC/$file" 0600 && CHANGED=1
+  rm -f "$t"
+}
+t=$(mktemp)
+cat >"$t" <<ENV
+# $ETC/common.env: the settings every Quizwire daemon shares (docs/CONFIG.md);
+# no secret. Written by deploy/bootstrap.sh; per-unit settings are in the units.
+QW_NATS_URL=nats://127.0.0.1:4222
+QW_MIGRATIONS_DIR=$SHARE/db/migrations
+QW_STATIC_DIR=$SHARE/web/dist
+QUIZ_POOL_PATH=$SHARE/examples/demo10_pool.json
+QW_LOG_LEVEL=info
+ENV
+install_file "$t" "$ETC/common.env" 0644 && CHANGED=1
+rm -f "$t"
+db_url() { echo "QW_DB_URL=\"host=127.0.0.1 port=5432 dbname=quizwire user=$1\""; }
+role_env migrate.env "$(db_url quizwire)" "PGPASSWORD=$(secret db-owner.password)"
+role_env auth.env "$(db_url qw_auth)" "PGPASSWORD=$(secret db-auth.password)" \
+  "QW_ADMIN_PASSWORD_HASH='$(secret admin.hash)'"
+role_env session.env "$(db_url qw_session)" "PGPASSWORD=$(secret db-session.password)"
+role_env scoring.env "$(db_url qw_scoring)" "PGPASSWORD=$(secret db-scoring.password)"
+[ -f "$ENVF" ] && { rm -f "$ENVF"; say "removed $ENVF (replaced by one file per role)"; }
+
+# ---- PostgreSQL (Debian's cluster) ---------------------------------------
+systemctl is-enabled --quiet postgresql || systemctl enable --quiet postgresql
+systemctl is-active --quiet postgresql || systemctl start postgresql
+for _ in $(seq 1 60); do runuser -u postgres -- pg_isready -q && break; sleep 1; done
+psql_pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+# db_role ROLE SECRET: makes the login role with the password in
+# $ETC/secrets/SECRET; the owner 'quizwire' runs the migrations, which grant
+# each daemon's role its tables (db/migrations/007_roles.sql)
+db_role() {
+  if [ "$(psql_pg -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$1'")" != 1 ]; then
+    # the password goes through stdin, never the command line (it is alphanumeric)
+    psql_pg <<<"CREATE ROLE $1 LOGIN PASSWORD '$(secret "$2")';"
+    say "created PostgreSQL role $1"
+  fi
+}
+db_role quizwire db-owner.password
+for role in auth session scoring; do db_role "qw_$role" "db-$role.password"; done
+if [ "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = 'quizwire'")" != 1 ]; then
+  psql_pg -c "CREATE DATABASE quizwire OWNER quizwire ENCODING 'UTF8' TEMPLATE template0"
+  say "created database quizwire"
+fi
+
+# ---- NATS (Debian's nats-server unit, our config: loopback, 8 MB payloads) -
+# users and permissions from the roles table (qw-nats-roles; docs/ARCHITECTURE.md
+# "Roles"); the file holds the passwords: 0600 root, handed to nats-server
+# as a systemd credential
+tmp=$(mktemp)
+{
+  cat <<'NATS'
+# /etc/quizwire/nats.conf: Quizwire's NATS server, loopback only.
+listen: 127.0.0.1:4222
+max_payload: 8MB
+max_pending: 256MB
+write_deadline: "10s"
+NATS
+  /usr/local/bin/qw-nats-roles --conf "$ETC/secrets"
+} >"$tmp"
+nats_changed=0
+install_file "$tmp" "$ETC/nats.conf" 0600 && nats_changed=1
+printf '[Service]\nLoadCredential=nats.conf:%s/nats.conf\nExecStart=\nExecStart=/usr/sbin/nats-server -c %%d/nats.conf\nRestart=on-failure\n' "$ETC" >"$tmp"
+install_file "$tmp" /etc/systemd/system/nats-server.service.d/quizwire.conf 0644 && nats_changed=1
+rm -f "$tmp"
+[ "$nats_changed" = 1 ] && systemctl daemon-reload
+systemctl is-enabled --quiet nats-server || systemctl enable --quiet nats-server
+if [ "$nats_changed" = 1 ]; then systemctl restart nats-server; else systemctl is-active --quiet nats-server || systemctl start nats-server; fi
 
 # ---- systemd units -------------------------------------------------------
 units_changed=0
@@ -250,4 +300,8 @@ echo "Quizwire is running."
 echo "  student page:       https://$NAME/"
 echo "  instructor console: https://$NAME/host"
 echo "  instructor login:   admin"
-echo "  admin password:     $ADMIN_PASSWORD   (QW_ADMIN_PASSWORD in $ENVF)"
+if [ -n "$ADMIN_PASSWORD" ]; then
+  echo "  admin password:     $ADMIN_PASSWORD   (shown once: only its hash is kept, $ETC/secrets/admin.hash)"
+else
+  echo "  admin password:     as printed at the first run (docs/SECURITY.md: rotating it)"
+fi

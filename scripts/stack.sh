@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # stack.sh: runs the whole Quizwire stack on loopback from one data folder:
-# a PostgreSQL cluster (as an unprivileged user when started as root),
-# nats-server, the migrations, auth, session, scoring and two gateways, each
-# under scripts/supervise.sh, which restarts it with backoff when it dies.
+# a PostgreSQL cluster, nats-server, the migrations, auth, session, scoring
+# and two gateways (every one as an unprivileged user when started as root,
+# each with only its own credentials: scripts/secrets.sh, docs/SECURITY.md),
+# each under scripts/supervise.sh, which restarts it with backoff when it dies.
 #
 # Only this process listens to the terminal: every supervisor and PostgreSQL
 # run in sessions of their own, so Ctrl-C, SIGTERM or SIGHUP (the terminal
@@ -154,6 +155,22 @@ stop_orphans() {
 stop_orphans
 rm -f "$DIR/stack.env" "$DIR/stack.env.tmp" "$RUN"/*.pid "$RUN"/stopping* "$RUN"/hold.*
 
+# ---- who runs what, and the secrets -------------------------------------
+# shellcheck source=scripts/secrets.sh
+. "$ROOT/scripts/secrets.sh"
+# the admin password goes to auth alone (see the auth line below)
+export -n QW_ADMIN_PASSWORD
+# and each daemon gets its own database URL; the gateways none
+export -n QW_DB_URL
+stack_user_init
+secrets_init "$DIR" "$BIN"
+if [ "$(id -u)" = 0 ]; then
+  # the daemons (as $QW_OS_USER) write their sanitizer reports here
+  chown "$QW_OS_USER:" "$LOGS"
+  "${RUN_AS[@]}" test -x "$BIN/services/gateway/qw-gateway" -a -r "$SECRETS" \
+    || die "user $QW_OS_USER cannot reach $BIN or $DIR: pick folders it can enter"
+fi
+
 # ---- ports ---------------------------------------------------------------
 # HOLDER[PORT]: the pid listening on TCP PORT on this machine ("-" when not
 # visible to this user), from one ss -ltnp
@@ -215,6 +232,12 @@ PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail 
 PGDATA=$DIR/pg/data
 PGSOCK=$DIR/pg/run
 mkdir -p "$DIR/pg" "$PGSOCK"
+# the cluster and its socket are for their owner alone; logins need a password
+chmod 700 "$DIR/pg" "$PGSOCK"
+pg_secrets_init
+PGPASSFILE=$SECRETS/pg-owner.pgpass
+# owner_psql ARGS...: psql as the cluster's owner on the stack's socket
+owner_psql() { PGPASSFILE=$PGPASSFILE "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire "$@"; }
 PGUSER_OS=$(id -un)
 # as_pg CMD...: runs CMD as the cluster's owner, in a session of its own (so
 # that a Ctrl-C in the terminal does not reach PostgreSQL) and without the
@@ -222,16 +245,14 @@ PGUSER_OS=$(id -un)
 as_pg() { setsid "$@" 9>&-; }
 if [ "$(id -u)" = 0 ]; then
   # PostgreSQL refuses to run as root: run it as the unprivileged 'quizwire'.
-  PGUSER_OS=quizwire
-  id quizwire >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin quizwire
+  PGUSER_OS=$QW_OS_USER
   touch "$LOGS/postgres.log"
-  chown -R quizwire: "$DIR/pg" "$LOGS/postgres.log"
-  # every folder above the cluster must be enterable by that user
-  d=$DIR; while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
-  as_pg() { setsid runuser -u quizwire -- "$@" 9>&-; }
+  chown -R "$QW_OS_USER:" "$DIR/pg" "$LOGS/postgres.log"
+  as_pg() { setsid runuser -u "$QW_OS_USER" -- "$@" 9>&-; }
 fi
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
-  as_pg "$PGBIN/initdb" -D "$PGDATA" -U quizwire -A trust -E UTF8 --locale=C.UTF-8 --no-instructions \
+  as_pg "$PGBIN/initdb" -D "$PGDATA" -U quizwire -A scram-sha-256 --pwfile="$SECRETS/pg-owner.password" \
+    -E UTF8 --locale=C.UTF-8 --no-instructions \
     >>"$LOGS/postgres-init.log" 2>&1 || die "initdb failed, see $LOGS/postgres-init.log"
   cat >>"$PGDATA/postgresql.conf" <<EOC
 # Quizwire local stack: Unix socket only, durable commits.
@@ -259,18 +280,29 @@ if [ -f "$PGDATA/postmaster.pid" ]; then
     rm -f "$PGDATA/postmaster.pid"
   fi
 fi
+# a cluster made before passwords (trust): set them, then require them
+PG_TRUST=0
+grep -Eq '^[^#]*[[:space:]]trust([[:space:]]|$)' "$PGDATA/pg_hba.conf" && PG_TRUST=1
 PG_STARTED=1
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t 60 \
-  -o "-k $PGSOCK -p $PG_PORT" start >/dev/null \
+  -o "-k $PGSOCK -p $PG_PORT -c unix_socket_permissions=0700" start >/dev/null \
   || die "PostgreSQL did not start: $(last_lines "$LOGS/postgres.log" 1) (see $LOGS/postgres.log)"
 head -n 1 "$PGDATA/postmaster.pid" >"$RUN/postgres.pid"
 log "postgres_started port=$PG_PORT socket=$PGSOCK"
-if ! "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire -d postgres -tAc \
+if ! owner_psql -d postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname = 'quizwire'" | grep -q 1; then
-  "$PGBIN/psql" -h "$PGSOCK" -p "$PG_PORT" -U quizwire -d postgres -qc "CREATE DATABASE quizwire" \
+  owner_psql -d postgres -qc "CREATE DATABASE quizwire" \
     >>"$LOGS/postgres-init.log" 2>&1 || die "could not create database quizwire, see $LOGS/postgres-init.log"
 fi
-export QW_DB_URL="host=$PGSOCK port=$PG_PORT dbname=quizwire user=quizwire"
+pg_roles_sync owner_psql -d quizwire \
+  >>"$LOGS/postgres-init.log" 2>&1 || die "could not set the database roles, see $LOGS/postgres-init.log"
+if [ "$PG_TRUST" = 1 ]; then
+  echo "local all all scram-sha-256" >"$PGDATA/pg_hba.conf"
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+  log "postgres_passwords_required"
+fi
+# the owner (migrations, tests, tools) and each daemon's own role
+QW_DB_URL=$(pg_url owner "$PGSOCK" "$PG_PORT")
 
 # Every process started from here on carries QW_STACK_INSTANCE: that is how
 # the next start on this folder finds it should this run be killed hard.
@@ -288,14 +320,9 @@ supervise() {
 }
 
 # ---- NATS ----------------------------------------------------------------
-cat >"$DIR/nats.conf" <<EOC
-listen: 127.0.0.1:$NATS_PORT
-max_payload: 8MB
-max_pending: 256MB
-write_deadline: "10s"
-EOC
+nats_conf_write "$DIR/nats.conf" "$BIN" "$NATS_PORT" || die "could not write $DIR/nats.conf"
 # NATS is restarted by hand in fault tests: no backoff.
-supervise nats --no-backoff -- nats-server -c "$DIR/nats.conf"
+supervise nats --no-backoff -- "${RUN_AS[@]}" nats-server -c "$DIR/nats.conf"
 NATS_SUP=${SUP_PIDS[-1]}
 SUP_PIDS=()
 NATS_WAIT_S=10
@@ -309,14 +336,14 @@ export QW_NATS_URL="nats://127.0.0.1:$NATS_PORT"
 log "nats_started port=$NATS_PORT"
 
 # ---- schema --------------------------------------------------------------
-QW_MIGRATIONS_DIR="$ROOT/db/migrations" "$BIN/services/migrate/qw-migrate" >>"$LOGS/migrate.log" 2>&1 \
+QW_DB_URL=$QW_DB_URL QW_MIGRATIONS_DIR="$ROOT/db/migrations" "${RUN_AS[@]}" "$BIN/services/migrate/qw-migrate" \
+  >>"$LOGS/migrate.log" 2>&1 \
   || die "migrations failed: $(cause_line "$LOGS/migrate.log") (see $LOGS/migrate.log)"
 
 # ---- admin password -----------------------------------------------------
 PASSWORD_NOTE=""
 if [ -z "${QW_ADMIN_PASSWORD:-}" ] && [ ! -e "$DIR/.admin_password_set" ]; then
   QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
-  export QW_ADMIN_PASSWORD
   PASSWORD_NOTE="generated at first start; only its hash is kept"
 fi
 
@@ -325,16 +352,36 @@ export QW_STATIC_DIR=${QW_STATIC_DIR:-$ROOT/web/dist}
 export QUIZ_POOL_PATH=${QUIZ_POOL_PATH:-$ROOT/examples/demo10_pool.json}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:log_path=$LOGS/asan}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:log_path=$LOGS/ubsan}
-supervise auth -- env QW_OPS_PORT="$OPS_AUTH" QW_INSTANCE=auth-1 "$BIN/services/auth/qw-auth"
-supervise session -- env QW_OPS_PORT="$OPS_SESSION" QW_INSTANCE=session-1 "$BIN/services/session/qw-session"
-if [ "$SESSIONS" -ge 2 ]; then
-  supervise session2 -- env QW_OPS_PORT="$OPS_SESSION2" QW_INSTANCE=session-2 "$BIN/services/session/qw-session"
+# nats_user ROLE: NATS_USER, the NATS settings of a daemon of ROLE for env(1).
+nats_user() { NATS_USER=(QW_NATS_USER="qw_$1" QW_NATS_PASSWORD_FILE="$SECRETS/nats-$1.password"); }
+# auth alone gets the admin password: in the environment of its supervisor
+# (a variable set for that one call), never on a command line
+nats_user auth
+AUTH_CMD=("${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$(pg_url auth "$PGSOCK" "$PG_PORT")"
+  QW_OPS_PORT="$OPS_AUTH" QW_INSTANCE=auth-1 "$BIN/services/auth/qw-auth")
+if [ -n "${QW_ADMIN_PASSWORD:-}" ]; then
+  QW_ADMIN_PASSWORD=$QW_ADMIN_PASSWORD supervise auth -- "${AUTH_CMD[@]}"
+else
+  supervise auth -- "${AUTH_CMD[@]}"
 fi
-supervise scoring -- env QW_OPS_PORT="$OPS_SCORING" QW_INSTANCE=scoring-1 "$BIN/services/scoring/qw-scoring"
+nats_user session
+SESSION_DB_URL=$(pg_url session "$PGSOCK" "$PG_PORT")
+supervise session -- "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$SESSION_DB_URL" QW_OPS_PORT="$OPS_SESSION" \
+  QW_INSTANCE=session-1 "$BIN/services/session/qw-session"
+if [ "$SESSIONS" -ge 2 ]; then
+  supervise session2 -- "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$SESSION_DB_URL" QW_OPS_PORT="$OPS_SESSION2" \
+    QW_INSTANCE=session-2 "$BIN/services/session/qw-session"
+fi
+nats_user scoring
+supervise scoring -- "${RUN_AS[@]}" env "${NATS_USER[@]}" \
+  QW_DB_URL="$(pg_url scoring "$PGSOCK" "$PG_PORT")" QW_OPS_PORT="$OPS_SCORING" \
+  QW_INSTANCE=scoring-1 "$BIN/services/scoring/qw-scoring"
 GW_URLS=()
+nats_user gateway
 for ((i = 0; i < GATEWAYS; i++)); do
-  supervise "gateway$((i + 1))" -- env QW_HTTP_PORT="${GW_PORTS[$i]}" QW_OPS_PORT="${GW_OPS[$i]}" \
-    QW_INSTANCE="gateway-$((i + 1))" "$BIN/services/gateway/qw-gateway"
+  supervise "gateway$((i + 1))" -- "${RUN_AS[@]}" env -u QW_DB_URL "${NATS_USER[@]}" \
+    QW_HTTP_PORT="${GW_PORTS[$i]}" QW_OPS_PORT="${GW_OPS[$i]}" QW_INSTANCE="gateway-$((i + 1))" \
+    "$BIN/services/gateway/qw-gateway"
   GW_URLS+=("http://127.0.0.1:${GW_PORTS[$i]}")
 done
 
@@ -375,7 +422,10 @@ check_daemons
   echo "QW_STACK_DIR=$DIR"
   echo "QW_NATS_URL=$QW_NATS_URL"
   echo "QW_NATS_PORT=$NATS_PORT"
+  echo "QW_NATS_SECRET_DIR=$SECRETS"
   echo "QW_DB_URL='$QW_DB_URL'"
+  echo "QW_DB_URL_SESSION='$SESSION_DB_URL'"
+  echo "PGPASSFILE=$PGPASSFILE"
   echo "QW_PG_BIN=$PGBIN"
   echo "QW_PG_DATA=$PGDATA"
   echo "QW_PG_SOCKET=$PGSOCK"
@@ -389,6 +439,7 @@ check_daemons
   echo "QW_RUN_DIR=$RUN"
   echo "QW_LOG_DIR=$LOGS"
 } >"$DIR/stack.env.tmp"
+chmod 600 "$DIR/stack.env.tmp"
 mv "$DIR/stack.env.tmp" "$DIR/stack.env"
 log "ready gateways=$(IFS=,; echo "${GW_URLS[*]}")"
 

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The reconnect hook; held while it runs so that removing it waits. */
@@ -43,10 +44,41 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
     LOG_WARN("nats_error", "status=\"%s\"", natsStatus_GetText(err));
 }
 
-int bus_connect(const char *url, const char *name, natsConnection **out) {
+/* Reads the first line of `path` into buf (at most size-1 bytes, newline
+ * dropped). Returns 0, or -1 when it cannot be read or is empty. */
+static int read_secret(const char *path, char *buf, size_t size) {
+    int rc = -1;
+    FILE *f = path ? fopen(path, "re") : NULL;
+    if (!f) return -1;
+    if (fgets(buf, (int)size, f)) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (*buf) rc = 0;
+    }
+    fclose(f);
+    return rc;
+}
+
+int bus_connect(const char *url, const char *name, const char *user, const char *password_file,
+                const char *ca_file, natsConnection **out) {
+    char password[256] = "";
+    const char *failed_var = "QW_NATS_URL";
     natsOptions *opts = NULL;
     natsStatus s = natsOptions_Create(&opts);
     if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK && user && *user) {
+        if (read_secret(password_file, password, sizeof(password)) != 0) {
+            failed_var = "QW_NATS_PASSWORD_FILE";
+            s = NATS_INVALID_ARG;
+        } else {
+            s = natsOptions_SetUserInfo(opts, user, password);
+        }
+        explicit_bzero(password, sizeof(password));
+    }
+    if (s == NATS_OK && ca_file && *ca_file) {
+        s = natsOptions_SetSecure(opts, true);
+        if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(opts, ca_file);
+        if (s != NATS_OK) failed_var = "QW_NATS_CA_FILE";
+    }
     if (s == NATS_OK) s = natsOptions_SetName(opts, name);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
@@ -65,12 +97,13 @@ int bus_connect(const char *url, const char *name, natsConnection **out) {
     if (s == NATS_OK) s = natsConnection_Connect(out, opts);
     natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        LOG_ERROR("nats_connect_failed", "var=QW_NATS_URL url=%s status=\"%s\"", url,
-                  natsStatus_GetText(s));
+        LOG_ERROR("nats_connect_failed", "var=%s url=%s user=%s tls=%d status=\"%s\"", failed_var,
+                  url, user && *user ? user : "-", ca_file && *ca_file, natsStatus_GetText(s));
         *out = NULL;
         return -1;
     }
-    LOG_INFO("nats_connected", "url=%s", url);
+    LOG_INFO("nats_connected", "url=%s user=%s tls=%d", url, user && *user ? user : "-",
+             ca_file && *ca_file);
     return 0;
 }
 

@@ -12,10 +12,15 @@
 #include <jansson.h>
 #include <nats/nats.h>
 
-/* Connects to `url` (comma separated list allowed) as client `name`.
+/* Connects to `url` (comma separated list allowed) as client `name`, as
+ * NATS user `user` with the password on the first line of `password_file`
+ * when user is set (all borrowed; the password is never logged and is
+ * wiped from memory once nats.c holds it). With `ca_file` set the
+ * connection must be TLS, the server's certificate signed by that CA.
  * Returns 0 and sets *out, or -1 after logging. The caller owns *out and
  * releases it with bus_close(). */
-int bus_connect(const char *url, const char *name, natsConnection **out);
+int bus_connect(const char *url, const char *name, const char *user, const char *password_file,
+                const char *ca_file, natsConnection **out);
 
 /* Sets the one process-wide hook called (on a nats.c thread) each time a
  * connection made by bus_connect() is back after a reconnect, its

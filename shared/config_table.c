@@ -10,6 +10,13 @@ const struct config_def config_table[] = {
     /* every daemon */
     {"QW_NATS_URL", CFG_ALL, CFG_STR, "nats://127.0.0.1:4222", 0, 0,
      "NATS server URL(s), comma separated; the only channel between daemons."},
+    {"QW_NATS_USER", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "NATS user of this daemon's role (docs/ARCHITECTURE.md, \"Roles\"); unset: no credentials."},
+    {"QW_NATS_PASSWORD_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "File whose first line is the password of QW_NATS_USER (mode 0600; never logged)."},
+    {"QW_NATS_CA_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
+     "PEM file of the CA that signed nats-server's certificate; set, NATS is spoken only over "
+     "TLS (needed when NATS crosses machines)."},
     {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
      "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
      "libpq connection string of the PostgreSQL database (never logged)."},
@@ -34,6 +41,9 @@ const struct config_def config_table[] = {
     {"QW_ADMIN_PASSWORD", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
      "Instructor password; when set it replaces the stored hash. Unset: the stored hash is kept "
      "(the stack script generates one at first start). Stored only as a yescrypt hash."},
+    {"QW_ADMIN_PASSWORD_HASH", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
+     "Instructor password as a yescrypt hash ($y$..., e.g. from mkpasswd -m yescrypt); used when "
+     "QW_ADMIN_PASSWORD is unset, so the password itself need not be stored anywhere."},
     {"QW_TOKEN_KEY", CFG_AUTH, CFG_SECRET, NULL, 0, 0,
      "HMAC-SHA256 token key (at least 32 characters). Unset: generated once and kept in Postgres."},
     {"QW_ADMIN_TOKEN_TTL_S", CFG_AUTH, CFG_INT, "43200", 60, 2592000,

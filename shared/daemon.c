@@ -162,7 +162,10 @@ int daemon_start(struct daemon *d, const char *name, unsigned cfg, const char *h
         if (pthread_create(&d->prober, NULL, prober_main, d) != 0) return -1;
         d->prober_started = 1;
     }
-    if (bus_connect(config_str("QW_NATS_URL"), d->instance, &d->nc) != 0) return -1;
+    if (bus_connect(config_str("QW_NATS_URL"), d->instance, config_str("QW_NATS_USER"),
+                    config_str("QW_NATS_PASSWORD_FILE"), config_str("QW_NATS_CA_FILE"),
+                    &d->nc) != 0)
+        return -1;
     int failed = 0;
     d->ops = ops_start(name, config_str("QW_OPS_ADDR"), (int)config_int("QW_OPS_PORT"), ops_health,
                        d, &failed);

@@ -49,7 +49,8 @@ SQL
 TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out" | head -n 1)
 COMMIT_MS=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$TMP/pgbench.out" | head -n 1)
 [ -n "$TPS" ] || { echo "bench.sh: pgbench failed:" >&2; cat "$TMP/pgbench.out" >&2; exit 1; }
-NATS=$("$NATSRTT" "$QW_NATS_URL" 2000) || { echo "bench.sh: qw-natsrtt failed" >&2; exit 1; }
+NATS=$(QW_NATS_USER=qw_bench QW_NATS_PASSWORD_FILE="$QW_NATS_SECRET_DIR/nats-bench.password" \
+  "$NATSRTT" "$QW_NATS_URL" 2000) || { echo "bench.sh: qw-natsrtt failed" >&2; exit 1; }
 NATS_P50=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$NATS")
 printf '{"tool":"pgbench","clients":%s,"tps":%s,"latency_ms":%s}\n' "$PG_CLIENTS" "$TPS" "$COMMIT_MS" >>"$OUT"
 for c in ${QW_BENCH_PG_CONTEXT:-4 16 64}; do

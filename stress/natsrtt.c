@@ -4,7 +4,9 @@
  * sends N requests one after another and prints one JSON line with the
  * round trip's p50/p99/max in ms, with nats.c's default buffering (what the
  * daemons use) and with send_asap. It publishes nothing on Quizwire's qw.*
- * subjects and never touches the stack's daemons.
+ * subjects and never touches the stack's daemons. It connects as the NATS
+ * user QW_NATS_USER (the stack's bench role) with the password on the first
+ * line of QW_NATS_PASSWORD_FILE when those are set.
  */
 #include <math.h>
 #include <nats/nats.h>
@@ -18,6 +20,23 @@ static void on_req(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg),
                            natsMsg_GetDataLength(msg));
     natsMsg_Destroy(msg);
+}
+
+/* Sets the user and password from QW_NATS_USER and QW_NATS_PASSWORD_FILE,
+ * when QW_NATS_USER is set. */
+static natsStatus set_credentials(natsOptions *opts) {
+    const char *user = getenv("QW_NATS_USER");
+    const char *file = getenv("QW_NATS_PASSWORD_FILE");
+    char pw[256] = "";
+    natsStatus s = NATS_OK;
+    if (!user || !*user) return NATS_OK;
+    FILE *f = file ? fopen(file, "re") : NULL;
+    if (!f || !fgets(pw, sizeof(pw), f)) s = NATS_INVALID_ARG;
+    if (f) fclose(f);
+    pw[strcspn(pw, "\r\n")] = '\0';
+    if (s == NATS_OK) s = natsOptions_SetUserInfo(opts, user, pw);
+    explicit_bzero(pw, sizeof(pw));
+    return s;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -44,6 +63,7 @@ static natsStatus measure(const char *url, int n, bool asap, double out[3]) {
     natsStatus s = v ? natsOptions_Create(&opts) : NATS_NO_MEMORY;
     if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
     if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, asap);
+    if (s == NATS_OK) s = set_credentials(opts);
     if (s == NATS_OK) s = natsConnection_Connect(&resp, opts);
     if (s == NATS_OK) s = natsConnection_Connect(&req, opts);
     if (s == NATS_OK) s = natsConnection_Subscribe(&sub, resp, subj, on_req, NULL);

@@ -68,13 +68,36 @@ cleanup:
 
 int auth_init_admin(struct auth *a, struct db *db) {
     const char *pw = config_str("QW_ADMIN_PASSWORD");
+    const char *given_hash = config_str("QW_ADMIN_PASSWORD_HASH");
     const char *p[] = {a->admin_user, NULL};
     int rc = -1;
     char hash[256];
+    if (given_hash && *given_hash && strncmp(given_hash, "$y$", 3) != 0) {
+        LOG_ERROR("config_invalid", "var=QW_ADMIN_PASSWORD_HASH reason=\"not a yescrypt hash "
+                                    "($y$...)\"");
+        return -1;
+    }
     if (password_hash("not the password", a->dummy_hash, sizeof(a->dummy_hash)) != 0) return -1;
     PGresult *r = db_exec(db, "SELECT pw_hash FROM admins WHERE username = $1", 1, p);
     if (!r) return -1;
     const char *stored = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : NULL;
+    if ((!pw || !*pw) && given_hash && *given_hash) {
+        /* the hash as given (deploy keeps only the hash): stored when new */
+        if (stored && strcmp(stored, given_hash) == 0) {
+            LOG_INFO("admin_password", "user=%s source=hash unchanged=1", a->admin_user);
+            rc = 0;
+            goto cleanup;
+        }
+        p[1] = given_hash;
+        if (db_cmd(db,
+                   "INSERT INTO admins (username, pw_hash) VALUES ($1, $2) ON CONFLICT (username) "
+                   "DO UPDATE SET pw_hash = EXCLUDED.pw_hash, updated_at = now()",
+                   2, p) != 0)
+            goto cleanup;
+        LOG_INFO("admin_password", "user=%s source=hash stored=1", a->admin_user);
+        rc = 0;
+        goto cleanup;
+    }
     if (!pw || !*pw) {
         if (stored)
             LOG_INFO("admin_password", "user=%s source=stored_hash", a->admin_user);

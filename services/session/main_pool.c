@@ -1,6 +1,6 @@
 /*
  * main_pool: session `main` follows the pool file QUIZ_POOL_PATH names.
- * The SHA-256 of the file `main` last took is kept in `settings`
+ * The SHA-256 of the file `main` last took is kept in `session_settings`
  * (key main_pool_sha256); a file with another hash is stored as a new quiz
  * (a new version: quizzes already played keep theirs) and `main` points at
  * it, at start while `main` is in its lobby and at every reset of `main`.
@@ -64,7 +64,8 @@ int main_pool_prepare(struct session_daemon *sd, struct db *db, char quiz_id[32]
     }
     sha256_hex(text, len, sha);
     const char *key[1] = {SHA_KEY};
-    if (!(r = db_exec(db, "SELECT value FROM settings WHERE key = $1", 1, key))) goto cleanup;
+    if (!(r = db_exec(db, "SELECT value FROM session_settings WHERE key = $1", 1, key)))
+        goto cleanup;
     if (PQntuples(r) == 1 && strcmp(db_val(r, 0, 0), sha) == 0) {
         rc = 0; /* unchanged */
         goto cleanup;
@@ -102,7 +103,7 @@ int main_pool_apply(struct db_tx *tx, const char *quiz_id, const char *sha) {
     if (db_tx_cmd(tx, "UPDATE sessions SET quiz_id = $2::bigint WHERE sid = $1", 2, p) != 0)
         return -1;
     return db_tx_cmd(tx,
-                     "INSERT INTO settings (key, value) VALUES ($1, $2)"
+                     "INSERT INTO session_settings (key, value) VALUES ($1, $2)"
                      " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                      2, s);
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
+import { env, http, waitFor, pidOf, natsEnv } from '../lib/stack.mjs';
 
 test('both gateways answer /healthz 200 with every backend up', async () => {
   assert.equal(env.gateways.length, 2);
@@ -49,10 +49,18 @@ test('docs/CONFIG.md is exactly what the settings table generates', () => {
   assert.equal(doc, out, 'run `make config-doc` and commit docs/CONFIG.md');
 });
 
+test('the roles table of docs/ARCHITECTURE.md is exactly what the roles table generates', () => {
+  const out = execFileSync(path.join(env.buildDir, 'shared/qw-nats-roles'), ['--doc'], { encoding: 'utf8' });
+  const doc = fs.readFileSync(path.join(env.root, 'docs/ARCHITECTURE.md'), 'utf8');
+  const m = doc.match(/^<!-- roles:begin[^\n]*\n([\s\S]*?)^<!-- roles:end/m);
+  assert.ok(m, 'docs/ARCHITECTURE.md has the roles markers');
+  assert.equal(m[1], out, 'run `make config-doc` and commit docs/ARCHITECTURE.md');
+});
+
 function runDaemon(name, extraEnv) {
   const bin = path.join(env.buildDir, `services/${name}/qw-${name}`);
   const r = spawnSync(bin, [], {
-    env: { ...process.env, QW_NATS_URL: env.natsUrl, QW_DB_URL: env.dbUrl, QW_OPS_PORT: '0', QW_HTTP_PORT: '1', ...extraEnv },
+    env: { ...process.env, ...natsEnv(name), QW_DB_URL: env.dbUrl, QW_OPS_PORT: '0', QW_HTTP_PORT: '1', ...extraEnv },
     encoding: 'utf8', timeout: 20000,
   });
   return r;

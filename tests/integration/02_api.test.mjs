@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import httpMod from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { env, http, cookieFrom, setCookies, adminLogin, makePool, waitFor } from '../lib/stack.mjs';
+import { env, http, cookieFrom, setCookies, adminLogin, makePool, waitFor, natsEnv } from '../lib/stack.mjs';
 
 const [gw1, gw2] = env.gateways;
 let admin; // the cached admin cookie
@@ -518,7 +518,7 @@ function freePort() {
 test('behind a trusted proxy the first X-Forwarded-For hop is the client and https sets Secure cookies', async () => {
   const port = await freePort();
   proxyGw = spawn(path.join(env.buildDir, 'services/gateway/qw-gateway'), [], {
-    env: { ...process.env, QW_NATS_URL: env.natsUrl, QW_HTTP_PORT: String(port), QW_OPS_PORT: '0', QW_TRUSTED_PROXIES: '127.0.0.9', QW_INSTANCE: 'gateway-proxytest' },
+    env: { ...process.env, ...natsEnv('gateway'), QW_HTTP_PORT: String(port), QW_OPS_PORT: '0', QW_TRUSTED_PROXIES: '127.0.0.9', QW_INSTANCE: 'gateway-proxytest' },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${port}`;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, waitFor, pidOf, alive } from '../lib/stack.mjs';
+import { env, waitFor, pidOf, alive, natsEnv } from '../lib/stack.mjs';
 import { Bus, sql, createQuiz, createSession } from '../lib/fixtures.mjs';
 
 let standby = null;
@@ -20,7 +20,7 @@ test('a standby session instance never drives while the holder lives, and the se
   bus = await Bus.open(env.natsUrl);
   let err = '';
   standby = spawn(path.join(env.buildDir, 'services/session/qw-session'), [], {
-    env: { ...process.env, QW_OPS_PORT: '0', QW_INSTANCE: 'session-standby', QW_SESSION_LEASE_MS: '500' },
+    env: { ...process.env, ...natsEnv('session'), QW_DB_URL: process.env.QW_DB_URL_SESSION, QW_OPS_PORT: '0', QW_INSTANCE: 'session-standby', QW_SESSION_LEASE_MS: '500' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   standby.stderr.on('data', (d) => { err += d.toString(); });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, waitFor, pidOf, alive } from '../lib/stack.mjs';
+import { env, waitFor, pidOf, alive, natsEnv } from '../lib/stack.mjs';
 import { Bus, sql, createQuiz, createSession } from '../lib/fixtures.mjs';
 
 const STANDBY_LEASE_MS = 500;
@@ -37,7 +37,7 @@ test('a standby takes over from a SIGSTOPped holder, closes its question at the 
 
   let err = '';
   standby = spawn(path.join(env.buildDir, 'services/session/qw-session'), [], {
-    env: { ...process.env, QW_OPS_PORT: '0', QW_INSTANCE: 'session-standby-hung', QW_SESSION_LEASE_MS: String(STANDBY_LEASE_MS) },
+    env: { ...process.env, ...natsEnv('session'), QW_DB_URL: process.env.QW_DB_URL_SESSION, QW_OPS_PORT: '0', QW_INSTANCE: 'session-standby-hung', QW_SESSION_LEASE_MS: String(STANDBY_LEASE_MS) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   standby.stderr.on('data', (d) => { err += d.toString(); });

@@ -17,14 +17,17 @@ const [GW0, GW1] = env.gateways;
 const sc = StringCodec();
 let admin = null;
 let bus = null;
+let forger = null; // publishes events: needs a role allowed to (session)
 
 before(async () => {
   admin = await adminLogin();
   bus = await Bus.open();
+  forger = await Bus.open(undefined, 'session');
 });
 
 after(async () => {
   if (bus) await bus.close().catch(() => {});
+  if (forger) await forger.close().catch(() => {});
 });
 
 // Two students (one per gateway) and the instructor, each with its snapshot.
@@ -51,7 +54,7 @@ test('a lifecycle event whose seq skips one is not trusted: every socket gets a 
 
     // seq row.seq + 1 never reached the gateways; a close at +2 claims a
     // reveal the record does not hold
-    bus.nc.publish(`qw.evt.${sid}`, sc.encode(JSON.stringify({
+    forger.nc.publish(`qw.evt.${sid}`, sc.encode(JSON.stringify({
       type: 'question_closed', seq: row.seq + 2, question_idx: 0, answer: 'D', counts: { A: 0, B: 0, C: 0, D: 2 },
       players: 2, results: { ra: ['D', 999, 999], rb: ['D', 999, 999] },
     })));

@@ -96,6 +96,38 @@ test('the compose stack has every part, each health-checked or one-shot, daemons
   for (const v of Object.values(compose.services)) assert.ok(!JSON.stringify(v).match(/PASSWORD=[^$]|password=/i), 'no secret in the file');
 });
 
+test('compose: each daemon connects to NATS as its own role with only its own secrets, unprivileged', () => {
+  const s = compose.services;
+  const roleOf = { auth: 'auth', 'session-a': 'session', 'session-b': 'session', scoring: 'scoring', gateway: 'gateway' };
+  for (const [name, role] of Object.entries(roleOf)) {
+    const e = s[name].environment;
+    assert.equal(e.QW_NATS_USER, `qw_${role}`, `${name} is NATS user qw_${role}`);
+    assert.equal(e.QW_NATS_PASSWORD_FILE, `/run/secrets/nats_${role}`);
+    assert.deepEqual(s[name].secrets, [`nats_${role}`], `${name} mounts its own NATS password only`);
+    assert.equal(compose.secrets[`nats_${role}`].file, `./secrets/nats-${role}.password`);
+    if (name !== 'auth') assert.ok(!(s[name].env_file || []).includes('admin.env'), `${name} gets no admin password`);
+  }
+  assert.equal(s.gateway.environment.QW_DB_URL, undefined, 'the gateway has no database URL');
+  assert.equal(s.gateway.env_file, undefined, 'the gateway reads no secret env file');
+  for (const name of [...Object.keys(roleOf), 'migrate', 'nats']) {
+    assert.deepEqual(s[name].cap_drop, ['ALL'], `${name} drops every capability`);
+    assert.ok(s[name].security_opt.includes('no-new-privileges:true'), `${name} sets no-new-privileges`);
+    assert.equal(s[name].read_only, true, `${name} has a read-only root filesystem`);
+  }
+  for (const name of ['postgres', 'haproxy']) assert.ok(s[name].security_opt.includes('no-new-privileges:true'), `${name} sets no-new-privileges`);
+  // NATS in compose has the same users and permissions as every other stack
+  assert.deepEqual(s.nats.env_file, ['nats.env']);
+  const conf = read('compose/nats.conf').match(/^# roles:begin\n([\s\S]*?)^# roles:end$/m);
+  assert.ok(conf, 'compose/nats.conf has the roles markers');
+  const want = execFileSync(path.join(env.buildDir, 'shared/qw-nats-roles'), ['--conf-env'], { encoding: 'utf8' });
+  assert.equal(conf[1], want, 'compose/nats.conf: paste `qw-nats-roles --conf-env` between the markers');
+  const init = read('compose/init-secrets.sh');
+  const names = execFileSync(path.join(env.buildDir, 'shared/qw-nats-roles'), ['--names'], { encoding: 'utf8' }).trim().split('\n');
+  const made = init.match(/^for role in ([a-z ]+); do$/m)[1].split(' ');
+  assert.deepEqual(made, names, 'init-secrets.sh makes a password for every role');
+  assert.match(read('.gitignore'), /^\/compose\/secrets\/$/m);
+});
+
 test('the gateway scales: no fixed host port, no container name, HAProxy finds replicas by DNS and is trusted', () => {
   const gw = compose.services.gateway;
   assert.equal(gw.ports, undefined);
@@ -193,12 +225,22 @@ test('the systemd units verify and carry the hardening', () => {
       fs.writeFileSync(path.join(dir, u), text);
       if (u.endsWith('.service')) {
         const t = read(`deploy/systemd/${u}`);
-        for (const want of ['User=quizwire', 'EnvironmentFile=/etc/quizwire/quizwire.env', 'NoNewPrivileges=yes',
+        for (const want of ['User=quizwire', 'EnvironmentFile=/etc/quizwire/common.env', 'NoNewPrivileges=yes',
           'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ProtectKernelTunables=yes',
           'ProtectControlGroups=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'CapabilityBoundingSet=\n']) {
           assert.ok(t.includes(want), `${u}: ${want.trim()}`);
         }
         assert.match(t, u === 'qw-migrate.service' ? /^Type=oneshot$/m : /^Restart=on-failure$/m, u);
+        // secrets only where used: one role file and one NATS credential per unit
+        const role = { 'qw-auth.service': 'auth', 'qw-session@.service': 'session', 'qw-scoring.service': 'scoring',
+          'qw-gateway@.service': 'gateway' }[u];
+        const files = [...t.matchAll(/^EnvironmentFile=(\S+)$/gm)].map((m) => m[1]);
+        if (role) {
+          assert.match(t, new RegExp(`^LoadCredential=nats:/etc/quizwire/secrets/nats-${role}\\.password$`, 'm'), u);
+          assert.match(t, new RegExp(`^Environment=QW_NATS_USER=qw_${role} QW_NATS_PASSWORD_FILE=%d/nats$`, 'm'), u);
+        }
+        const own = role === 'gateway' ? [] : [`/etc/quizwire/${role || 'migrate'}.env`];
+        assert.deepEqual(files, ['/etc/quizwire/common.env', ...own], `${u} reads only its own settings`);
       }
     }
     fs.symlinkSync('qw-session@.service', path.join(dir, 'qw-session@1.service'));
@@ -222,6 +264,18 @@ test('compose/README.md says how to run the stack under Podman', () => {
   assert.ok(m, 'a "With Podman" section');
   for (const want of [/podman\.socket/, /DOCKER_HOST=unix:\/\/\S*podman\.sock/, /netavark/, /parse-resolv-conf/])
     assert.match(m[1], want);
+});
+
+test('deploy: the admin password is stored as its hash, NATS checks the roles, each role its own secrets', () => {
+  const b = read('deploy/bootstrap.sh');
+  assert.doesNotMatch(b, /^QW_ADMIN_PASSWORD=/m, 'no plain admin password in an env file');
+  assert.match(b, /QW_ADMIN_PASSWORD_HASH=/);
+  assert.match(b, /mkpasswd -m yescrypt --stdin/);
+  assert.match(b, /qw-nats-roles --conf "\$ETC\/secrets"/, 'nats.conf gets the users and permissions of the roles table');
+  const names = execFileSync(path.join(env.buildDir, 'shared/qw-nats-roles'), ['--names'], { encoding: 'utf8' }).trim().split('\n');
+  assert.deepEqual(b.match(/^for role in ([a-z ]+); do secret_file/m)[1].split(' '), names, 'a NATS password for every role');
+  assert.match(b, /^role_env auth\.env .*qw_auth/m);
+  assert.doesNotMatch(b, /role_env gateway/, 'the gateways get no database or admin secret');
 });
 
 test('both HAProxy configs pass haproxy -c and share one defaults and backend block', () => {

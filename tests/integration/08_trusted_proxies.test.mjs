@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import httpMod from 'node:http';
 import path from 'node:path';
-import { env, waitFor } from '../lib/stack.mjs';
+import { env, waitFor, natsEnv } from '../lib/stack.mjs';
 import { freePort } from './08_haproxy_lib.mjs';
 
 const children = [];
@@ -18,7 +18,7 @@ after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGTERM
 function gateway(port, trusted) {
   let err = '';
   const c = spawn(path.join(env.buildDir, 'services/gateway/qw-gateway'), [], {
-    env: { ...process.env, QW_NATS_URL: env.natsUrl, QW_HTTP_PORT: String(port), QW_OPS_PORT: '0',
+    env: { ...process.env, ...natsEnv('gateway'), QW_HTTP_PORT: String(port), QW_OPS_PORT: '0',
       QW_TRUSTED_PROXIES: trusted, QW_INSTANCE: `gateway-cidr-${port}` },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

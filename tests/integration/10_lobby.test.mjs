@@ -10,7 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import httpMod from 'node:http';
-import { env, http, adminLogin, makePool, wsUrl } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, wsUrl, cookieFrom } from '../lib/stack.mjs';
 import { sql } from '../lib/fixtures.mjs';
 import { newSession, connect as openSocket, adminWs as openAdminWs, refusedStatus, results } from '../lib/ws.mjs';
 
@@ -33,8 +33,7 @@ function adminWs(base, admin, sid) {
 }
 
 function studentCookie(res) {
-  const c = (res.headers.getSetCookie ? res.headers.getSetCookie() : []).find((x) => x.startsWith('qw_student='));
-  return c ? c.split(';')[0] : null;
+  return cookieFrom(res, 'qw_student');
 }
 
 async function joinReq(base, body, cookie) {

@@ -4,6 +4,8 @@
 // events by type. Fixture text is ours (never client input), quoted here.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { connect, StringCodec } from 'nats';
 
 const sc = StringCodec();
@@ -105,9 +107,12 @@ export class EventLog {
 }
 
 export class Bus {
-  static async open(url = process.env.QW_NATS_URL) {
+  // Connects with the credentials of `role` (the stack's secrets folder):
+  // a gateway's by default, as the tests play the gateway's part.
+  static async open(url = process.env.QW_NATS_URL, role = 'gateway') {
     const b = new Bus();
-    b.nc = await connect({ servers: url, name: 'qw-tests' });
+    const pass = fs.readFileSync(path.join(process.env.QW_NATS_SECRET_DIR, `nats-${role}.password`), 'utf8').trim();
+    b.nc = await connect({ servers: url, name: 'qw-tests', user: `qw_${role}`, pass });
     return b;
   }
   async request(subject, obj, timeout = 5000) {

@@ -21,10 +21,24 @@ export const env = {
   buildDir: process.env.QW_BUILD_DIR,
   root: process.env.QW_ROOT,
   natsUrl: process.env.QW_NATS_URL,
+  natsSecretDir: process.env.QW_NATS_SECRET_DIR,
   dbUrl: process.env.QW_DB_URL,
   adminPassword: process.env.QW_ADMIN_PASSWORD,
 };
 if (env.gateways.length === 0) throw new Error('QW_GATEWAYS is not set: run the tests through tests/run.sh');
+
+// The NATS credentials of `role` (auth, session, scoring, gateway): user,
+// password file and password, from the stack's secrets folder.
+export function natsCreds(role) {
+  const file = path.join(env.natsSecretDir, `nats-${role}.password`);
+  return { user: `qw_${role}`, file, pass: fs.readFileSync(file, 'utf8').trim() };
+}
+
+// The environment a daemon of `role` started by a test needs for NATS.
+export function natsEnv(role) {
+  const c = natsCreds(role);
+  return { QW_NATS_URL: env.natsUrl, QW_NATS_USER: c.user, QW_NATS_PASSWORD_FILE: c.file };
+}
 
 // http(base, method, path, {body, cookie, headers, timeout}) ->
 //   {status, headers, setCookies, json, text}
