@@ -64,7 +64,8 @@ int main_pool_prepare(struct session_daemon *sd, struct db *db, char quiz_id[32]
     }
     sha256_hex(text, len, sha);
     const char *key[1] = {SHA_KEY};
-    if (!(r = db_exec(db, "SELECT value FROM session_settings WHERE key = $1", 1, key))) goto cleanup;
+    if (!(r = db_exec(db, "SELECT value FROM session_settings WHERE key = $1", 1, key)))
+        goto cleanup;
     if (PQntuples(r) == 1 && strcmp(db_val(r, 0, 0), sha) == 0) {
         rc = 0; /* unchanged */
         goto cleanup;
