@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { env, http, waitFor } from '../lib/stack.mjs';
+import { env, http, waitFor, natsEnv } from '../lib/stack.mjs';
 
 // A TCP proxy to the stack's Postgres socket. hold() stops every byte both
 // ways (the connections stay open, as behind a stalled network); connections
@@ -99,7 +99,8 @@ test('auth is live but not ready until its worker subscribed, red within seconds
   daemon = spawn(path.join(env.buildDir, 'services/auth/qw-auth'), [], {
     env: {
       ...process.env,
-      QW_DB_URL: `host=127.0.0.1 port=${proxy.port} dbname=${dbField('dbname')} user=${dbField('user')} sslmode=disable`,
+      ...natsEnv('auth'),
+      QW_DB_URL: `host=127.0.0.1 port=${proxy.port} dbname=${dbField('dbname')} user=${dbField('user')} passfile=${dbField('passfile')} sslmode=disable`,
       QW_OPS_PORT: String(opsPort), QW_INSTANCE: 'auth-readiness', QW_WORKERS: '1', QW_HEALTH_DB_MS: '1000',
     },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { env, waitFor } from '../lib/stack.mjs';
+import { env, waitFor, natsEnv } from '../lib/stack.mjs';
 import { freePort, selfSignedCert, renderDeployConfig, renderComposeConfig, startHaproxy } from './08_haproxy_lib.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qw-secure-'));
@@ -26,7 +26,7 @@ before(async () => {
   cert = selfSignedCert(dir);
   const port = await freePort();
   gwProc = spawn(path.join(env.buildDir, 'services/gateway/qw-gateway'), [], {
-    env: { ...process.env, QW_NATS_URL: env.natsUrl, QW_HTTP_PORT: String(port), QW_OPS_PORT: '0',
+    env: { ...process.env, ...natsEnv('gateway'), QW_HTTP_PORT: String(port), QW_OPS_PORT: '0',
       QW_TRUSTED_PROXIES: '127.0.0.1', QW_INSTANCE: `gateway-secure-${port}` },
     stdio: 'ignore',
   });
