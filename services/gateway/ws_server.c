@@ -55,18 +55,28 @@ struct ws_sess **ws_server_sessions(struct ws_server *srv) {
     return &srv->sessions;
 }
 
-/* Appends `it` (taken) to the inbox and wakes the loop. Any thread. */
-static void push(struct ws_server *srv, struct item *it) {
-    pthread_mutex_lock(&srv->lock);
+/* Appends `it` (taken) to the inbox; `lock` held. */
+static void append_locked(struct ws_server *srv, struct item *it) {
     if (srv->in_tail)
         srv->in_tail->next = it;
     else
         srv->in_head = it;
     srv->in_tail = it;
-    pthread_mutex_unlock(&srv->lock);
+}
+
+/* Wakes the loop. Any thread. */
+static void wake(struct ws_server *srv) {
     uint64_t one = 1;
     ssize_t w = write(srv->evfd, &one, sizeof(one));
     (void)w;
+}
+
+/* Appends `it` (taken) to the inbox and wakes the loop. Any thread. */
+static void push(struct ws_server *srv, struct item *it) {
+    pthread_mutex_lock(&srv->lock);
+    append_locked(srv, it);
+    pthread_mutex_unlock(&srv->lock);
+    wake(srv);
 }
 
 static struct item *item_new(enum item_kind kind, const char *data, size_t len) {
@@ -136,20 +146,28 @@ static void on_reconnected(void *ctx) {
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
                      struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len) {
     struct item *it = item_new(ITEM_CONN, extra, extra_len);
-    int closed;
-    pthread_mutex_lock(&srv->lock);
-    closed = srv->closed || atomic_load(&srv->stopping);
-    pthread_mutex_unlock(&srv->lock);
-    if (!it || closed) {
-        if (it) free(it->data);
-        free(it);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    int queued = 0;
+    if (it) {
+        it->who = *cl;
+        it->fd = fd;
+        it->urh = urh;
+        /* one critical section: ws_server_stop sets `closed` and empties
+         * the inbox under the same lock, so a socket is either in the inbox
+         * before that (and closed there) or refused here, never left behind */
+        pthread_mutex_lock(&srv->lock);
+        if (!srv->closed && !atomic_load(&srv->stopping)) {
+            append_locked(srv, it);
+            queued = 1;
+        }
+        pthread_mutex_unlock(&srv->lock);
+    }
+    if (queued) {
+        wake(srv);
         return;
     }
-    it->who = *cl;
-    it->fd = fd;
-    it->urh = urh;
-    push(srv, it);
+    if (it) free(it->data);
+    free(it);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 void ws_server_dirty(struct ws_conn *c) {
