@@ -40,21 +40,6 @@ static void bad(struct ws_conn *c, const char *code, const char *message) {
     ws_conn_error(c, code, message);
 }
 
-/* elapsed_ms of a submit for `qidx` read at (mono_us, wall_ms); see
- * ARCHITECTURE "Fair points". */
-static long long elapsed_for(const struct ws_conn *c, long long qidx, int64_t mono_us,
-                             int64_t wall_ms) {
-    long long e = 0;
-    if (c->q_idx != qidx) return 0; /* not the question it was shown: scoring refuses it */
-    if (c->q_from_snapshot) {
-        e = wall_ms - c->q_opened_at_ms;
-    } else if (!c->q_write_pending && c->q_written_mono_us) {
-        e = rtt_elapsed_ms(mono_us - c->q_written_mono_us, rtt_round_trip_us(&c->rtt),
-                           ws_server_rtt_cap_ms(c->srv) * 1000);
-    }
-    return e < 0 ? 0 : e;
-}
-
 static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t wall_ms) {
     if (c->who.admin) {
         ws_conn_error(c, "forbidden", "instructors do not submit answers");
@@ -72,11 +57,12 @@ static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t w
     }
     long long qidx = json_integer_value(qi);
     const char *choice = json_string_value(ch);
-    json_t *req =
-        json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
-                  c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
-                  (json_int_t)qidx, "choice", choice, "received_at_ms", (json_int_t)wall_ms,
-                  "elapsed_ms", (json_int_t)elapsed_for(c, qidx, mono_us, wall_ms));
+    json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
+                            c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
+                            (json_int_t)qidx, "choice", choice, "received_at_ms",
+                            (json_int_t)wall_ms, "elapsed_ms",
+                            (json_int_t)rtt_submit_elapsed_ms(&c->rtt, qidx, mono_us, wall_ms,
+                                                              ws_server_rtt_cap_ms(c->srv) * 1000));
     if (!req || ws_server_request(c, WS_REQ_SUBMIT, SUBJ_SCORING_SUBMIT, req, qidx, choice) != 0)
         ws_conn_error(c, "unavailable", "the answer could not be sent; nothing was recorded");
     json_decref(req);

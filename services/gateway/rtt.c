@@ -3,7 +3,8 @@
  * docs/ARCHITECTURE.md "Fair points"). A ping's payload is a fresh random
  * nonce, so a client cannot learn the server's clock from it nor make up a
  * pong in advance; a nonce is compared in constant time and counts once.
- * Loop thread only (one struct per socket); never blocks.
+ * The question a socket was shown is kept here too, so the submit rule
+ * reads one struct. Loop thread only (one struct per socket); never blocks.
  */
 #include "rtt.h"
 
@@ -13,6 +14,7 @@
 void rtt_init(struct rtt *r, int64_t now_us) {
     memset(r, 0, sizeof(*r));
     r->heard_us = now_us;
+    r->q_idx = -1;
 }
 
 int rtt_nonce(uint8_t out[RTT_NONCE_LEN]) {
@@ -88,4 +90,40 @@ int64_t rtt_elapsed_ms(int64_t raw_us, int64_t rtt_us, int64_t cap_us) {
     if (cap_us >= 0 && minus > cap_us) minus = cap_us;
     int64_t e = raw_us - minus;
     return e < 0 ? 0 : e / 1000;
+}
+
+void rtt_question_queued(struct rtt *r, long long idx, int64_t opened_at_ms) {
+    r->q_idx = idx;
+    r->q_from_snapshot = 0;
+    r->q_opened_at_ms = opened_at_ms;
+    r->q_write_pending = 1;
+    r->q_written_us = 0;
+}
+
+void rtt_question_snapshot(struct rtt *r, long long idx, int64_t opened_at_ms) {
+    if (r->q_idx == idx) return;
+    r->q_idx = idx;
+    r->q_from_snapshot = 1;
+    r->q_opened_at_ms = opened_at_ms;
+}
+
+int rtt_question_unwritten(const struct rtt *r) {
+    return r->q_write_pending;
+}
+
+void rtt_question_written(struct rtt *r, int64_t now_us) {
+    if (!r->q_write_pending) return;
+    r->q_written_us = now_us;
+    r->q_write_pending = 0;
+}
+
+int64_t rtt_submit_elapsed_ms(const struct rtt *r, long long qidx, int64_t now_us, int64_t wall_ms,
+                              int64_t cap_us) {
+    int64_t e = 0;
+    if (r->q_idx != qidx) return 0;
+    if (r->q_from_snapshot)
+        e = wall_ms - r->q_opened_at_ms;
+    else if (!r->q_write_pending && r->q_written_us)
+        e = rtt_elapsed_ms(now_us - r->q_written_us, rtt_round_trip_us(r), cap_us);
+    return e < 0 ? 0 : e;
 }

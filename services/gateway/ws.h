@@ -96,19 +96,13 @@ struct ws_conn {
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
     struct ws_claims who;
-    unsigned armed;     /* epoll events currently armed */
-    int ready;          /* snapshot written: events flow */
-    json_t *held;       /* events received before the snapshot */
-    long long seq;      /* lifecycle seq of the state the socket shows, -1 unknown */
-    long long snap_gen; /* the snapshot request whose reply counts */
-    /* fair points: the question this socket was shown and when */
-    long long q_idx;           /* -1 none */
-    int q_from_snapshot;       /* shown in a snapshot: count from opened_at */
-    int64_t q_opened_at_ms;    /* session clock (wall) */
-    int64_t q_written_mono_us; /* when question_open left for the socket */
-    int q_write_pending;       /* question_open queued, not yet written */
-    struct rtt rtt;            /* pings outstanding and round-trip samples */
-    int64_t next_ping_ms;      /* monotonic */
+    unsigned armed;       /* epoll events currently armed */
+    int ready;            /* snapshot written: events flow */
+    json_t *held;         /* events received before the snapshot */
+    long long seq;        /* lifecycle seq of the state the socket shows, -1 unknown */
+    long long snap_gen;   /* the snapshot request whose reply counts */
+    struct rtt rtt;       /* fair timing (rtt.c only): pings, round trips, the question shown */
+    int64_t next_ping_ms; /* monotonic */
     long long score;
     int bad_count;
     int64_t bad_window_ms;

@@ -213,7 +213,6 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     c->who = *who;
     c->extra = extra;
     c->extra_len = extra_len;
-    c->q_idx = -1;
     rtt_init(&c->rtt, clock_mono_us());
     int fl = fcntl(c->fd, F_GETFL);
     if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;

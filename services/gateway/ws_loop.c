@@ -83,10 +83,9 @@ static void sweep(struct ws_server *srv) {
         srv->dirty = c->dirty_next;
         c->dirty = 0;
         if (!c->dead) ws_conn_io(c, 0);
-        if (!c->dead && c->q_write_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
-            c->q_written_mono_us = clock_mono_us();
-            c->q_write_pending = 0;
-        }
+        if (!c->dead && rtt_question_unwritten(&c->rtt) &&
+            wslay_event_get_queued_msg_count(c->ctx) == 0)
+            rtt_question_written(&c->rtt, clock_mono_us());
         unsigned want = 0;
         if (!c->dead) {
             if (wslay_event_want_read(c->ctx)) want |= EPOLLIN;

@@ -86,11 +86,8 @@ void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r) {
     }
     json_t *mine = json_object_get(json_object_get(r->ev, "results"), c->who.student_id);
     if (is_open) {
-        c->q_idx = json_integer_value(json_object_get(r->ev, "question_idx"));
-        c->q_from_snapshot = 0;
-        c->q_opened_at_ms = json_integer_value(json_object_get(r->ev, "opened_at_ms"));
-        c->q_write_pending = 1;
-        c->q_written_mono_us = 0;
+        rtt_question_queued(&c->rtt, json_integer_value(json_object_get(r->ev, "question_idx")),
+                            json_integer_value(json_object_get(r->ev, "opened_at_ms")));
         snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}", (long long)ws_remaining_ms(r->ev));
     } else if (t == QUIZ_EV_QUESTION_CLOSED) {
         /* results[student_id] = [choice|null, points, score] */

@@ -72,11 +72,9 @@ void ws_snapshot_answer(struct ws_conn *c, const json_t *reply, long long gen) {
     if (json_is_integer(sc)) c->score = json_integer_value(sc);
     /* a question the socket was shown already keeps its timing (fair
      * points); one it learns of here counts from opened_at_ms */
-    if (open && !c->who.admin && c->q_idx != idx) {
-        c->q_idx = idx;
-        c->q_from_snapshot = 1;
-        c->q_opened_at_ms = json_integer_value(json_object_get(reply, "opened_at_ms"));
-    }
+    if (open && !c->who.admin)
+        rtt_question_snapshot(&c->rtt, idx,
+                              json_integer_value(json_object_get(reply, "opened_at_ms")));
     snap = json_pack("{s:s,s:s,s:s,s:I,s:O?,s:O?,s:I,s:O?,s:O?,s:I}", "type", "snapshot", "sid",
                      c->who.sid, "state", state, "question_idx", (json_int_t)idx, "question_count",
                      json_object_get(reply, "question_count"), "question",

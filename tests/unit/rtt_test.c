@@ -1,7 +1,9 @@
 /*
  * rtt_test: only a pong echoing an outstanding nonce is a round-trip
  * sample, once; the estimate is the minimum of the recent samples; elapsed
- * subtracts the whole round trip, capped, never going below 0.
+ * subtracts the whole round trip, capped, never going below 0; a submit's
+ * elapsed counts from when question_open was written, or from opened_at for
+ * a question first seen in a snapshot, and is 0 for any other question.
  */
 #include "check.h"
 #include "rtt.h"
@@ -104,11 +106,50 @@ static void quick_pings_first_then_the_interval(void) {
     CHECK(memcmp(n, m, RTT_NONCE_LEN) != 0); /* fresh randomness each time */
 }
 
+static void submit_elapsed_follows_the_question_shown(void) {
+    struct rtt r;
+    uint8_t n[RTT_NONCE_LEN];
+    const int64_t cap = 1000000;
+    rtt_init(&r, 0);
+    CHECK(rtt_submit_elapsed_ms(&r, 0, 5000000, 90000, cap) == 0); /* nothing shown */
+    CHECK(rtt_question_unwritten(&r) == 0);
+    /* shown live: counts from the write, less the round trip */
+    fill(n, 7);
+    rtt_sent(&r, n, 1000000);
+    CHECK(rtt_pong(&r, n, sizeof(n), 1200000) == 1); /* 200 ms */
+    rtt_question_queued(&r, 2, 80000);
+    CHECK(rtt_question_unwritten(&r) == 1);
+    CHECK(rtt_submit_elapsed_ms(&r, 2, 3000000, 90000, cap) == 0); /* not written yet */
+    rtt_question_written(&r, 2000000);
+    CHECK(rtt_question_unwritten(&r) == 0);
+    rtt_question_written(&r, 2500000); /* the first write counts, once */
+    CHECK(rtt_submit_elapsed_ms(&r, 2, 5200000, 99999, cap) == 3000);
+    CHECK(rtt_submit_elapsed_ms(&r, 2, 5200000, 99999, 100000) == 3100); /* capped */
+    CHECK(rtt_submit_elapsed_ms(&r, 2, 2100000, 99999, cap) == 0);       /* never below 0 */
+    CHECK(rtt_submit_elapsed_ms(&r, 1, 5200000, 99999, cap) == 0);       /* another question */
+    CHECK(rtt_submit_elapsed_ms(&r, 3, 5200000, 99999, cap) == 0);
+    /* a snapshot of the same question keeps its live timing */
+    rtt_question_snapshot(&r, 2, 70000);
+    CHECK(rtt_submit_elapsed_ms(&r, 2, 5200000, 99999, cap) == 3000);
+    /* a question first seen in a snapshot counts from opened_at */
+    rtt_question_snapshot(&r, 3, 100000);
+    CHECK(rtt_question_unwritten(&r) == 0);
+    CHECK(rtt_submit_elapsed_ms(&r, 3, 1, 104500, cap) == 4500);
+    CHECK(rtt_submit_elapsed_ms(&r, 3, 1, 99000, cap) == 0); /* a clock behind: 0 */
+    rtt_question_snapshot(&r, 3, 50000); /* seen again: the first opened_at stays */
+    CHECK(rtt_submit_elapsed_ms(&r, 3, 1, 104500, cap) == 4500);
+    /* its question_open after all: live timing again */
+    rtt_question_queued(&r, 4, 110000);
+    rtt_question_written(&r, 6000000);
+    CHECK(rtt_submit_elapsed_ms(&r, 4, 7200000, 999999, cap) == 1000);
+}
+
 int main(void) {
     only_echoed_nonces_are_samples();
     oldest_pending_ping_is_forgotten();
     estimate_is_the_minimum_of_recent_samples();
     elapsed_subtracts_the_whole_capped_round_trip();
     quick_pings_first_then_the_interval();
+    submit_elapsed_follows_the_question_shown();
     return check_result("rtt_test");
 }
