@@ -167,11 +167,19 @@ void fanout_event(struct ws_server *srv, const char *sid, const char *data, size
     json_decref(ev);
 }
 
+/* Asks the snapshot `req` (borrowed) of session `sid` for the resync.
+ * Returns 0 or -1. */
+static int resync_request(struct ws_server *srv, const char *sid, const json_t *req) {
+    struct ws_req_ctx ctx = {.kind = WS_REQ_RESYNC, .qidx = -1};
+    snprintf(ctx.sid, sizeof(ctx.sid), "%s", sid);
+    return ws_server_request(srv, &ctx, SUBJ_SESSION_SNAPSHOT, req);
+}
+
 void fanout_resync_all(struct ws_server *srv) {
     int n = 0;
     for (struct ws_sess *s = *ws_server_sessions(srv); s; s = s->next) {
         json_t *req = json_pack("{s:s}", "sid", s->sid);
-        if (req && ws_server_request_session(srv, s->sid, SUBJ_SESSION_SNAPSHOT, req) == 0)
+        if (req && resync_request(srv, s->sid, req) == 0)
             n++;
         else
             LOG_WARN("fanout_resync_unsent", "sid=%s", s->sid);
@@ -187,7 +195,7 @@ void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *r
         /* the session service is not back yet: ask again (paced by the
          * request deadline) until it answers or the sockets leave */
         json_t *req = json_pack("{s:s}", "sid", sid);
-        if (!req || ws_server_request_session(srv, sid, SUBJ_SESSION_SNAPSHOT, req) != 0)
+        if (!req || resync_request(srv, sid, req) != 0)
             LOG_WARN("fanout_resync_unsent", "sid=%s", sid);
         json_decref(req);
         return;

@@ -15,6 +15,7 @@
 #include "reply.h"
 #include "subjects.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,9 @@ static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t w
                             (json_int_t)wall_ms, "elapsed_ms",
                             (json_int_t)rtt_submit_elapsed_ms(&c->rtt, qidx, mono_us, wall_ms,
                                                               ws_server_rtt_cap_ms(c->srv) * 1000));
-    if (!req || ws_server_request(c, WS_REQ_SUBMIT, SUBJ_SCORING_SUBMIT, req, qidx, choice) != 0)
+    struct ws_req_ctx ctx = {.kind = WS_REQ_SUBMIT, .c = c, .qidx = qidx};
+    snprintf(ctx.choice, sizeof(ctx.choice), "%s", choice);
+    if (!req || ws_server_request(c->srv, &ctx, SUBJ_SCORING_SUBMIT, req) != 0)
         ws_conn_error(c, "unavailable", "the answer could not be sent; nothing was recorded");
     json_decref(req);
 }
@@ -74,7 +77,8 @@ static void on_command(struct ws_conn *c, const char *cmd) {
         return;
     }
     json_t *req = json_pack("{s:s,s:s}", "sid", c->who.sid, "cmd", cmd);
-    if (!req || ws_server_request(c, WS_REQ_CMD, SUBJ_SESSION_CMD, req, -1, NULL) != 0)
+    struct ws_req_ctx ctx = {.kind = WS_REQ_CMD, .c = c, .qidx = -1};
+    if (!req || ws_server_request(c->srv, &ctx, SUBJ_SESSION_CMD, req) != 0)
         ws_conn_error(c, "unavailable", "the session service could not be asked");
     json_decref(req);
 }
@@ -117,10 +121,11 @@ static void reply_failure(struct ws_conn *c, const json_t *reply) {
     ws_conn_error(c, code ? code : "error", message ? message : "the request failed");
 }
 
-void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t *reply,
-                         long long qidx, const char *choice) {
+void handle_client_reply(const struct ws_req_ctx *ctx, const json_t *reply) {
+    struct ws_conn *c = ctx->c;
+    enum ws_req_kind kind = ctx->kind;
     if (kind == WS_REQ_SNAPSHOT) {
-        ws_snapshot_answer(c, reply, qidx); /* qidx carries the request's generation */
+        ws_snapshot_answer(c, reply, ctx->snap_gen);
         return;
     }
     if (!reply) {
@@ -138,8 +143,9 @@ void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t 
         const char *rc = json_string_value(json_object_get(reply, "choice"));
         const char *status = json_string_value(json_object_get(reply, "status"));
         send_json(c, json_pack("{s:s,s:I,s:s,s:s}", "type", "submit_ack", "question_idx",
-                               json_is_integer(rq) ? json_integer_value(rq) : (json_int_t)qidx,
-                               "choice", rc ? rc : choice, "status", status ? status : "invalid"));
+                               json_is_integer(rq) ? json_integer_value(rq) : (json_int_t)ctx->qidx,
+                               "choice", rc ? rc : ctx->choice, "status",
+                               status ? status : "invalid"));
     }
     /* a command's effect arrives as its lifecycle event */
 }

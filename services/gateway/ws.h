@@ -3,7 +3,7 @@
  *
  * One epoll thread (ws_server.c) owns every upgraded socket (ws_conn.c),
  * every per-session event subscription (fanout.c) and every pending NATS
- * request of a socket (handle_client.c). Other threads (libmicrohttpd's
+ * request (ws_requests.c, by id in req_table.c). Other threads (libmicrohttpd's
  * upgrade callback, nats.c callbacks) only push items into one locked inbox
  * and wake the loop with an eventfd; they never touch a socket. The loop
  * never blocks: NATS requests are published with a reply inbox, and their
@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "metrics.h"
 #include "quiz.h"
+#include "req_table.h"
 #include "rtt.h"
 #include "text.h"
 
@@ -96,13 +97,14 @@ struct ws_conn {
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
     struct ws_claims who;
-    unsigned armed;       /* epoll events currently armed */
-    int ready;            /* snapshot written: events flow */
-    json_t *held;         /* events received before the snapshot */
-    long long seq;        /* lifecycle seq of the state the socket shows, -1 unknown */
-    long long snap_gen;   /* the snapshot request whose reply counts */
-    struct rtt rtt;       /* fair timing (rtt.c only): pings, round trips, the question shown */
-    int64_t next_ping_ms; /* monotonic */
+    unsigned armed;         /* epoll events currently armed */
+    int ready;              /* snapshot written: events flow */
+    json_t *held;           /* events received before the snapshot */
+    long long seq;          /* lifecycle seq of the state the socket shows, -1 unknown */
+    long long snap_gen;     /* the snapshot request whose reply counts */
+    struct req_entry *reqs; /* its requests in flight (ws_requests.c links them) */
+    struct rtt rtt;         /* fair timing (rtt.c only): pings, round trips, the question shown */
+    int64_t next_ping_ms;   /* monotonic */
     long long score;
     int bad_count;
     int64_t bad_window_ms;
@@ -157,45 +159,50 @@ void ws_conn_ping(struct ws_conn *c);
 
 /* ---- loop services for the other files (ws_server.c) --------------------- */
 
-/* WS_REQ_RESYNC is a session's own snapshot (no socket): see
- * ws_server_request_session(). */
+/* What a request in flight is for, kept with it until its reply: which
+ * kind, which socket asked (NULL for WS_REQ_RESYNC, a session's own
+ * snapshot, and once the socket is gone), and what the answer needs. */
 enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC };
+struct ws_req_ctx {
+    enum ws_req_kind kind;
+    struct ws_conn *c;        /* borrowed; the asking socket, see above */
+    long long snap_gen;       /* WS_REQ_SNAPSHOT: c->snap_gen when asked */
+    long long qidx;           /* WS_REQ_SUBMIT: the question answered */
+    char choice[16];          /* WS_REQ_SUBMIT: the choice sent */
+    char sid[WS_SID_MAX + 1]; /* WS_REQ_RESYNC: the session */
+};
 
 /* Publishes `req` (borrowed) to `subject` with a reply to this gateway's
- * inbox; the reply (or a timeout, as reply NULL) comes back on the loop to
- * handle_client_reply(). `qidx`/`choice` are kept for the answer. Returns
- * 0, or -1 when it could not be sent (the caller answers unavailable). */
-int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
-                      const json_t *req, long long qidx, const char *choice);
-
-/* Like ws_server_request() for no socket: the reply (or NULL on timeout)
- * comes back on the loop to fanout_resync_reply() with `sid`. Returns 0 or
- * -1. */
-int ws_server_request_session(struct ws_server *srv, const char *sid, const char *subject,
-                              const json_t *req);
+ * inbox, keeping `ctx` (copied). The reply (or a timeout, as reply NULL)
+ * comes back on the loop: to handle_client_reply() for a socket's
+ * request, to fanout_resync_reply() for WS_REQ_RESYNC. Returns 0, or -1
+ * when it could not be sent (the caller answers unavailable). */
+int ws_server_request(struct ws_server *srv, const struct ws_req_ctx *ctx, const char *subject,
+                      const json_t *req);
 
 /* ---- requests in flight (ws_requests.c) ---------------------------------- */
 
-struct ws_pending;
 struct ws_requests {
-    struct ws_pending *head; /* owned list */
-    uint64_t next_id;
-    char inbox[64]; /* replies come to "<inbox>.<id>" */
-    int timeout_ms; /* QW_REQUEST_TIMEOUT_MS */
+    struct req_table table; /* by id, by deadline, by socket (req_table.h) */
+    char inbox[64];         /* replies come to "<inbox>.<id>" */
+    int timeout_ms;         /* QW_REQUEST_TIMEOUT_MS */
 };
 
+/* An empty set of requests replying to `inbox`. Returns 0 or -1. */
+int ws_requests_init(struct ws_requests *rq, const char *inbox, int timeout_ms);
 /* Publishes `req` (borrowed) to `subject` with a reply to <inbox>.<id> and
- * keeps it until answered. Returns 0, or -1 when it could not be sent. */
-int ws_requests_send(struct ws_requests *rq, natsConnection *nc, struct ws_conn *c, const char *sid,
-                     enum ws_req_kind kind, const char *subject, const json_t *req, long long qidx,
-                     const char *choice);
+ * keeps `ctx` (copied) until answered. Returns 0, or -1 when it could not
+ * be sent. */
+int ws_requests_send(struct ws_requests *rq, natsConnection *nc, const struct ws_req_ctx *ctx,
+                     const char *subject, const json_t *req);
 /* The raw reply (data, len) to request `id`: parsed and answered once. */
 void ws_requests_reply(struct ws_server *srv, struct ws_requests *rq, uint64_t id, const char *data,
                        size_t len);
 /* Answers every request past its deadline with no reply. */
 void ws_requests_expire(struct ws_server *srv, struct ws_requests *rq, int64_t now_ms);
 /* `c` is going away: its requests will be answered to nobody. */
-void ws_requests_forget(struct ws_requests *rq, const struct ws_conn *c);
+void ws_requests_forget(struct ws_conn *c);
+/* Frees every request unanswered. */
 void ws_requests_clear(struct ws_requests *rq);
 
 /* Puts `c` on the list the loop flushes (and re-arms, or frees when dead)
@@ -215,9 +222,9 @@ int64_t ws_server_rtt_cap_ms(struct ws_server *srv);
 /* A text message read from `c` (not NUL-terminated). Only queues work. */
 void handle_client_text(struct ws_conn *c, const uint8_t *data, size_t len);
 
-/* The reply to a request of `c` (NULL = no answer in time). `reply` borrowed. */
-void handle_client_reply(struct ws_conn *c, enum ws_req_kind kind, const json_t *reply,
-                         long long qidx, const char *choice);
+/* The reply to the request `ctx` of socket ctx->c (NULL = no answer in
+ * time). `reply` borrowed. */
+void handle_client_reply(const struct ws_req_ctx *ctx, const json_t *reply);
 
 /* ---- fan-out (fanout.c) -------------------------------------------------- */
 

@@ -65,7 +65,7 @@ fail:
 static void conn_remove(struct ws_server *srv, struct ws_conn *c) {
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     fanout_detach(c);
-    ws_requests_forget(&srv->requests, c);
+    ws_requests_forget(c);
     if (c->prev)
         c->prev->next = c->next;
     else

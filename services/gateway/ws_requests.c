@@ -1,51 +1,55 @@
 /*
  * ws_requests: the NATS requests the WebSocket loop has in flight (a
  * socket's snapshot, submit or command; a session's resync snapshot). Each
- * is published with a reply subject "<inbox>.<id>" and kept here until its
- * reply arrives on the loop or its deadline (QW_REQUEST_TIMEOUT_MS) passes,
- * then answered once: to the socket (handle_client_reply) or to the
- * session's resync (fanout_resync_reply). A socket that goes away keeps
- * its requests, which are then answered to nobody. Loop thread only.
+ * is published with a reply subject "<inbox>.<id>" and kept, with its typed
+ * context (struct ws_req_ctx), in a table by id (req_table.c) until its
+ * reply arrives on the loop or its deadline (QW_REQUEST_TIMEOUT_MS)
+ * passes, then answered once: to the socket (handle_client_reply) or to
+ * the session's resync (fanout_resync_reply). A reply, a tick and a
+ * socket's removal touch only the requests concerned, never the whole set.
+ * A socket that goes away keeps its requests, which are then answered to
+ * nobody. Loop thread only.
  */
 #include "ws.h"
 
 #include "clock.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct ws_pending {
-    uint64_t id;
-    struct ws_conn *c; /* NULL once the socket is gone, or WS_REQ_RESYNC */
-    enum ws_req_kind kind;
-    char sid[WS_SID_MAX + 1]; /* WS_REQ_RESYNC */
-    long long qidx;
-    char choice[16];
-    int64_t deadline_ms; /* monotonic */
-    struct ws_pending *next;
+    struct req_entry e; /* first: a req_entry of this table is a ws_pending */
+    struct ws_req_ctx ctx;
 };
 
-int ws_requests_send(struct ws_requests *rq, natsConnection *nc, struct ws_conn *c, const char *sid,
-                     enum ws_req_kind kind, const char *subject, const json_t *req, long long qidx,
-                     const char *choice) {
+static struct ws_pending *pending_of(struct req_entry *e) {
+    return (struct ws_pending *)(void *)((char *)e - offsetof(struct ws_pending, e));
+}
+
+int ws_requests_init(struct ws_requests *rq, const char *inbox, int timeout_ms) {
+    if (req_table_init(&rq->table) != 0) return -1;
+    snprintf(rq->inbox, sizeof(rq->inbox), "%s", inbox);
+    rq->timeout_ms = timeout_ms;
+    return 0;
+}
+
+int ws_requests_send(struct ws_requests *rq, natsConnection *nc, const struct ws_req_ctx *ctx,
+                     const char *subject, const json_t *req) {
     int rc = -1;
     char *body = json_dumps(req, JSON_COMPACT);
     struct ws_pending *p = calloc(1, sizeof(*p));
     if (!body || !p) goto cleanup;
-    p->id = ++rq->next_id;
-    p->c = c;
-    p->kind = kind;
-    snprintf(p->sid, sizeof(p->sid), "%s", sid ? sid : "");
-    p->qidx = qidx;
-    snprintf(p->choice, sizeof(p->choice), "%s", choice ? choice : "");
-    p->deadline_ms = clock_mono_ms() + rq->timeout_ms;
+    p->ctx = *ctx;
+    p->e.id = req_table_new_id(&rq->table);
+    p->e.deadline_ms = clock_mono_ms() + rq->timeout_ms;
     char reply[96];
-    snprintf(reply, sizeof(reply), "%s.%llu", rq->inbox, (unsigned long long)p->id);
+    snprintf(reply, sizeof(reply), "%s.%llu", rq->inbox, (unsigned long long)p->e.id);
     if (natsConnection_PublishRequest(nc, subject, reply, body, (int)strlen(body)) != NATS_OK)
         goto cleanup;
-    p->next = rq->head;
-    rq->head = p;
+    req_table_add(&rq->table, &p->e, ctx->c ? &ctx->c->reqs : NULL);
     p = NULL;
     rc = 0;
 cleanup:
@@ -54,25 +58,27 @@ cleanup:
     return rc;
 }
 
+/* 1 when request `p` still has someone to answer. */
+static int answerable(const struct ws_pending *p) {
+    return p->ctx.kind == WS_REQ_RESYNC || (p->ctx.c && !p->ctx.c->dead);
+}
+
 /* The answer (NULL = none in time) to pending request `p`. */
 static void answer(struct ws_server *srv, struct ws_pending *p, const json_t *reply) {
-    if (p->kind == WS_REQ_RESYNC) {
-        fanout_resync_reply(srv, p->sid, reply);
-    } else if (p->c && !p->c->dead) {
-        handle_client_reply(p->c, p->kind, reply, p->qidx, p->choice);
-        ws_server_dirty(p->c);
+    if (p->ctx.kind == WS_REQ_RESYNC) {
+        fanout_resync_reply(srv, p->ctx.sid, reply);
+    } else if (answerable(p)) {
+        handle_client_reply(&p->ctx, reply);
+        ws_server_dirty(p->ctx.c);
     }
 }
 
 void ws_requests_reply(struct ws_server *srv, struct ws_requests *rq, uint64_t id, const char *data,
                        size_t len) {
-    struct ws_pending **pp = &rq->head;
-    while (*pp && (*pp)->id != id)
-        pp = &(*pp)->next;
-    struct ws_pending *p = *pp;
-    if (!p) return; /* answered already, or timed out */
-    *pp = p->next;
-    if (p->kind == WS_REQ_RESYNC || (p->c && !p->c->dead)) {
+    struct req_entry *e = req_table_take(&rq->table, id);
+    if (!e) return; /* answered already, timed out, or never ours */
+    struct ws_pending *p = pending_of(e);
+    if (answerable(p)) {
         json_error_t err;
         json_t *reply = len ? json_loadb(data, len, 0, &err) : NULL;
         if (reply && !json_is_object(reply)) {
@@ -87,28 +93,26 @@ void ws_requests_reply(struct ws_server *srv, struct ws_requests *rq, uint64_t i
 }
 
 void ws_requests_expire(struct ws_server *srv, struct ws_requests *rq, int64_t now_ms) {
-    struct ws_pending **pp = &rq->head;
-    while (*pp) {
-        struct ws_pending *p = *pp;
-        if (p->deadline_ms > now_ms) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
+    struct req_entry *e;
+    while ((e = req_table_take_expired(&rq->table, now_ms)) != NULL) {
+        struct ws_pending *p = pending_of(e);
         answer(srv, p, NULL);
         free(p);
     }
 }
 
-void ws_requests_forget(struct ws_requests *rq, const struct ws_conn *c) {
-    for (struct ws_pending *p = rq->head; p; p = p->next)
-        if (p->c == c) p->c = NULL;
+/* req_table_disown's step: the socket of `e` is gone. */
+static void forget_socket(struct req_entry *e) {
+    pending_of(e)->ctx.c = NULL;
+}
+
+void ws_requests_forget(struct ws_conn *c) {
+    req_table_disown(&c->reqs, forget_socket);
 }
 
 void ws_requests_clear(struct ws_requests *rq) {
-    while (rq->head) {
-        struct ws_pending *p = rq->head;
-        rq->head = p->next;
-        free(p);
-    }
+    struct req_entry *e;
+    while ((e = req_table_take_expired(&rq->table, INT64_MAX)) != NULL)
+        free(pending_of(e));
+    req_table_free(&rq->table);
 }

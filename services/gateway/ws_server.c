@@ -177,17 +177,9 @@ void ws_server_dirty(struct ws_conn *c) {
     c->srv->dirty = c;
 }
 
-int ws_server_request(struct ws_conn *c, enum ws_req_kind kind, const char *subject,
-                      const json_t *req, long long qidx, const char *choice) {
-    struct ws_server *srv = c->srv;
-    return ws_requests_send(&srv->requests, srv->gw->d.nc, c, NULL, kind, subject, req, qidx,
-                            choice);
-}
-
-int ws_server_request_session(struct ws_server *srv, const char *sid, const char *subject,
-                              const json_t *req) {
-    return ws_requests_send(&srv->requests, srv->gw->d.nc, NULL, sid, WS_REQ_RESYNC, subject, req,
-                            -1, NULL);
+int ws_server_request(struct ws_server *srv, const struct ws_req_ctx *ctx, const char *subject,
+                      const json_t *req) {
+    return ws_requests_send(&srv->requests, srv->gw->d.nc, ctx, subject, req);
 }
 
 int ws_server_start(struct gateway *gw) {
@@ -199,7 +191,6 @@ int ws_server_start(struct gateway *gw) {
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
     srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
-    srv->requests.timeout_ms = gw->d.timeout_ms;
     pthread_mutex_init(&srv->lock, NULL);
     gw->ws = srv;
     metrics_register(&ws_metric_open);
@@ -213,8 +204,9 @@ int ws_server_start(struct gateway *gw) {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->evfd, &ev) != 0) goto fail;
     if (natsInbox_Create(&inbox) != NATS_OK) goto fail;
-    snprintf(srv->requests.inbox, sizeof(srv->requests.inbox), "%s", (const char *)inbox);
+    int inbox_ok = ws_requests_init(&srv->requests, (const char *)inbox, gw->d.timeout_ms) == 0;
     natsInbox_Destroy(inbox);
+    if (!inbox_ok) goto fail;
     char subj[96];
     snprintf(subj, sizeof(subj), "%s.*", srv->requests.inbox);
     if (natsConnection_Subscribe(&srv->reply_sub, gw->d.nc, subj, on_reply, srv) != NATS_OK)

@@ -24,9 +24,8 @@ int ws_snapshot_request(struct ws_conn *c) {
                       ? json_pack("{s:s}", "sid", c->who.sid)
                       : json_pack("{s:s,s:s}", "sid", c->who.sid, "student_id", c->who.student_id);
     c->snap_gen++;
-    int rc =
-        req ? ws_server_request(c, WS_REQ_SNAPSHOT, SUBJ_SESSION_SNAPSHOT, req, c->snap_gen, NULL)
-            : -1;
+    struct ws_req_ctx ctx = {.kind = WS_REQ_SNAPSHOT, .c = c, .snap_gen = c->snap_gen};
+    int rc = req ? ws_server_request(c->srv, &ctx, SUBJ_SESSION_SNAPSHOT, req) : -1;
     json_decref(req);
     return rc;
 }
