@@ -74,14 +74,17 @@ static enum MHD_Result forward(struct http_req *r, const char *subject, json_t *
 }
 
 /* Like forward() for a JSON body: the token is checked before the body is
- * even parsed, so a caller without one learns nothing about its input. */
-static enum MHD_Result forward_body(struct http_req *r, const char *subject) {
+ * even parsed, so a caller without one learns nothing about its input. With
+ * a sid (the routes of one session: the path's), it replaces any in the
+ * body. */
+static enum MHD_Result forward_body(struct http_req *r, const char *subject, const char *sid) {
     enum MHD_Result ret;
     json_t *claims = http_require_admin(r, &ret);
     if (!claims) return ret;
     json_decref(claims);
     json_t *body = http_body_json(r, &ret);
     if (!body) return ret;
+    if (sid) json_object_set_new(body, "sid", json_string(sid));
     json_t *reply = http_bus(r, subject, body);
     json_decref(body);
     ret = http_from_reply(r, reply, 200);
@@ -90,13 +93,13 @@ static enum MHD_Result forward_body(struct http_req *r, const char *subject) {
 }
 
 static enum MHD_Result quiz_create(struct http_req *r) {
-    return forward_body(r, SUBJ_QUIZ_CREATE);
+    return forward_body(r, SUBJ_QUIZ_CREATE, NULL);
 }
 static enum MHD_Result quiz_list(struct http_req *r) {
     return forward(r, SUBJ_QUIZ_LIST, json_object());
 }
 static enum MHD_Result session_create(struct http_req *r) {
-    return forward_body(r, SUBJ_SESSION_CREATE);
+    return forward_body(r, SUBJ_SESSION_CREATE, NULL);
 }
 static enum MHD_Result session_list(struct http_req *r) {
     return forward(r, SUBJ_SESSION_LIST, json_object());
@@ -127,23 +130,6 @@ static enum MHD_Result reset_main(struct http_req *r) {
     return command(r, "main", "reset");
 }
 
-/* Like forward_body() for the routes of one session: the sid is the
- * path's (one in the body is replaced). */
-static enum MHD_Result forward_session_body(struct http_req *r, const char *subject) {
-    enum MHD_Result ret;
-    json_t *claims = http_require_admin(r, &ret);
-    if (!claims) return ret;
-    json_decref(claims);
-    json_t *body = http_body_json(r, &ret);
-    if (!body) return ret;
-    json_object_set_new(body, "sid", json_string(r->params[0]));
-    json_t *reply = http_bus(r, subject, body);
-    json_decref(body);
-    ret = http_from_reply(r, reply, 200);
-    json_decref(reply);
-    return ret;
-}
-
 static enum MHD_Result lobby_lock(struct http_req *r) {
     return forward(r, SUBJ_LOBBY_LOCK, json_pack("{s:s,s:b}", "sid", r->params[0], "locked", 1));
 }
@@ -151,10 +137,10 @@ static enum MHD_Result lobby_unlock(struct http_req *r) {
     return forward(r, SUBJ_LOBBY_LOCK, json_pack("{s:s,s:b}", "sid", r->params[0], "locked", 0));
 }
 static enum MHD_Result lobby_two_step(struct http_req *r) {
-    return forward_session_body(r, SUBJ_LOBBY_TWO_STEP);
+    return forward_body(r, SUBJ_LOBBY_TWO_STEP, r->params[0]);
 }
 static enum MHD_Result lobby_remove(struct http_req *r) {
-    return forward_session_body(r, SUBJ_LOBBY_REMOVE);
+    return forward_body(r, SUBJ_LOBBY_REMOVE, r->params[0]);
 }
 static enum MHD_Result lobby_shapes(struct http_req *r) {
     http_add_header(r, "Cache-Control", "no-store");
