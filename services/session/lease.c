@@ -109,9 +109,13 @@ void lease_try(struct lifecycle *lc) {
     if (!got && takeover_hung(lc, from, sizeof(from))) got = lease_beat(lc, 1);
     if (!got) return;
     lc->leader = 1;
-    r = db_exec(lc->db,
-                "SELECT sid, question_idx, deadline_ms FROM sessions WHERE state = 'question'", 0,
-                NULL);
+    /* after a PostgreSQL restart the state connection is found broken only
+     * by its first statement, which remakes it: one more try before the
+     * lease is given up again (nothing was done yet, the scan is a read) */
+    for (int tries = 0; !r && tries < 2; tries++)
+        r = db_exec(lc->db,
+                    "SELECT sid, question_idx, deadline_ms FROM sessions WHERE state = 'question'",
+                    0, NULL);
     if (!r) {
         lease_step_down(lc, "timer_scan_failed");
         db_cmd(lc->lock_db, "SELECT pg_advisory_unlock(" LEASE_KEY ")", 0, NULL);
