@@ -3,7 +3,8 @@
 // the game and again from the list of past sessions, and the console shows
 // per question (hardest first) the share right, the answers per choice and
 // the median time, and per student the answers and score, all as the
-// results API computes them; question text is shown as text, never markup.
+// results API computes them; question text is shown as text, never markup,
+// and the page fits a 360 px screen.
 // QW_SCREENSHOTS=1 saves docs/screenshots/host-report.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,6 +116,12 @@ test('after the end the console reports each question, hardest first, and each s
   await past.locator('a').click();
   await host.locator('#view-report').waitFor({ state: 'visible' });
   await checkReport();
+
+  // On a 360 px screen the report scrolls its tables, never the page.
+  await host.setViewportSize({ width: 360, height: 740 });
+  const m = await host.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
+  assert.ok(m.sw <= m.cw, `scrollWidth ${m.sw} > clientWidth ${m.cw}`);
+  await host.setViewportSize({ width: 1280, height: 900 });
 
   // An unknown session says so.
   await host.goto(`${gw}/host#report=nosuchsid`);
