@@ -233,6 +233,83 @@ int quiz_rank(struct quiz_standing *rows, size_t n) {
     return 0;
 }
 
+/* ---- the report after class --------------------------------------------- */
+
+static int cmp_asc(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+long long quiz_median_ms(long long *v, size_t n) {
+    if (n == 0) return -1;
+    qsort(v, n, sizeof(*v), cmp_asc);
+    if (n % 2) return v[n / 2];
+    return v[n / 2 - 1] + (v[n / 2] - v[n / 2 - 1]) / 2;
+}
+
+int quiz_report_build(struct quiz_question_report *q, size_t nq, const struct quiz_answer *a,
+                      size_t na) {
+    /* the latencies grouped by question: a counting sort over question_idx */
+    size_t *start = calloc(nq + 1, sizeof(*start));
+    struct quiz_question_report **of = calloc(nq ? nq : 1, sizeof(*of)); /* by question_idx */
+    long long *lat = malloc((na ? na : 1) * sizeof(*lat));
+    int rc = -1;
+    if (!start || !of || !lat) goto cleanup;
+    for (size_t k = 0; k < nq; k++)
+        if (q[k].question_idx >= 0 && (size_t)q[k].question_idx < nq) of[q[k].question_idx] = &q[k];
+    for (size_t i = 0; i < na; i++)
+        if (a[i].question_idx >= 0 && (size_t)a[i].question_idx < nq && of[a[i].question_idx])
+            start[a[i].question_idx + 1]++;
+    for (size_t k = 0; k < nq; k++)
+        start[k + 1] += start[k];
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].question_idx < 0 || (size_t)a[i].question_idx >= nq) continue;
+        struct quiz_question_report *one = of[a[i].question_idx];
+        if (!one) continue;
+        quiz_counts_add(&one->counts, a[i].choice, 1);
+        if (a[i].correct) one->correct++;
+        lat[start[a[i].question_idx]++] = a[i].latency_ms < 0 ? 0 : a[i].latency_ms;
+    }
+    /* start[k] now ends group k, which begins where group k-1 ended */
+    for (size_t k = 0; k < nq; k++) {
+        int idx = q[k].question_idx;
+        if (idx < 0 || (size_t)idx >= nq) {
+            q[k].median_ms = -1;
+            continue;
+        }
+        size_t from = idx == 0 ? 0 : start[idx - 1];
+        q[k].median_ms = quiz_median_ms(lat + from, start[idx] - from);
+    }
+    rc = 0;
+cleanup:
+    free(start);
+    free(of);
+    free(lat);
+    return rc;
+}
+
+double quiz_share_right(const struct quiz_question_report *q) {
+    if (q->counts.answered <= 0) return -1;
+    return (double)q->correct / (double)q->counts.answered;
+}
+
+static int cmp_hardest(const void *pa, const void *pb) {
+    const struct quiz_question_report *a = pa, *b = pb;
+    int ua = a->counts.answered > 0, ub = b->counts.answered > 0;
+    if (ua != ub) return ua ? -1 : 1;
+    if (ua) {
+        /* a->correct/a->answered vs b->correct/b->answered, exactly */
+        long long l = a->correct * b->counts.answered, r = b->correct * a->counts.answered;
+        if (l != r) return l < r ? -1 : 1;
+        if (a->median_ms != b->median_ms) return a->median_ms > b->median_ms ? -1 : 1;
+    }
+    return a->question_idx < b->question_idx ? -1 : a->question_idx > b->question_idx;
+}
+
+void quiz_hardest_first(struct quiz_question_report *q, size_t n) {
+    if (n > 1) qsort(q, n, sizeof(*q), cmp_hardest);
+}
+
 /* ---- names and codes ---------------------------------------------------- */
 
 int quiz_event_subject(char *buf, size_t size, const char *sid) {

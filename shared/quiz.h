@@ -2,8 +2,9 @@
  * quiz: what a quiz IS, in one place, as pure functions: the session states
  * and event types (one name table each), the lifecycle table of commands,
  * the points rule, the judging order of a submit, per-choice counts,
- * standings (ranks with shared ties), the event subject, join codes, and
- * the JSON of every event and of the session object.
+ * standings (ranks with shared ties), the report after class (per question
+ * the share right, the counts, the median time, hardest first), the event
+ * subject, join codes, and the JSON of every event and of the session object.
  * Daemons only translate between NATS, SQL and these functions; nothing
  * here does I/O, locks or logs (join codes read the OpenSSL CSPRNG, which
  * is the one exception). quiz.c holds the rules, quiz_json.c the builders;
@@ -184,6 +185,46 @@ int quiz_rank_from_higher(long long higher);
  * of memory (ranks then unset). */
 int quiz_rank(struct quiz_standing *rows, size_t n);
 
+/* ---- the report after class ------------------------------------------ */
+
+/* One recorded answer, as the report reads it. */
+struct quiz_answer {
+    int question_idx;
+    const char *choice; /* borrowed */
+    int correct;
+    long long latency_ms;
+};
+
+/* One question's figures. The caller sets question_idx, text, answer,
+ * choices and counts (quiz_counts_init); quiz_report_build fills the rest. */
+struct quiz_question_report {
+    int question_idx;
+    const char *text, *answer; /* borrowed */
+    json_t *choices;           /* borrowed: the choices' texts, A.. in order */
+    struct quiz_counts counts; /* answers per label; counts.answered all of them */
+    long long correct;         /* answers that were right */
+    long long median_ms;       /* median answer time, -1 when nobody answered */
+};
+
+/* The median of v[0..n) (sorted in place): the middle value, or the mean of
+ * the two middle values rounded down; -1 when n is 0. Values are >= 0. */
+long long quiz_median_ms(long long *v, size_t n);
+
+/* Adds every answer of a[0..na) to the question of q[0..nq) with its
+ * question_idx (an answer to no such question is left out) and sets each
+ * question's median. Returns 0, or -1 when out of memory (medians unset). */
+int quiz_report_build(struct quiz_question_report *q, size_t nq, const struct quiz_answer *a,
+                      size_t na);
+
+/* The share of a question's answers that were right (0..1), or -1 when
+ * nobody answered it. */
+double quiz_share_right(const struct quiz_question_report *q);
+
+/* Sorts the hardest questions first: the lowest share right first (compared
+ * exactly), then the longest median, then the lowest index; questions
+ * nobody answered come last, by index. */
+void quiz_hardest_first(struct quiz_question_report *q, size_t n);
+
 /* ---- names and codes -------------------------------------------------- */
 
 /* Writes "qw.evt.<sid>" into buf. Returns 0, or -1 when sid is empty or it
@@ -250,6 +291,11 @@ json_t *quiz_ev_question_closed(long long seq, int idx, const char *answer,
                                 long long players);
 int quiz_closed_result_add(json_t *results, const char *student_id, const char *choice,
                            long long points, long long score);
+
+/* {"question_idx","text","answer","choices","counts","answered","correct",
+ * "share_right","median_ms"}; share_right and median_ms are null when
+ * nobody answered. `choices` is copied (NULL means []). */
+json_t *quiz_question_report_json(const struct quiz_question_report *q);
 
 /* results {"<student_id>":[score, rank]} from ranked rows. */
 json_t *quiz_ev_session_ended(long long seq, const struct quiz_standing *rows, size_t n);

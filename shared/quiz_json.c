@@ -89,3 +89,14 @@ json_t *quiz_ev_student_removed(const char *student_id, long long players) {
     return json_pack("{s:s,s:s,s:I}", "type", quiz_event_name(QUIZ_EV_STUDENT_REMOVED),
                      "student_id", student_id, "players", (json_int_t)players);
 }
+
+json_t *quiz_question_report_json(const struct quiz_question_report *q) {
+    double share = quiz_share_right(q);
+    json_t *choices = q->choices ? json_deep_copy(q->choices) : json_array();
+    return json_pack("{s:i,s:s,s:s,s:o,s:o,s:I,s:I,s:o,s:o}", "question_idx", q->question_idx,
+                     "text", q->text ? q->text : "", "answer", q->answer ? q->answer : "",
+                     "choices", choices, "counts", quiz_counts_json(&q->counts), "answered",
+                     (json_int_t)q->counts.answered, "correct", (json_int_t)q->correct,
+                     "share_right", share < 0 ? json_null() : json_real(share), "median_ms",
+                     q->median_ms < 0 ? json_null() : json_integer(q->median_ms));
+}

@@ -1,8 +1,9 @@
 /*
- * record: the reads of the quiz record that more than one daemon makes,
- * written once: the answers per choice of one question, and every
- * student's score (the sum of their points; no answer scores 0). The
- * rules applied to what they read (labels, ranks) are shared/quiz's.
+ * record: the reads of the quiz record, written once: the answers per
+ * choice of one question, every student's score (the sum of their points;
+ * no answer scores 0), and the questions of a session's quiz (for the
+ * report). The rules applied to what they read (labels, ranks, the
+ * report's figures) are shared/quiz's.
  * Reads run inside the caller's transaction (a db_tx), never on their own.
  */
 #ifndef QW_RECORD_H
@@ -17,6 +18,12 @@
     "SELECT st.student_id, st.name, COALESCE(sum(a.points), 0) AS score FROM students st"          \
     " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"                      \
     " WHERE st.sid = $1 AND st.removed_at IS NULL GROUP BY st.student_id, st.name"
+
+/* The questions of session $1's quiz, by index: columns idx, text, answer,
+ * choices (a JSON array of texts). */
+#define RECORD_QUESTIONS                                                                           \
+    "SELECT q.idx, q.text, q.answer, q.choices::text FROM questions q"                             \
+    " JOIN sessions s ON s.quiz_id = q.quiz_id WHERE s.sid = $1 ORDER BY q.idx"
 
 /* Adds the answers to question `idx` of `sid`, per choice, to `c` (which
  * the caller initialised for the question's labels). Returns 0, or -1 when

@@ -4,11 +4,13 @@
  * translates the request into one NATS request and the reply back into
  * HTTP. The gateway decides nothing here: pools and sessions live behind
  * the session daemon, results behind scoring, logins behind auth. The one
- * thing built here is the results CSV, from the results object.
+ * thing built here is the CSV files (the results, the report per question),
+ * from the results object.
  * Runs on libmicrohttpd's pool threads.
  */
 #include "http.h"
 
+#include "quiz.h"
 #include "reply.h"
 #include "subjects.h"
 
@@ -236,7 +238,32 @@ static void results_csv(json_t *res, struct buf *b) {
     }
 }
 
-static enum MHD_Result results_csv_route(struct http_req *r) {
+/* Renders the report of the results object (borrowed) as CSV into b: one row
+ * per question, hardest first, the counts of A..D in the last columns
+ * (empty past the question's choices). */
+static void report_csv(json_t *res, struct buf *b) {
+    static const char *const cols[] = {"question_idx", "text",        "answer",   "answered",
+                                       "correct",      "share_right", "median_ms"};
+    static const char header[] =
+        "question_idx,text,answer,answered,correct,share_right,median_ms,A,B,C,D\r\n";
+    buf_add(b, header, sizeof(header) - 1);
+    size_t i;
+    json_t *q;
+    char tmp[64];
+    json_array_foreach(json_object_get(res, "questions"), i, q) {
+        for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+            csv_cell(b, cell_text(json_object_get(q, cols[c]), tmp, sizeof(tmp)), 0);
+        json_t *counts = json_object_get(q, "counts");
+        for (int c = 0; c < QUIZ_MAX_CHOICES; c++)
+            csv_cell(b, cell_text(json_object_get(counts, quiz_label(c)), tmp, sizeof(tmp)),
+                     c == QUIZ_MAX_CHOICES - 1);
+    }
+}
+
+/* Answers GET .../<name>.csv: the results object from scoring rendered by
+ * `render` as an attachment quizwire-<sid>-<name>.csv. */
+static enum MHD_Result csv_route(struct http_req *r, void (*render)(json_t *, struct buf *),
+                                 const char *name) {
     enum MHD_Result ret;
     json_t *claims = http_require_admin(r, &ret);
     if (!claims) return ret;
@@ -250,7 +277,7 @@ static enum MHD_Result results_csv_route(struct http_req *r) {
         return ret;
     }
     struct buf b = {0};
-    results_csv(reply, &b);
+    render(reply, &b);
     json_decref(reply);
     if (b.failed) {
         free(b.data);
@@ -264,12 +291,19 @@ static enum MHD_Result results_csv_route(struct http_req *r) {
             *p == '-' || *p == '_')
             safe[k++] = *p;
     safe[k] = '\0';
-    snprintf(disp, sizeof(disp), "attachment; filename=\"quizwire-%s-results.csv\"", safe);
+    snprintf(disp, sizeof(disp), "attachment; filename=\"quizwire-%s-%s.csv\"", safe, name);
     http_add_header(r, "Content-Disposition", disp);
     http_add_header(r, "Cache-Control", "no-store");
     ret = http_bytes(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
     free(b.data);
     return ret;
+}
+
+static enum MHD_Result results_csv_route(struct http_req *r) {
+    return csv_route(r, results_csv, "results");
+}
+static enum MHD_Result report_csv_route(struct http_req *r) {
+    return csv_route(r, report_csv, "report");
 }
 
 const struct http_route routes_admin[] = {
@@ -293,5 +327,6 @@ const struct http_route routes_admin[] = {
     {"GET", "/admin/api/sessions/*/shapes", 0, lobby_shapes},
     {"GET", "/admin/api/sessions/*/results", 0, results},
     {"GET", "/admin/api/sessions/*/results.csv", 0, results_csv_route},
+    {"GET", "/admin/api/sessions/*/report.csv", 0, report_csv_route},
     {NULL, NULL, 0, NULL},
 };

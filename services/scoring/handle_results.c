@@ -4,7 +4,9 @@
  * ranked by score (shared/quiz's ranks: equal scores share one), listed by
  * score then name; each with every recorded answer. Read-only, in one
  * snapshot so the scores and the answers are of one moment; runs on
- * service worker threads.
+ * service worker threads. Beside them the report after class: per question
+ * (hardest first) the share right, the counts and the median time, as
+ * shared/quiz computes them from the answers of the students listed.
  */
 #include "quiz.h"
 #include "record.h"
@@ -16,9 +18,12 @@
 
 json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
-    PGresult *s = NULL, *st = NULL, *a = NULL;
-    json_t *out = NULL, *by_id = NULL, *students = NULL;
+    PGresult *s = NULL, *st = NULL, *a = NULL, *qs = NULL;
+    json_t *out = NULL, *by_id = NULL, *students = NULL, *questions = NULL;
     struct quiz_standing *rows = NULL;
+    struct quiz_question_report *report = NULL; /* one per question; choices owned here */
+    struct quiz_answer *given = NULL;           /* borrows from `a` */
+    size_t nq = 0;
     const char *sid = json_string_value(json_object_get(req, "sid"));
     if (!sid || !*sid) return reply_error(400, "bad_field", "sid must be a string");
     const char *p[1] = {sid};
@@ -32,8 +37,9 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
             "SELECT student_id, question_idx, choice, correct, points, latency_ms FROM answers"
             " WHERE sid = $1 ORDER BY student_id, question_idx",
             1, p);
+        qs = db_tx_exec(&tx, RECORD_QUESTIONS, 1, p);
     }
-    if (!s || (PQntuples(s) == 1 && (!st || !a)) || db_tx_commit(&tx) != 0) {
+    if (!s || (PQntuples(s) == 1 && (!st || !a || !qs)) || db_tx_commit(&tx) != 0) {
         out = reply_error(503, "unavailable", "the database is unavailable");
         goto cleanup;
     }
@@ -59,17 +65,39 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
         json_object_set(by_id, rows[i].student_id, answers);
         json_array_append_new(students, one);
     }
+    nq = (size_t)PQntuples(qs);
+    report = calloc(nq ? nq : 1, sizeof(*report));
+    given = calloc(PQntuples(a) ? (size_t)PQntuples(a) : 1, sizeof(*given));
+    if (!report || !given) goto oom;
+    for (size_t k = 0; k < nq; k++) {
+        report[k] = (struct quiz_question_report){
+            .question_idx = atoi(PQgetvalue(qs, (int)k, 0)),
+            .text = PQgetvalue(qs, (int)k, 1),
+            .answer = PQgetvalue(qs, (int)k, 2),
+            .choices = json_loads(PQgetvalue(qs, (int)k, 3), 0, NULL),
+        };
+        quiz_counts_init(&report[k].counts, (int)json_array_size(report[k].choices));
+    }
+    size_t ngiven = 0;
     for (int i = 0; i < PQntuples(a); i++) {
         json_t *answers = json_object_get(by_id, PQgetvalue(a, i, 0));
         if (!answers) continue;
+        given[ngiven++] =
+            (struct quiz_answer){atoi(PQgetvalue(a, i, 1)), PQgetvalue(a, i, 2),
+                                 strcmp(PQgetvalue(a, i, 3), "t") == 0, atoll(PQgetvalue(a, i, 5))};
         json_array_append_new(
             answers, json_pack("{s:i,s:s,s:b,s:i,s:i}", "question_idx", atoi(PQgetvalue(a, i, 1)),
                                "choice", PQgetvalue(a, i, 2), "correct",
                                strcmp(PQgetvalue(a, i, 3), "t") == 0, "points",
                                atoi(PQgetvalue(a, i, 4)), "latency_ms", atoi(PQgetvalue(a, i, 5))));
     }
-    out = json_pack("{s:b,s:s,s:s,s:o}", "ok", 1, "sid", sid, "state", PQgetvalue(s, 0, 0),
-                    "students", students);
+    if (quiz_report_build(report, nq, given, ngiven) != 0) goto oom;
+    quiz_hardest_first(report, nq);
+    questions = json_array();
+    for (size_t k = 0; k < nq; k++)
+        json_array_append_new(questions, quiz_question_report_json(&report[k]));
+    out = json_pack("{s:b,s:s,s:s,s:o,s:o}", "ok", 1, "sid", sid, "state", PQgetvalue(s, 0, 0),
+                    "students", students, "questions", questions);
     goto cleanup;
 oom:
     json_decref(students);
@@ -77,9 +105,14 @@ oom:
 cleanup:
     db_tx_rollback(&tx);
     free(rows);
+    for (size_t k = 0; report && k < nq; k++)
+        json_decref(report[k].choices);
+    free(report);
+    free(given);
     json_decref(by_id);
     PQclear(s);
     PQclear(st);
     PQclear(a);
+    PQclear(qs);
     return out;
 }

@@ -167,6 +167,7 @@ const adminRoutes = [
   ['POST', '/admin/api/reset'],
   ['GET', '/admin/api/sessions/main/results'],
   ['GET', '/admin/api/sessions/main/results.csv'],
+  ['GET', '/admin/api/sessions/main/report.csv'],
 ];
 
 test('every admin route without a valid admin token answers 401 and no data', async () => {
@@ -479,6 +480,70 @@ test('results CSV: one row per student and answer, quoted, formula cells defused
   assert.ok(lines.some((l) => l.startsWith("b2,'=SUM(A1),0,")), csv.text);
   assert.ok(lines.some((l) => /^c3,Zoë 李雷 🎓,0,\d+,,,,,$/.test(l)), 'a student without answers has one row with empty answer columns');
   assert.equal(lines.length, 1 + 4 + 1);
+});
+
+test('the report after class: per question the share right, the counts and the median time, hardest first, in JSON and CSV', async () => {
+  const quiz = await http(gw1, 'POST', '/admin/api/quizzes', {
+    cookie: await cookie(),
+    body: {
+      title: 'Report',
+      questions: [
+        { text: 'Easy', choices: ['x', 'y'], answer: 'A' },
+        { text: '=HYPERLINK("http://evil")', choices: ['1', '2', '3'], answer: 'C' },
+        { text: 'Nobody got here', choices: ['p', 'q'], answer: 'B' },
+        { text: 'Split, "quoted"', choices: ['a', 'b', 'c', 'd'], answer: 'D' },
+      ],
+    },
+  });
+  assert.equal(quiz.status, 200, quiz.text);
+  const s = (await http(gw1, 'POST', '/admin/api/sessions', { cookie: await cookie(), body: { quiz_id: quiz.json.quiz_id } })).json;
+  for (const student_id of ['a', 'b', 'c', 'd']) {
+    assert.equal((await http(gw1, 'POST', '/api/join', { body: { sid: s.sid, student_id, name: student_id.toUpperCase() } })).status, 200);
+  }
+  // q0: 3 of 3 right; q1: 1 of 4 right; q3: 2 of 4 right (d gave none on q0)
+  const rows = [
+    ['a', 0, 'A', true, 1000, 2000], ['b', 0, 'A', true, 800, 6000], ['c', 0, 'A', true, 900, 4000],
+    ['a', 1, 'C', true, 700, 9000], ['b', 1, 'A', false, 0, 1000], ['c', 1, 'B', false, 0, 3000], ['d', 1, 'A', false, 0, 2000],
+    ['a', 3, 'D', true, 600, 5000], ['b', 3, 'D', true, 600, 7000], ['c', 3, 'A', false, 0, 1000], ['d', 3, 'C', false, 0, 3000],
+  ];
+  sql(`INSERT INTO answers VALUES ${rows.map(([st, q, ch, ok, pts, ms]) => `('${s.sid}','${st}',${q},'${ch}',${ok},${pts},${ms},0)`).join(',')}`);
+  const res = await http(gw1, 'GET', `/admin/api/sessions/${s.sid}/results`, { cookie: await cookie() });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(Object.keys(res.json).sort(), ['questions', 'sid', 'state', 'students'], 'every field of before stays');
+  assert.equal(res.json.students.length, 4);
+  assert.deepEqual(res.json.students.find((x) => x.student_id === 'a').answers.map((x) => x.question_idx), [0, 1, 3]);
+  assert.deepEqual(res.json.questions.map((q) => q.question_idx), [1, 3, 0, 2], 'hardest first, the unplayed one last');
+  assert.deepEqual(res.json.questions[0], {
+    question_idx: 1, text: '=HYPERLINK("http://evil")', answer: 'C', choices: ['1', '2', '3'],
+    counts: { A: 2, B: 1, C: 1 }, answered: 4, correct: 1, share_right: 0.25, median_ms: 2500,
+  });
+  assert.equal(res.json.questions[1].share_right, 0.5);
+  assert.equal(res.json.questions[1].median_ms, 4000);
+  assert.equal(res.json.questions[2].share_right, 1);
+  assert.equal(res.json.questions[2].median_ms, 4000);
+  assert.deepEqual(res.json.questions[3], {
+    question_idx: 2, text: 'Nobody got here', answer: 'B', choices: ['p', 'q'],
+    counts: { A: 0, B: 0 }, answered: 0, correct: 0, share_right: null, median_ms: null,
+  });
+
+  const csv = await http(gw2, 'GET', `/admin/api/sessions/${s.sid}/report.csv`, { cookie: await cookie() });
+  assert.equal(csv.status, 200, csv.text);
+  assert.equal(csv.headers.get('content-type'), 'text/csv; charset=utf-8');
+  assert.equal(csv.headers.get('content-disposition'), `attachment; filename="quizwire-${s.sid}-report.csv"`);
+  assert.deepEqual(csv.text.split('\r\n'), [
+    'question_idx,text,answer,answered,correct,share_right,median_ms,A,B,C,D',
+    `1,"'=HYPERLINK(""http://evil"")",C,4,1,0.25,2500,2,1,1,`,
+    '3,"Split, ""quoted""",D,4,2,0.5,4000,1,0,1,2',
+    '0,Easy,A,3,3,1,4000,3,0,,',
+    '2,Nobody got here,B,0,0,,,0,0,,',
+    '',
+  ]);
+
+  for (const p of ['results', 'results.csv', 'report.csv']) {
+    const unknown = await http(gw1, 'GET', `/admin/api/sessions/nosuchsid/${p}`, { cookie: await cookie() });
+    assert.equal(unknown.status, 404, `${p}: ${unknown.text}`);
+    assert.equal(unknown.json.error, 'unknown_session');
+  }
 });
 
 // ---- rate limit (last: it uses its own source addresses) -------------

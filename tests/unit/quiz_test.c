@@ -2,7 +2,8 @@
  * quiz_test: every rule of shared/quiz as a table of cases: names round
  * trip, the lifecycle table, the points rule at 0, at the limit and past
  * it, the judging order (a close racing a submit included), counts, ranks
- * with shared ties and empty sessions, subjects, unbiased codes, and the
+ * with shared ties and empty sessions, the report after class (medians,
+ * shares, hardest first), subjects, unbiased codes, and the
  * JSON of the session object and of each event.
  */
 #include "check.h"
@@ -303,6 +304,97 @@ static void ranks_share_ties(void) {
     free(big);
 }
 
+static void report_after_class(void) {
+    static const struct {
+        long long v[6];
+        size_t n;
+        long long median;
+    } med[] = {
+        {{0}, 0, -1},      {{7}, 1, 7},
+        {{9, 1, 5}, 3, 5}, {{4000, 1000}, 2, 2500},
+        {{1, 2}, 2, 1},    {{3, 3, 1, 8, 2, 9}, 6, 3},
+    };
+    for (size_t i = 0; i < sizeof(med) / sizeof(med[0]); i++) {
+        long long v[6];
+        memcpy(v, med[i].v, sizeof(v));
+        CHECK(quiz_median_ms(v, med[i].n) == med[i].median);
+    }
+
+    /* question 0: 3 of 4 right; 1: 1 of 3 right, slow; 2: 1 of 3 right, fast;
+     * 3: nobody answered; an answer to a question 9 that does not exist */
+    static const struct quiz_answer a[] = {
+        {0, "B", 1, 1000}, {0, "B", 1, 3000}, {0, "A", 0, 2000}, {0, "B", 1, 9000},
+        {1, "C", 1, 8000}, {1, "A", 0, 6000}, {1, "A", 0, 7000}, {2, "D", 1, 1000},
+        {2, "B", 0, 2000}, {2, "B", 0, 500},  {9, "A", 1, 100},  {2, "Z", 0, 4000},
+    };
+    struct quiz_question_report q[4];
+    for (int k = 0; k < 4; k++) {
+        q[k] = (struct quiz_question_report){.question_idx = k, .text = "t", .answer = "B"};
+        quiz_counts_init(&q[k].counts, 4);
+    }
+    CHECK(quiz_report_build(q, 4, a, sizeof(a) / sizeof(a[0])) == 0);
+    static const struct {
+        long long answered, correct, median, a, b;
+        double share;
+    } want[] = {
+        {4, 3, 2500, 1, 3, 0.75},
+        {3, 1, 7000, 2, 0, 1.0 / 3},
+        {4, 1, 1500, 0, 2, 0.25}, /* "Z" counts as answered, in no label */
+        {0, 0, -1, 0, 0, -1},
+    };
+    for (int k = 0; k < 4; k++) {
+        CHECK(q[k].counts.answered == want[k].answered && q[k].correct == want[k].correct);
+        CHECK(q[k].median_ms == want[k].median);
+        CHECK(q[k].counts.n[0] == want[k].a && q[k].counts.n[1] == want[k].b);
+        CHECK(quiz_share_right(&q[k]) == want[k].share);
+    }
+    quiz_hardest_first(q, 4);
+    static const int order[] = {2, 1, 0, 3};
+    for (int k = 0; k < 4; k++)
+        CHECK(q[k].question_idx == order[k]);
+
+    /* equal shares: the longer median first, then the lower index */
+    struct quiz_question_report t[3] = {
+        {.question_idx = 0, .correct = 1, .median_ms = 100},
+        {.question_idx = 1, .correct = 2, .median_ms = 900},
+        {.question_idx = 2, .correct = 1, .median_ms = 100},
+    };
+    t[0].counts.answered = 2;
+    t[1].counts.answered = 4;
+    t[2].counts.answered = 2;
+    quiz_hardest_first(t, 3);
+    CHECK(t[0].question_idx == 1 && t[1].question_idx == 0 && t[2].question_idx == 2);
+    quiz_hardest_first(NULL, 0);
+    CHECK(quiz_report_build(NULL, 0, NULL, 0) == 0);
+
+    json_t *choices = json_pack("[s,s]", "yes", "no");
+    struct quiz_question_report one = {.question_idx = 1,
+                                       .text = "=1+1",
+                                       .answer = "A",
+                                       .choices = choices,
+                                       .correct = 1,
+                                       .median_ms = 1200};
+    quiz_counts_init(&one.counts, 2);
+    quiz_counts_add(&one.counts, "A", 1);
+    quiz_counts_add(&one.counts, "B", 3);
+    json_t *j = quiz_question_report_json(&one);
+    json_t *want_j =
+        json_pack("{s:i,s:s,s:s,s:[s,s],s:{s:i,s:i},s:i,s:i,s:f,s:i}", "question_idx", 1, "text",
+                  "=1+1", "answer", "A", "choices", "yes", "no", "counts", "A", 1, "B", 3,
+                  "answered", 4, "correct", 1, "share_right", 0.25, "median_ms", 1200);
+    CHECK(j && json_equal(j, want_j));
+    json_decref(j);
+    json_decref(want_j);
+    json_decref(choices);
+    struct quiz_question_report none = {.question_idx = 0, .median_ms = -1};
+    quiz_counts_init(&none.counts, 2);
+    j = quiz_question_report_json(&none);
+    CHECK(j && json_is_null(json_object_get(j, "share_right")) &&
+          json_is_null(json_object_get(j, "median_ms")) &&
+          json_array_size(json_object_get(j, "choices")) == 0);
+    json_decref(j);
+}
+
 static void subjects_and_codes(void) {
     char buf[32];
     CHECK(quiz_event_subject(buf, sizeof(buf), "main") == 0 && strcmp(buf, "qw.evt.main") == 0);
@@ -479,6 +571,7 @@ int main(void) {
     judging_order();
     counts_per_choice();
     ranks_share_ties();
+    report_after_class();
     subjects_and_codes();
     session_object();
     events();

@@ -3,8 +3,12 @@
 // drives it over /admin/ws?sid=S; in the lobby it locks and unlocks the
 // lobby, removes players, and turns the two-step join on (the shapes to
 // tap are projected and re-read as they change). The sid lives in the URL (#sid=...) so a
-// reload rebuilds the console from the `snapshot`. Text from users (names,
-// questions, server messages) goes in with textContent only.
+// reload rebuilds the console from the `snapshot`. The report after class
+// (#report=S, from the end of a game or the list of past sessions) shows
+// per question the share right, the answers per choice and the median time,
+// hardest first, and per student the answers and score, as the results
+// route computes them. Text from users (names, questions, server messages)
+// goes in with textContent only.
 'use strict';
 
 (() => {
@@ -37,9 +41,9 @@
   function show(view) {
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
     document.body.dataset.view = view;
-    const inApp = view === 'setup' || view === 'console';
+    const inApp = view === 'setup' || view === 'console' || view === 'report';
     $('h-logout').hidden = !inApp;
-    $('h-new').hidden = view !== 'console';
+    $('h-new').hidden = view !== 'console' && view !== 'report';
     $('h-title').hidden = view !== 'console';
   }
 
@@ -64,6 +68,11 @@
 
   function sidFromHash() {
     const m = /(?:^|[#&])sid=([^&]+)/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function reportFromHash() {
+    const m = /(?:^|[#&])report=([^&]+)/.exec(location.hash);
     return m ? decodeURIComponent(m[1]) : null;
   }
 
@@ -117,7 +126,89 @@
     stopLobbyTimers();
     st.sid = null;
     show('setup');
-    await loadQuizzes();
+    await Promise.all([loadQuizzes(), loadPastSessions()]);
+  }
+
+  // Every session, newest first, each with a link to its report.
+  async function loadPastSessions() {
+    const r = await api('GET', '/admin/api/sessions');
+    if (needLogin(r)) return;
+    const list = $('past-list');
+    clear(list);
+    const sessions = r.status === 200 && r.json ? r.json.sessions || [] : [];
+    $('past-empty').hidden = sessions.length > 0;
+    if (r.status !== 200) setText('past-empty', r.message || 'Could not load the sessions.');
+    for (const s of sessions) {
+      const when = s.created_at ? new Date(s.created_at).toLocaleString() : '';
+      const a = el('a.btn.btn-ghost', { href: '#report=' + encodeURIComponent(s.sid), text: 'Report', 'aria-label': 'Report of ' + (s.title || 'Untitled') + ' ' + when });
+      list.append(el('li', { 'data-sid': s.sid },
+        el('div', null, el('b', { text: s.title || 'Untitled' }),
+          el('span.muted', { text: ' · ' + when + ' · ' + (s.players || 0) + ' players · ' + s.state })),
+        a));
+    }
+  }
+
+  // ---- the report after class ----------------------------------------------
+
+  function percent(share) {
+    return share === null || share === undefined ? '—' : Math.round(share * 100) + ' %';
+  }
+
+  function seconds(ms) {
+    return ms === null || ms === undefined ? '—' : (ms / 1000).toFixed(1) + ' s';
+  }
+
+  async function openReport(sid) {
+    if (st.socket) { st.socket.stop(); st.socket = null; }
+    stopLobbyTimers();
+    st.sid = null;
+    show('loading');
+    const path = '/admin/api/sessions/' + encodeURIComponent(sid);
+    const [info, r] = await Promise.all([api('GET', path), api('GET', path + '/results')]);
+    if (needLogin(info) || needLogin(r)) return;
+    show('report');
+    const qBody = $('report-questions').tBodies[0];
+    const sBody = $('report-students').tBodies[0];
+    clear(qBody);
+    clear(sBody);
+    $('report-csv').href = path + '/report.csv';
+    $('report-results-csv').href = path + '/results.csv';
+    if (r.status !== 200 || !r.json) {
+      setText('report-title', 'Report');
+      setText('report-meta', '');
+      setText('report-error', r.status === 404 ? 'That session does not exist.' : (r.message || 'The report is not available right now.'));
+      $('report-error').hidden = false;
+      return;
+    }
+    $('report-error').hidden = true;
+    const title = info.json && info.json.title ? info.json.title : 'Untitled';
+    setText('report-title', 'Report: ' + title);
+    const when = info.json && info.json.created_at ? new Date(info.json.created_at).toLocaleString() : '';
+    const students = r.json.students || [];
+    const questions = r.json.questions || [];
+    setText('report-meta', when + ' · ' + students.length + ' students · ' + questions.length + ' questions · ' + r.json.state);
+    for (const q of questions) {
+      const choices = Array.isArray(q.choices) ? q.choices : [];
+      const right = LABELS.indexOf(q.answer);
+      const counts = el('ul.report-counts');
+      for (let i = 0; i < choices.length && i < LABELS.length; i++) {
+        const n = q.counts && q.counts[LABELS[i]] !== undefined ? q.counts[LABELS[i]] : 0;
+        counts.append(el('li' + (i === right ? '.right' : ''), { 'data-label': LABELS[i], text: LABELS[i] + ' ' + choices[i] + ': ' + n }));
+      }
+      qBody.append(el('tr', { 'data-question-idx': String(q.question_idx) },
+        el('td', null, el('b', { text: (q.question_idx + 1) + '. ' }), q.text),
+        el('td', { text: q.answer + (choices[right] !== undefined ? ' — ' + choices[right] : '') }),
+        el('td.share', { text: percent(q.share_right) + ' (' + q.correct + ' / ' + q.answered + ')' }),
+        el('td', null, counts),
+        el('td.median', { text: seconds(q.median_ms) })));
+    }
+    for (const s of students) {
+      const answers = Array.isArray(s.answers) ? s.answers : [];
+      const given = answers.map((a) => (a.question_idx + 1) + ': ' + a.choice + (a.correct ? ' ✓' : ' ✗')).join(' · ');
+      sBody.append(el('tr', { 'data-student-id': s.student_id }, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
+        el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
+        el('td', { text: given || 'no answers' })));
+    }
   }
 
   async function loadQuizzes() {
@@ -316,6 +407,7 @@
     setText('join-code-big', String(r.json.join_code).replace(/^(\d{3})(\d{3})$/, '$1 $2'));
     drawQr(url);
     $('csv-link').href = '/admin/api/sessions/' + encodeURIComponent(sid) + '/results.csv';
+    $('report-link').href = '#report=' + encodeURIComponent(sid);
     renderLobbyTools();
     if (r.json.two_step) refreshShapes();
     st.infoTimer = setInterval(() => { if (st.state === 'lobby') refreshInfo(); }, 5000);
@@ -591,6 +683,8 @@
   // ---- routing -------------------------------------------------------------------
 
   async function route() {
+    const report = reportFromHash();
+    if (report) return openReport(report);
     const sid = sidFromHash();
     if (sid) return openConsole(sid);
     return showSetup();
@@ -606,7 +700,9 @@
     $('btn-end').addEventListener('click', () => command('end'));
     $('btn-lock').addEventListener('click', onLockToggle);
     $('btn-two-step').addEventListener('click', onTwoStepToggle);
-    window.addEventListener('hashchange', () => { if (sidFromHash() !== st.sid) route(); });
+    window.addEventListener('hashchange', () => {
+      if (reportFromHash() || sidFromHash() !== st.sid || document.body.dataset.view === 'report') route();
+    });
     let hint = null;
     try { hint = localStorage.getItem(HINT); } catch (e) { /* private mode */ }
     if (hint) route(); else showLogin();
