@@ -4,7 +4,7 @@
 // and junk that never hurts a socket's neighbour.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, http, adminLogin, makePool, wsUrl, waitFor } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, wsUrl, waitFor, metric } from '../lib/stack.mjs';
 import {
   liveBackend, newSession, join, studentWs, adminWs, command, results, connect, refusedStatus,
   percentile, sleep,
@@ -22,12 +22,6 @@ before(async () => {
   // tests, never skip them
   assert.ok(await liveBackend(admin), 'the live backend serves snapshots and submits');
 });
-
-async function metric(opsBase, name) {
-  const m = await http(opsBase, 'GET', '/metrics');
-  const line = m.text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
 
 test('cross-origin upgrade is refused with 403 and no socket', async () => {
   for (const gw of env.gateways) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { env, http, adminLogin, makePool, pidOf, waitFor } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, pidOf, waitFor, metric } from '../lib/stack.mjs';
 import { liveBackend, newSession, join, connect, command } from '../lib/ws.mjs';
 
 const GW0 = env.gateways[0];
@@ -18,12 +18,6 @@ before(async () => {
   admin = await adminLogin();
   assert.ok(await liveBackend(admin), 'the live backend serves snapshots and submits');
 });
-
-async function metric(opsBase, name) {
-  const m = await http(opsBase, 'GET', '/metrics');
-  const line = m.text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
 
 // VmRSS of `pid` in MB.
 function rssMb(pid) {

@@ -8,7 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { env, http, adminLogin, makePool, WsClient, wsUrl, waitFor } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool, WsClient, wsUrl, waitFor, metric } from '../lib/stack.mjs';
 import { liveBackend, newSession, join, command } from '../lib/ws.mjs';
 
 const GW0 = env.gateways[0];
@@ -22,12 +22,6 @@ before(async () => {
   admin = await adminLogin();
   assert.ok(await liveBackend(admin), 'the live backend serves snapshots and submits');
 });
-
-async function metric(opsBase, name) {
-  const m = await http(opsBase, 'GET', '/metrics');
-  const line = m.text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
 
 // A TCP proxy to `target` that delays every chunk by `delayMs` in each
 // direction, in order: {url, close}.

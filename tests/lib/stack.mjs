@@ -119,6 +119,14 @@ export async function adminLogin(base = env.gateways[0]) {
   return cookie;
 }
 
+// The value of the first sample of metric `name` (labelled or not) on an
+// ops port's /metrics, or NaN when it is not there.
+export async function metric(opsBase, name) {
+  const m = await http(opsBase, 'GET', '/metrics');
+  const line = m.text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
 // Polls `fn` until it returns a truthy value or `timeout` ms pass; returns
 // that value or throws naming `what`.
 export async function waitFor(what, fn, { timeout = 10000, interval = 50 } = {}) {
