@@ -25,6 +25,8 @@
 
 #define WS_SID_MAX 64
 #define WS_ID_MAX TEXT_ID_MAX_BYTES /* 64 code points of UTF-8 */
+#define WS_TOKEN_MAX 1024           /* a token auth signs is far shorter */
+#define WS_REVERIFY_BATCH 64        /* token checks in flight after a reconnect */
 #define WS_MAX_MSG 4096
 #define WS_BAD_LIMIT 50
 #define WS_BAD_WINDOW_MS 10000
@@ -55,8 +57,9 @@ struct ws_claims {
     char sid[WS_SID_MAX + 1];
     char student_id[WS_ID_MAX + 1];
     long long epoch;
-    char login[40];  /* admin: the login id, whose logout closes the socket */
-    long long exp_s; /* admin: token expiry (wall seconds), 0 none */
+    char login[40];               /* admin: the login id, whose logout closes the socket */
+    long long exp_s;              /* admin: token expiry (wall seconds), 0 none */
+    char token[WS_TOKEN_MAX + 1]; /* checked again after a NATS reconnect; never logged */
 };
 
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
@@ -116,8 +119,10 @@ struct ws_conn {
     int close_pending;         /* close waits for queued messages to leave */
     uint16_t close_code;
     char close_reason[64];
-    int dead;  /* remove on the next sweep */
-    int dirty; /* on the server's dirty list */
+    int reverify;       /* its token is to be checked again (ws_reverify.c) */
+    int reverify_tries; /* checks that got no answer */
+    int dead;           /* remove on the next sweep */
+    int dirty;          /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
 
@@ -165,7 +170,7 @@ void ws_conn_ping(struct ws_conn *c);
 
 /* WS_REQ_RESYNC is a session's own snapshot (no socket): see
  * ws_server_request_session(). */
-enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC };
+enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC, WS_REQ_VERIFY };
 
 /* Publishes `req` (borrowed) to `subject` with a reply to this gateway's
  * inbox; the reply (or a timeout, as reply NULL) comes back on the loop to
@@ -246,6 +251,19 @@ void fanout_resync_all(struct ws_server *srv);
  * request for `sid`: every socket of the session that shows an older seq
  * gets a fresh snapshot. */
 void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *reply);
+
+/* ---- token checks after a reconnect (ws_reverify.c) ----------------------- */
+
+/* After a NATS reconnect (a student_removed or qw.admin.revoked may have
+ * been lost): every socket's token is to be checked with auth again. */
+void ws_reverify_all(struct ws_server *srv);
+
+/* On each tick: sends the next checks, at most WS_REVERIFY_BATCH in flight. */
+void ws_reverify_tick(struct ws_server *srv);
+
+/* The verify reply (borrowed; NULL = none in time) for `c` (NULL when the
+ * socket is gone): a refused token closes the socket. */
+void ws_reverify_answer(struct ws_server *srv, struct ws_conn *c, const json_t *reply);
 
 /* Frees every session (at shutdown, after every socket is gone). */
 void fanout_free_all(struct ws_server *srv);

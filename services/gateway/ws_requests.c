@@ -4,7 +4,8 @@
  * is published with a reply subject "<inbox>.<id>" and kept here until its
  * reply arrives on the loop or its deadline (QW_REQUEST_TIMEOUT_MS) passes,
  * then answered once: to the socket (handle_client_reply) or to the
- * session's resync (fanout_resync_reply). A socket that goes away keeps
+ * session's resync (fanout_resync_reply), a token check to
+ * ws_reverify_answer. A socket that goes away keeps
  * its requests, which are then answered to nobody. Loop thread only.
  */
 #include "ws.h"
@@ -58,6 +59,9 @@ cleanup:
 static void answer(struct ws_server *srv, struct ws_pending *p, const json_t *reply) {
     if (p->kind == WS_REQ_RESYNC) {
         fanout_resync_reply(srv, p->sid, reply);
+    } else if (p->kind == WS_REQ_VERIFY) { /* counted in flight even when the socket is gone */
+        ws_reverify_answer(srv, p->c && !p->c->dead ? p->c : NULL, reply);
+        if (p->c && !p->c->dead) ws_server_dirty(p->c);
     } else if (p->c && !p->c->dead) {
         handle_client_reply(p->c, p->kind, reply, p->qidx, p->choice);
         ws_server_dirty(p->c);
@@ -72,7 +76,7 @@ void ws_requests_reply(struct ws_server *srv, struct ws_requests *rq, uint64_t i
     struct ws_pending *p = *pp;
     if (!p) return; /* answered already, or timed out */
     *pp = p->next;
-    if (p->kind == WS_REQ_RESYNC || (p->c && !p->c->dead)) {
+    if (p->kind == WS_REQ_RESYNC || p->kind == WS_REQ_VERIFY || (p->c && !p->c->dead)) {
         json_error_t err;
         json_t *reply = len ? json_loadb(data, len, 0, &err) : NULL;
         if (reply && !json_is_object(reply)) {
