@@ -2,7 +2,9 @@
  * handle_join: qw.auth.join. Admits a student to a session by sid or join
  * code: checks the id and name (stored exactly as given, never
  * interpreted), refuses an id already taken unless the request carries
- * that student's own valid token (the same browser re-joining), an id the
+ * that student's own valid token or the join key it joined with (the same
+ * browser re-joining, e.g. a join retried after its answer was lost; only
+ * the key's SHA-256 is stored, and the key is never logged), an id the
  * instructor removed, a new student while the lobby is locked, a two-step
  * session's join without the shapes on the projector, an ended session and
  * a full one; commits the student row, then signs a token that names sid,
@@ -29,9 +31,60 @@
 #include "text.h"
 #include "token.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A join key: what the student page makes once per browser (32 hex
+ * digits); any 16..128 characters of [A-Za-z0-9_-] are accepted. */
+#define JOIN_KEY_MIN 16
+#define JOIN_KEY_MAX 128
+#define JOIN_KEY_HASH_LEN 64 /* SHA-256 in hex */
+
+/* The request's join_key hashed into out (JOIN_KEY_HASH_LEN + 1 bytes),
+ * or out "" when the request has none. Returns 0, or -1 when the key is
+ * malformed (not a string, wrong length or characters). */
+static int join_key_hash(json_t *req, char out[JOIN_KEY_HASH_LEN + 1]) {
+    static const char hex[] = "0123456789abcdef";
+    json_t *v = json_object_get(req, "join_key");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    out[0] = '\0';
+    if (!v || json_is_null(v)) return 0;
+    const char *k = json_string_value(v);
+    size_t n = k ? json_string_length(v) : 0;
+    if (!k || n < JOIN_KEY_MIN || n > JOIN_KEY_MAX || strlen(k) != n ||
+        strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+        return -1;
+    if (!EVP_Digest(k, n, md, &mdlen, EVP_sha256(), NULL) || mdlen * 2 != JOIN_KEY_HASH_LEN)
+        return -1;
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[JOIN_KEY_HASH_LEN] = '\0';
+    return 0;
+}
+
+/* Whether student `st` of `sid`, not removed, joined with the key whose
+ * hash is `hash` (compared in constant time); its stored name is copied
+ * into name. Returns 1 yes, 0 no (also for no key), -1 Postgres failed. */
+static int same_join_key(struct db *db, const char *sid, const char *st, const char *hash,
+                         char *name, size_t n) {
+    if (!*hash) return 0;
+    PGresult *r = db_exec(db,
+                          "SELECT join_key_hash, name FROM students WHERE sid = $1 AND "
+                          "student_id = $2 AND removed_at IS NULL AND join_key_hash IS NOT NULL",
+                          2, (const char *[]){sid, st});
+    if (!r) return -1;
+    int same = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == JOIN_KEY_HASH_LEN &&
+               CRYPTO_memcmp(PQgetvalue(r, 0, 0), hash, JOIN_KEY_HASH_LEN) == 0;
+    if (same) snprintf(name, n, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return same;
+}
 
 /* The sid the request names (borrowed from req or copied into buf); NULL
  * with *err set to the refusal (an unknown code is 404 unknown_session, a
@@ -116,6 +169,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     struct db_tx tx = {0};
     int by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
     char sidbuf[80], epoch[24], players[24] = "0", key[80], secret[80];
+    char keyhash[JOIN_KEY_HASH_LEN + 1], stored_name[256];
     const char *st = json_string_value(json_object_get(req, "student_id"));
     const char *name = json_string_value(json_object_get(req, "name"));
     const char *given = json_string_value(json_object_get(req, "token"));
@@ -132,6 +186,10 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
                            "square)",
                            SHAPES_LEN);
     if (json_is_null(shapes)) shapes = NULL;
+    if (join_key_hash(req, keyhash) != 0)
+        return reply_error(400, "bad_field",
+                           "join_key must be %d to %d characters of A-Z, a-z, 0-9, _ and -",
+                           JOIN_KEY_MIN, JOIN_KEY_MAX);
     if (!ip || !*ip || strlen(ip) > 64) ip = "unknown";
     snprintf(key, sizeof(key), "join %s", ip);
     const char *sid = find_session(db, req, sidbuf, sizeof(sidbuf), &by_code, &reply);
@@ -174,13 +232,19 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
          * into a locked lobby and without the shapes: it is already in */
         mine = given ? auth_verify_token(a, db, given, "student", sid) : NULL;
         const char *who = json_string_value(json_object_get(mine, "student_id"));
-        if (!mine || !json_is_true(json_object_get(mine, "ok")) || !who || strcmp(who, st) != 0) {
-            reply = reply_error(409, "student_id_taken",
-                                "this student id has already joined this session");
-            goto cleanup;
+        if (mine && json_is_true(json_object_get(mine, "ok")) && who && strcmp(who, st) == 0) {
+            name = json_string_value(json_object_get(mine, "name"));
+            goto sign;
         }
-        name = json_string_value(json_object_get(mine, "name"));
-        goto sign;
+        int same = same_join_key(db, sid, st, keyhash, stored_name, sizeof(stored_name));
+        if (same < 0) goto unavailable;
+        if (same) {
+            name = stored_name;
+            goto sign;
+        }
+        reply =
+            reply_error(409, "student_id_taken", "this student id has already joined this session");
+        goto cleanup;
     }
     if (locked) {
         count_refusal(db, sid, "locked");
@@ -249,14 +313,22 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
     snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
-    const char *p[] = {sid, st, name, epoch};
-    r = db_tx_exec(
-        &tx,
-        "INSERT INTO students (sid, student_id, name, epoch) VALUES ($1, $2, $3, $4::int)"
-        " ON CONFLICT DO NOTHING RETURNING 1",
-        4, p);
+    const char *p[] = {sid, st, name, epoch, *keyhash ? keyhash : NULL};
+    r = db_tx_exec(&tx,
+                   "INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
+                   " VALUES ($1, $2, $3, $4::int, $5) ON CONFLICT DO NOTHING RETURNING 1",
+                   5, p);
     if (!r) goto unavailable;
-    if (PQntuples(r) == 0) { /* the same id joined from elsewhere meanwhile */
+    if (PQntuples(r) == 0) {
+        /* the same id joined meanwhile: from this browser (a retry that
+         * overtook its first try) it is admitted without counting twice */
+        db_tx_rollback(&tx);
+        taken = same_join_key(db, sid, st, keyhash, stored_name, sizeof(stored_name));
+        if (taken < 0) goto unavailable;
+        if (taken) {
+            name = stored_name;
+            goto sign;
+        }
         reply =
             reply_error(409, "student_id_taken", "this student id has already joined this session");
         goto cleanup;

@@ -2,8 +2,11 @@
  * handle_verify: qw.auth.verify. A token is honoured only when its
  * signature and expiry hold (token.c) and Postgres still agrees: an admin
  * login not revoked, a student still in a session whose reset epoch is
- * the token's and not removed by the instructor. Any failure is the same 401 `unauthorized`, so
- * nothing is learnt from probing. Runs on the auth workers.
+ * the token's and not removed by the instructor. Any failure is the same
+ * 401 `unauthorized`, so nothing is learnt from probing; only a validly
+ * signed token of a removed student adds "reason":"removed" (a gateway
+ * closes that socket 4003 after a NATS reconnect). Runs on the auth
+ * workers.
  */
 #include "auth.h"
 
@@ -47,15 +50,20 @@ static json_t *verify_student(struct db *db, json_t *claims, const char *want_si
     snprintf(epoch, sizeof(epoch), "%lld", (long long)json_integer_value(e));
     const char *p[] = {sid, st, epoch};
     PGresult *r = db_exec(db,
-                          "SELECT st.name FROM sessions s JOIN students st ON st.sid = s.sid "
+                          "SELECT st.name, st.removed_at IS NOT NULL FROM sessions s "
+                          "JOIN students st ON st.sid = s.sid "
                           "WHERE s.sid = $1 AND st.student_id = $2 AND s.epoch = $3::int "
-                          "AND st.epoch = s.epoch AND st.removed_at IS NULL",
+                          "AND st.epoch = s.epoch",
                           3, p);
     if (!r) return reply_error(503, "db_unavailable", "the token could not be checked; try again");
-    json_t *reply = PQntuples(r) == 1
+    int found = PQntuples(r) == 1, removed = found && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    json_t *reply = found && !removed
                         ? json_pack("{s:b,s:s,s:s,s:s,s:s,s:O}", "ok", 1, "kind", "student", "sid",
                                     sid, "student_id", st, "name", PQgetvalue(r, 0, 0), "epoch", e)
                         : unauthorized();
+    /* a gateway closes a removed student's socket 4003 (only the holder of
+     * that student's validly signed token can learn it) */
+    if (removed) json_object_set_new(reply, "reason", json_string("removed"));
     PQclear(r);
     return reply;
 }

@@ -2,9 +2,11 @@
  * routes_student: POST /api/join. Passes the join to the auth daemon
  * (which checks the id and name, the session and the cap, and signs the
  * token), with this browser's own qw_student cookie so the same browser
- * may join again, and the client IP (auth limits failed tries per IP;
- * successful joins are not limited: a class shares one NAT address), and
- * sets the cookie from the answer. Runs on libmicrohttpd's pool threads.
+ * may join again, and its join_key (the same browser's retried join whose
+ * answer was lost; auth checks and hashes it, nothing here logs it), and
+ * the client IP (auth limits failed tries per IP; successful joins are not
+ * limited: a class shares one NAT address), and sets the cookie from the
+ * answer. Runs on libmicrohttpd's pool threads.
  */
 #include "http.h"
 
@@ -18,7 +20,8 @@ static enum MHD_Result join(struct http_req *r) {
     json_t *body = http_body_json(r, &ret);
     if (!body) return ret;
     json_t *req = json_object();
-    static const char *const fields[] = {"student_id", "name", "sid", "join_code", "shapes"};
+    static const char *const fields[] = {"student_id", "name",   "sid",
+                                         "join_code",  "shapes", "join_key"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         json_t *v = json_object_get(body, fields[i]);
         if (v) json_object_set(req, fields[i], v);

@@ -26,6 +26,8 @@
 
 #define WS_SID_MAX 64
 #define WS_ID_MAX TEXT_ID_MAX_BYTES /* 64 code points of UTF-8 */
+#define WS_TOKEN_MAX 1024           /* a token auth signs is far shorter */
+#define WS_REVERIFY_BATCH 64        /* token checks in flight after a reconnect */
 #define WS_MAX_MSG 4096
 #define WS_BAD_LIMIT 50
 #define WS_BAD_WINDOW_MS 10000
@@ -56,8 +58,9 @@ struct ws_claims {
     char sid[WS_SID_MAX + 1];
     char student_id[WS_ID_MAX + 1];
     long long epoch;
-    char login[40];  /* admin: the login id, whose logout closes the socket */
-    long long exp_s; /* admin: token expiry (wall seconds), 0 none */
+    char login[40];               /* admin: the login id, whose logout closes the socket */
+    long long exp_s;              /* admin: token expiry (wall seconds), 0 none */
+    char token[WS_TOKEN_MAX + 1]; /* checked again after a NATS reconnect; never logged */
 };
 
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
@@ -112,8 +115,10 @@ struct ws_conn {
     int close_pending;         /* close waits for queued messages to leave */
     uint16_t close_code;
     char close_reason[64];
-    int dead;  /* remove on the next sweep */
-    int dirty; /* on the server's dirty list */
+    int reverify;       /* its token is to be checked again (ws_reverify.c) */
+    int reverify_tries; /* checks that got no answer */
+    int dead;           /* remove on the next sweep */
+    int dirty;          /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
 
@@ -161,8 +166,9 @@ void ws_conn_ping(struct ws_conn *c);
 
 /* What a request in flight is for, kept with it until its reply: which
  * kind, which socket asked (NULL for WS_REQ_RESYNC, a session's own
- * snapshot, and once the socket is gone), and what the answer needs. */
-enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC };
+ * snapshot, and once the socket is gone), and what the answer needs.
+ * WS_REQ_VERIFY is a token check after a NATS reconnect (ws_reverify.c). */
+enum ws_req_kind { WS_REQ_SNAPSHOT, WS_REQ_SUBMIT, WS_REQ_CMD, WS_REQ_RESYNC, WS_REQ_VERIFY };
 struct ws_req_ctx {
     enum ws_req_kind kind;
     struct ws_conn *c;        /* borrowed; the asking socket, see above */
@@ -175,7 +181,8 @@ struct ws_req_ctx {
 /* Publishes `req` (borrowed) to `subject` with a reply to this gateway's
  * inbox, keeping `ctx` (copied). The reply (or a timeout, as reply NULL)
  * comes back on the loop: to handle_client_reply() for a socket's
- * request, to fanout_resync_reply() for WS_REQ_RESYNC. Returns 0, or -1
+ * request, to fanout_resync_reply() for WS_REQ_RESYNC, to
+ * ws_reverify_answer() for WS_REQ_VERIFY. Returns 0, or -1
  * when it could not be sent (the caller answers unavailable). */
 int ws_server_request(struct ws_server *srv, const struct ws_req_ctx *ctx, const char *subject,
                       const json_t *req);
@@ -247,6 +254,19 @@ void fanout_resync_all(struct ws_server *srv);
  * request for `sid`: every socket of the session that shows an older seq
  * gets a fresh snapshot. */
 void fanout_resync_reply(struct ws_server *srv, const char *sid, const json_t *reply);
+
+/* ---- token checks after a reconnect (ws_reverify.c) ----------------------- */
+
+/* After a NATS reconnect (a student_removed or qw.admin.revoked may have
+ * been lost): every socket's token is to be checked with auth again. */
+void ws_reverify_all(struct ws_server *srv);
+
+/* On each tick: sends the next checks, at most WS_REVERIFY_BATCH in flight. */
+void ws_reverify_tick(struct ws_server *srv);
+
+/* The verify reply (borrowed; NULL = none in time) for `c` (NULL when the
+ * socket is gone): a refused token closes the socket. */
+void ws_reverify_answer(struct ws_server *srv, struct ws_conn *c, const json_t *reply);
 
 /* Frees every session (at shutdown, after every socket is gone). */
 void fanout_free_all(struct ws_server *srv);

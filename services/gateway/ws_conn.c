@@ -235,6 +235,7 @@ void ws_conn_free(struct ws_conn *c) {
     if (c->ctx) wslay_event_context_free(c->ctx);
     json_decref(c->held);
     free(c->extra);
+    explicit_bzero(c->who.token, sizeof(c->who.token));
     free(c);
 }
 

@@ -35,6 +35,7 @@ static void conn_adopt(struct ws_server *srv, struct item *it) {
     struct ws_conn *c =
         ws_conn_open(srv, ++srv->next_conn, &it->who, it->fd, it->urh, it->data, it->len);
     it->data = NULL;
+    explicit_bzero(it->who.token, sizeof(it->who.token)); /* the socket keeps its copy */
     if (!c) goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) goto fail;
@@ -124,7 +125,10 @@ static void drain_inbox(struct ws_server *srv) {
         } else if (it->kind == ITEM_REVOKED) {
             if (it->data) close_login(srv, it->data);
         } else if (it->kind == ITEM_RESYNC) {
-            if (!atomic_load(&srv->stopping)) fanout_resync_all(srv);
+            if (!atomic_load(&srv->stopping)) {
+                fanout_resync_all(srv);
+                ws_reverify_all(srv);
+            }
         } else {
             ws_requests_reply(srv, &srv->requests, it->req_id, it->data, it->len);
         }
@@ -140,6 +144,7 @@ static void tick(struct ws_server *srv) {
     long long wall_s = clock_wall_ms() / 1000;
     http_heads_sweep(srv->gw->heads); /* HTTP's clock: the loop is the gateway's one tick */
     ws_requests_expire(srv, &srv->requests, now);
+    if (!atomic_load(&srv->stopping)) ws_reverify_tick(srv);
     for (struct ws_conn *c = srv->conns; c; c = c->next)
         if (!c->dead && ws_conn_tick(c, now, wall_s)) ws_server_dirty(c);
 }

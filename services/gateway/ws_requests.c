@@ -5,7 +5,8 @@
  * context (struct ws_req_ctx), in a table by id (req_table.c) until its
  * reply arrives on the loop or its deadline (QW_REQUEST_TIMEOUT_MS)
  * passes, then answered once: to the socket (handle_client_reply) or to
- * the session's resync (fanout_resync_reply). A reply, a tick and a
+ * the session's resync (fanout_resync_reply), a token check to
+ * ws_reverify_answer. A reply, a tick and a
  * socket's removal touch only the requests concerned, never the whole set.
  * A socket that goes away keeps its requests, which are then answered to
  * nobody. Loop thread only.
@@ -60,13 +61,18 @@ cleanup:
 
 /* 1 when request `p` still has someone to answer. */
 static int answerable(const struct ws_pending *p) {
-    return p->ctx.kind == WS_REQ_RESYNC || (p->ctx.c && !p->ctx.c->dead);
+    return p->ctx.kind == WS_REQ_RESYNC || p->ctx.kind == WS_REQ_VERIFY ||
+           (p->ctx.c && !p->ctx.c->dead);
 }
 
 /* The answer (NULL = none in time) to pending request `p`. */
 static void answer(struct ws_server *srv, struct ws_pending *p, const json_t *reply) {
     if (p->ctx.kind == WS_REQ_RESYNC) {
         fanout_resync_reply(srv, p->ctx.sid, reply);
+    } else if (p->ctx.kind == WS_REQ_VERIFY) { /* counted in flight even when the socket is gone */
+        struct ws_conn *c = p->ctx.c && !p->ctx.c->dead ? p->ctx.c : NULL;
+        ws_reverify_answer(srv, c, reply);
+        if (c) ws_server_dirty(c);
     } else if (answerable(p)) {
         handle_client_reply(&p->ctx, reply);
         ws_server_dirty(p->ctx.c);

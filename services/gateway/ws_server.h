@@ -45,6 +45,8 @@ struct ws_server {
     natsSubscription *reply_sub;
     natsSubscription *revoked_sub; /* SUBJ_ADMIN_REVOKED */
     uint64_t next_conn;
+    int reverify_todo;     /* sockets whose token is to be checked again */
+    int reverify_inflight; /* of those, checks sent and not answered */
     int max_queue;
     int64_t ping_ms;
     int64_t rtt_cap_ms;

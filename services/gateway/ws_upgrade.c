@@ -121,7 +121,7 @@ enum MHD_Result ws_upgrade_student(struct http_req *r) {
         ret = http_error(r, 401, "unauthorized", "join the session first");
         goto cleanup;
     }
-    if (sid && !sid_ok(sid)) {
+    if ((sid && !sid_ok(sid)) || strlen(token) > WS_TOKEN_MAX) {
         ret = http_error(r, 401, "unauthorized", "the token is not for that session");
         goto cleanup;
     }
@@ -145,6 +145,7 @@ enum MHD_Result ws_upgrade_student(struct http_req *r) {
                             .epoch = json_integer_value(json_object_get(reply, "epoch"))};
     snprintf(who.sid, sizeof(who.sid), "%s", vsid);
     snprintf(who.student_id, sizeof(who.student_id), "%s", student);
+    snprintf(who.token, sizeof(who.token), "%s", token);
     ret = switch_protocols(r, &who);
 cleanup:
     json_decref(req);
@@ -162,6 +163,10 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
         ret = http_error(r, 401, "unauthorized", "log in as the instructor first");
         goto cleanup;
     }
+    if (strlen(token) > WS_TOKEN_MAX) {
+        ret = http_error(r, 401, "unauthorized", "the instructor token is invalid");
+        goto cleanup;
+    }
     req = json_pack("{s:s,s:s}", "token", token, "kind", "admin");
     reply = http_bus(r, SUBJ_AUTH_VERIFY, req);
     if (!reply) {
@@ -177,6 +182,7 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
     struct ws_claims who = {.admin = 1, .exp_s = json_integer_value(json_object_get(reply, "exp"))};
     snprintf(who.login, sizeof(who.login), "%s",
              json_string_value(json_object_get(reply, "login")) ?: "");
+    snprintf(who.token, sizeof(who.token), "%s", token);
     const char *sid = http_query(r, "sid");
     if (!sid || !*sid) {
         ret = http_error(r, 400, "bad_field", "?sid= names the session to watch");

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StringCodec } from 'nats';
-import { env, http, adminLogin, makePool, waitFor, pidOf } from '../lib/stack.mjs';
-import { Bus, sessionRow, answerRows } from '../lib/fixtures.mjs';
+import { env, http, adminLogin, makePool, waitFor, pidOf, cookieFrom } from '../lib/stack.mjs';
+import { Bus, sessionRow, answerRows, sql } from '../lib/fixtures.mjs';
 import { newSession, join, connect, adminWs, command } from '../lib/ws.mjs';
 
 const [GW0, GW1] = env.gateways;
@@ -147,6 +147,51 @@ test('a close published while both gateways were away from NATS reaches every so
     assert.deepEqual(answerRows(sid, 0).map((r) => r.student_id), ['ra']);
   } finally {
     if (stopped) for (const pid of gws) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
+    if (fs.existsSync(hold)) fs.unlinkSync(hold);
+    for (const ws of all) ws.close();
+    for (const gw of env.gateways) {
+      await waitFor(`${gw} /healthz 200`, async () => (await http(gw, 'GET', '/healthz', { timeout: 3000 })).status === 200,
+        { timeout: 15000 });
+    }
+  }
+});
+
+test('after a NATS reconnect every socket token is checked again: a student removed and a login revoked meanwhile are closed', async () => {
+  // The removal and the logout happen straight in the record while NATS is
+  // away, so their events (student_removed, qw.admin.revoked) are never
+  // published: only the check after the reconnect can find them.
+  const { sid, students, host, all } = await classroom(makePool(1));
+  const login = await http(GW0, 'POST', '/admin/login', { body: { username: 'admin', password: env.adminPassword } });
+  assert.equal(login.status, 200, login.text);
+  const second = cookieFrom(login, 'qw_admin');
+  const loginId = JSON.parse(Buffer.from(second.slice('qw_admin='.length).split('.')[0], 'base64url')).l;
+  assert.ok(loginId);
+  const watcher = adminWs(GW0, second, sid);
+  await watcher.opened;
+  await watcher.next('snapshot');
+  all.push(watcher);
+  const hold = path.join(env.runDir, 'hold.nats');
+  try {
+    fs.writeFileSync(hold, '');
+    process.kill(pidOf('nats'), 'SIGKILL');
+    sql(`UPDATE students SET removed_at = now() WHERE sid = '${sid}' AND student_id = 'ra'`);
+    sql(`UPDATE admin_logins SET revoked_at = now() WHERE login_id = '${loginId}'`);
+    fs.unlinkSync(hold);
+    const [removed, revoked] = await Promise.all([students[0].waitClose(30000), watcher.waitClose(30000)]);
+    assert.equal(removed.code, 4003, 'the removed student is told so');
+    assert.equal(revoked.code, 1008, 'the revoked login is closed');
+    // the others were checked too, and stay
+    await waitFor('both gateways to have checked their sockets', () =>
+      ['gateway1.log', 'gateway2.log'].every((f) => /event=ws_reverify /.test(fs.readFileSync(path.join(env.logDir, f), 'utf8'))),
+    { timeout: 10000 });
+    await new Promise((done) => setTimeout(done, 1000));
+    assert.equal(students[1].closed, null, 'a student still in keeps its socket');
+    assert.equal(host.closed, null, 'a live login keeps its socket');
+    // this file's own NATS clients are back too before the file ends
+    await waitFor('the lease holder answering a no-op command', async () => {
+      try { return (await bus.request('qw.session.cmd', { sid, cmd: 'open' }, 500)).ok === true; } catch { return false; }
+    }, { timeout: 15000, interval: 100 });
+  } finally {
     if (fs.existsSync(hold)) fs.unlinkSync(hold);
     for (const ws of all) ws.close();
     for (const gw of env.gateways) {

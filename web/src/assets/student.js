@@ -9,6 +9,7 @@
 (() => {
   const { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
   const STORE = 'qw_student_seat'; // {sid, student_id, name, join_code}: who this browser joined as (no secret)
+  const KEY_STORE = 'qw_join_key'; // this browser's random join key (myJoinKey)
 
   const st = {
     seat: null,
@@ -59,6 +60,21 @@
 
   function loadSeat() {
     try { return JSON.parse(localStorage.getItem(STORE) || 'null'); } catch (e) { return null; }
+  }
+  // This browser's join key: made once (128 random bits), kept, and sent
+  // with every join, so a join retried after its answer was lost is
+  // admitted as the same student instead of 409 student_id_taken. Without
+  // storage (private mode) it lasts as long as the page.
+  let joinKey = null;
+  function myJoinKey() {
+    if (joinKey) return joinKey;
+    try { joinKey = localStorage.getItem(KEY_STORE); } catch (e) { joinKey = null; }
+    if (!joinKey || !/^[0-9a-f]{32}$/.test(joinKey)) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      joinKey = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+      try { localStorage.setItem(KEY_STORE, joinKey); } catch (e) { /* private mode */ }
+    }
+    return joinKey;
   }
   function saveSeat(seat) {
     st.seat = seat;
@@ -143,14 +159,15 @@
     const btn = $('join-button');
     btn.disabled = true;
     btn.textContent = 'Joining…';
-    const body = { join_code: code, student_id: sid, name };
+    const body = { join_code: code, student_id: sid, name, join_key: myJoinKey() };
     if (st.twoStep) {
       if (st.shapes.length !== SHAPE_COUNT) return askShapes('Tap all ' + SHAPE_COUNT + ' shapes shown on the big screen.');
       body.shapes = st.shapes.slice();
     }
     // A join that got no answer (the network, or 502/504 from a load
     // balancer whose gateway died holding it) is sent again, twice at most:
-    // the server admits one id once, so a second try never joins twice.
+    // the server admits one id once, and the same join key again as the
+    // same student, so a second try never joins twice nor gets refused.
     let r;
     for (let attempt = 1; ; attempt++) {
       r = await api('POST', '/api/join', body);
