@@ -62,6 +62,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, c
     (void)req_cls;
     struct upgrade_ctx *u = cls;
     ws_server_adopt(u->srv, &u->who, sock, urh, extra_in, extra_in_size);
+    explicit_bzero(u->who.token, sizeof(u->who.token)); /* the socket keeps its own copy */
     free(u);
 }
 
@@ -106,6 +107,7 @@ static enum MHD_Result switch_protocols(struct http_req *r, const struct ws_clai
     if (ret == MHD_YES) u = NULL; /* the upgrade callback owns it now */
 cleanup:
     if (resp) MHD_destroy_response(resp);
+    if (u) explicit_bzero(u->who.token, sizeof(u->who.token));
     free(u);
     return ret;
 }
@@ -147,6 +149,7 @@ enum MHD_Result ws_upgrade_student(struct http_req *r) {
     snprintf(who.student_id, sizeof(who.student_id), "%s", student);
     snprintf(who.token, sizeof(who.token), "%s", token);
     ret = switch_protocols(r, &who);
+    explicit_bzero(who.token, sizeof(who.token));
 cleanup:
     json_decref(req);
     json_decref(reply);
@@ -182,7 +185,6 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
     struct ws_claims who = {.admin = 1, .exp_s = json_integer_value(json_object_get(reply, "exp"))};
     snprintf(who.login, sizeof(who.login), "%s",
              json_string_value(json_object_get(reply, "login")) ?: "");
-    snprintf(who.token, sizeof(who.token), "%s", token);
     const char *sid = http_query(r, "sid");
     if (!sid || !*sid) {
         ret = http_error(r, 400, "bad_field", "?sid= names the session to watch");
@@ -205,7 +207,9 @@ enum MHD_Result ws_upgrade_admin(struct http_req *r) {
         goto cleanup;
     }
     snprintf(who.sid, sizeof(who.sid), "%s", sid);
+    snprintf(who.token, sizeof(who.token), "%s", token);
     ret = switch_protocols(r, &who);
+    explicit_bzero(who.token, sizeof(who.token));
 cleanup:
     json_decref(req);
     json_decref(reply);
