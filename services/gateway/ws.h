@@ -115,10 +115,11 @@ struct ws_conn {
     int close_pending;         /* close waits for queued messages to leave */
     uint16_t close_code;
     char close_reason[64];
-    int reverify;       /* its token is to be checked again (ws_reverify.c) */
-    int reverify_tries; /* checks that got no answer */
-    int dead;           /* remove on the next sweep */
-    int dirty;          /* on the server's dirty list */
+    int reverify;             /* its token is to be checked again (ws_reverify.c) */
+    int reverify_tries;       /* checks that got no answer */
+    long long reverify_at_ms; /* the next check not before (monotonic ms) */
+    int dead;                 /* remove on the next sweep */
+    int dirty;                /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
 
