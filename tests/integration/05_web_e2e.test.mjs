@@ -11,21 +11,14 @@
 // docs/screenshots/ (so CI never rewrites tracked files).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { env, http, adminLogin, makePool, pidOf, waitFor } from '../lib/stack.mjs';
-import { launch, watchPage } from './05_web_browser.mjs';
+import { launch, watchPage, shot, SHOTS } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
-const SHOTS = process.env.QW_SCREENSHOTS === '1' ? path.join(env.root, 'docs/screenshots') : null;
 let browser;
 
-before(async () => { browser = await launch(); if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true }); });
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled' });
-}
 
 async function noHorizontalScroll(page) {
   const m = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));

@@ -8,17 +8,14 @@
 // QW_SCREENSHOTS=1 saves docs/screenshots/host-report.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { env, adminLogin, makePool } from '../lib/stack.mjs';
 import { newSession, join, connect, command, results } from '../lib/ws.mjs';
-import { launch, watchPage } from './05_web_browser.mjs';
+import { launch, watchPage, shot } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
-const SHOTS = process.env.QW_SCREENSHOTS === '1' ? path.join(env.root, 'docs/screenshots') : null;
 let browser;
 
-before(async () => { browser = await launch(); if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true }); });
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
 // Opens question q, lets each student give its pick, closes it.
@@ -105,7 +102,7 @@ test('after the end the console reports each question, hardest first, and each s
     assert.equal(await host.getAttribute('#report-csv', 'href'), `/admin/api/sessions/${encodeURIComponent(sid)}/report.csv`);
   };
   await checkReport();
-  if (SHOTS) await host.screenshot({ path: path.join(SHOTS, 'host-report.png'), fullPage: true, animations: 'disabled' });
+  await shot(host, 'host-report', { fullPage: true });
 
   // From the list of past sessions.
   await host.click('#h-new');
