@@ -142,6 +142,15 @@ enum MHD_Result http_from_reply(struct http_req *r, const json_t *reply, unsigne
     }
     const char *code = json_string_value(json_object_get(reply, "error"));
     const char *msg = json_string_value(json_object_get(reply, "message"));
+    json_t *question = json_object_get(reply, "question"), *field = json_object_get(reply, "field");
+    if (json_is_integer(question) || json_is_string(field)) {
+        /* a refused pool names the question and the field (the editor shows it there) */
+        json_t *body = json_pack("{s:s,s:s}", "error", code ? code : "error", "message",
+                                 msg ? msg : "request failed");
+        if (body && json_is_integer(question)) json_object_set(body, "question", question);
+        if (body && json_is_string(field)) json_object_set(body, "field", field);
+        return http_json(r, (unsigned)reply_status(reply), body);
+    }
     return http_error(r, (unsigned)reply_status(reply), code ? code : "error", "%s",
                       msg ? msg : "request failed");
 }

@@ -84,11 +84,12 @@ int item_parse(struct item *it) {
     if (get_int(it->req, "received_at_ms", &it->received_ms) != 0)
         it->received_ms = clock_wall_ms();
     it->has_elapsed = get_int(it->req, "elapsed_ms", &it->elapsed_ms) == 0;
+    it->is_set = json_is_true(json_object_get(it->req, "set"));
     return 0;
 bad:
     item_refuse(it, reply_error(400, "bad_field",
                                 "submit needs sid, student_id, choice (strings), epoch and "
-                                "question_idx (integers)"));
+                                "question_idx (integers); set (true) for a list of labels"));
     return -1;
 }
 

@@ -18,7 +18,7 @@
 /* The columns of the session row and its current question, locked. */
 #define SESSION_FOR_SHARE                                                                          \
     "SELECT s.state, s.question_idx, s.deadline_ms, s.opened_at_ms, s.epoch,"                      \
-    " jsonb_array_length(q.choices), q.answer, q.time_limit_s"                                     \
+    " jsonb_array_length(q.choices), q.answer, q.time_limit_s, q.kind"                             \
     " FROM sessions s LEFT JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"   \
     " WHERE s.sid = $1 FOR SHARE OF s"
 
@@ -40,6 +40,8 @@ static void session_from_row(PGresult *s, struct session_row *out) {
     out->view.nchoices = db_val(s, 0, 5) ? atoi(db_val(s, 0, 5)) : 0;
     out->answer = db_val(s, 0, 6) ? db_val(s, 0, 6) : "";
     out->limit_ms = db_val(s, 0, 7) ? atoll(db_val(s, 0, 7)) * 1000 : 1000;
+    out->view.kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(s, 0, 8), &out->view.kind);
 }
 
 static int has_row(PGresult *r, int col, const char *value) {
@@ -55,8 +57,12 @@ static void judge_items(struct item *items, int from, int n, const char *sid,
     for (int i = from; i < n; i++) {
         struct item *it = &items[i];
         if (!item_pending(it) || strcmp(it->sid, sid) != 0) continue;
-        struct quiz_submit sub = {has_row(known, 0, it->student), it->epoch, it->idx, it->choice,
-                                  it->received_ms};
+        struct quiz_submit sub = {has_row(known, 0, it->student),
+                                  it->epoch,
+                                  it->idx,
+                                  it->choice,
+                                  it->received_ms,
+                                  it->is_set};
         enum quiz_verdict v = quiz_judge(&row->view, &sub);
         if (v == QUIZ_V_UNAUTHORIZED) {
             item_refuse(it, reply_error(401, "unauthorized", "not a student of this session"));
@@ -74,7 +80,7 @@ static void judge_items(struct item *items, int from, int n, const char *sid,
         if (it->dup_of >= 0) continue;
         long long elapsed =
             quiz_elapsed_ms(it->has_elapsed, it->elapsed_ms, it->received_ms, row->opened_ms);
-        it->correct = strcmp(it->choice, row->answer) == 0;
+        it->correct = quiz_is_correct(row->view.kind, row->answer, it->choice);
         it->points = quiz_points(it->correct, elapsed, row->limit_ms);
         db_array_text(&col[0], it->student);
         db_array_text(&col[1], it->choice);

@@ -24,10 +24,11 @@ struct item {
     int idx;
     long long epoch, received_ms, elapsed_ms;
     int has_elapsed;
+    int is_set;                /* `choice` is a set's stored form, sent as a list (multi) */
     enum quiz_verdict verdict; /* QUIZ_V_RECORD while still to be decided */
     json_t *err;               /* owned error reply (bad_field, unknown_session, ...), or NULL */
     int dup_of;                /* earlier item of this batch for the same answer, or -1 */
-    char stored[2];            /* the choice that stands (duplicate) */
+    char stored[QUIZ_MAX_CHOICES + 1]; /* the choice that stands (duplicate) */
     int correct, points;
     int judged_group; /* this item started the judging of its sid */
 };

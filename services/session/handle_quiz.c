@@ -1,13 +1,15 @@
 /*
  * handle_quiz: question pools (qw.session.query.quiz_create, quiz_list).
  *
- * Checks a pool against every rule of SPEC §2 before anything is written,
- * refuses a bad pool whole with 400 invalid_pool naming the 1-based
- * question and the field, and stores a good one (quiz + questions) in one
+ * Checks a pool with quiz_pool_check (shared/quiz_json.c, the one
+ * validation of the format) before anything is written, refuses a bad pool
+ * whole with 400 invalid_pool naming the 1-based question and the field,
+ * and stores a good one (quiz + questions, each with its kind) in one
  * statement, so a pool is either wholly in Postgres or not at all.
  * Runs on the session daemon's query workers; never changes a session.
  */
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "session.h"
 
@@ -15,89 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_MAX_QUESTIONS 500
-#define POOL_TITLE_MAX 200
-#define POOL_DEFAULT_LIMIT_S 20
-
-/* Checks one question (borrowed) and appends its normalised form to `out`.
- * Returns NULL, or the error reply (caller owns) naming question `n`. */
-static json_t *check_question(json_t *q, int n, json_t *out) {
-    static const char *const labels[] = {"A", "B", "C", "D"};
-    if (!json_is_object(q))
-        return reply_error(400, "invalid_pool", "question %d: must be an object", n);
-    json_t *text = json_object_get(q, "text");
-    if (!json_is_string(text) || json_string_length(text) == 0)
-        return reply_error(400, "invalid_pool", "question %d: text must be a non-empty string", n);
-    json_t *choices = json_object_get(q, "choices");
-    if (!json_is_array(choices) || json_array_size(choices) < 2 || json_array_size(choices) > 4)
-        return reply_error(400, "invalid_pool",
-                           "question %d: choices must be a list of 2 to 4 entries", n);
-    size_t nc = json_array_size(choices);
-    for (size_t i = 0; i < nc; i++) {
-        json_t *c = json_array_get(choices, i);
-        if (!json_is_string(c) || json_string_length(c) == 0)
-            return reply_error(400, "invalid_pool",
-                               "question %d: choice %s must be a non-empty string", n, labels[i]);
-    }
-    json_t *answer = json_object_get(q, "answer");
-    const char *a = json_string_value(answer);
-    int ok = 0;
-    for (size_t i = 0; a && i < nc; i++)
-        ok |= strcmp(a, labels[i]) == 0;
-    if (!ok) {
-        char allowed[16] = "";
-        for (size_t i = 0; i < nc; i++) {
-            strcat(allowed, labels[i]);
-            if (i + 1 < nc) strcat(allowed, ", ");
-        }
-        if (!a)
-            return reply_error(400, "invalid_pool", "question %d: answer must be one of %s", n,
-                               allowed);
-        return reply_error(400, "invalid_pool", "question %d: answer \"%.16s\" is not one of %s", n,
-                           a, allowed);
-    }
-    json_int_t limit = POOL_DEFAULT_LIMIT_S;
-    json_t *tl = json_object_get(q, "time_limit_s");
-    if (tl && !json_is_null(tl)) {
-        if (!json_is_integer(tl) || json_integer_value(tl) < 5 || json_integer_value(tl) > 600)
-            return reply_error(400, "invalid_pool",
-                               "question %d: time_limit_s must be a whole number from 5 to 600", n);
-        limit = json_integer_value(tl);
-    }
-    json_array_append_new(out, json_pack("{s:O,s:O,s:s,s:I}", "text", text, "choices", choices,
-                                         "answer", a, "time_limit_s", limit));
-    return NULL;
-}
-
-/* The pool's normalised question list into *out (caller owns), or the
- * error reply. */
-static json_t *check_pool(json_t *pool, const char **title, json_t **out) {
-    *out = NULL;
-    json_t *t = json_object_get(pool, "title");
-    if (t && !json_is_null(t) && !json_is_string(t))
-        return reply_error(400, "invalid_pool", "title must be a string");
-    *title = json_string_value(t) && *json_string_value(t) ? json_string_value(t) : "Untitled quiz";
-    if (json_is_string(t) && json_string_length(t) > POOL_TITLE_MAX)
-        return reply_error(400, "invalid_pool", "title must be at most %d bytes", POOL_TITLE_MAX);
-    json_t *qs = json_object_get(pool, "questions");
-    if (!json_is_array(qs) || json_array_size(qs) == 0)
-        return reply_error(400, "invalid_pool",
-                           "questions must be a list of at least one question");
-    if (json_array_size(qs) > POOL_MAX_QUESTIONS)
-        return reply_error(400, "invalid_pool", "questions: at most %d questions, got %zu",
-                           POOL_MAX_QUESTIONS, json_array_size(qs));
-    json_t *norm = json_array();
-    size_t i;
-    json_t *q;
-    json_array_foreach(qs, i, q) {
-        json_t *err = check_question(q, (int)i + 1, norm);
-        if (err) {
-            json_decref(norm);
-            return err;
-        }
-    }
-    *out = norm;
-    return NULL;
+/* The refusal of a pool: 400 invalid_pool with the message, the 1-based
+ * question (when about one) and the field, for the editor to show it
+ * beside the field. Caller owns. */
+static json_t *pool_refusal(const struct quiz_pool_error *err) {
+    json_t *r = reply_error(400, "invalid_pool", "%s", err->message);
+    if (r && err->question > 0) json_object_set_new(r, "question", json_integer(err->question));
+    if (r && err->field) json_object_set_new(r, "field", json_string(err->field));
+    return r;
 }
 
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
@@ -106,22 +33,26 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     json_t *norm = NULL, *reply = NULL;
     char *text = NULL;
     PGresult *r = NULL;
-    reply = check_pool(req, &title, &norm);
-    if (reply) goto cleanup;
+    struct quiz_pool_error err;
+    if (quiz_pool_check(req, &title, &norm, &err) != 0) {
+        reply = pool_refusal(&err);
+        goto cleanup;
+    }
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
     char count[16];
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     const char *p[] = {title, count, text};
     /* one statement: the quiz row and its questions commit together */
-    r = db_exec(db,
-                "WITH qz AS (INSERT INTO quizzes (title, question_count) VALUES ($1, $2::int) "
-                "RETURNING quiz_id), qs AS (INSERT INTO questions (quiz_id, idx, text, choices, "
-                "answer, time_limit_s) SELECT qz.quiz_id, (t.ord - 1)::int, t.q->>'text', "
-                "t.q->'choices', t.q->>'answer', (t.q->>'time_limit_s')::int FROM qz, "
-                "jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(q, ord)) "
-                "SELECT quiz_id FROM qz",
-                3, p);
+    r = db_exec(
+        db,
+        "WITH qz AS (INSERT INTO quizzes (title, question_count) VALUES ($1, $2::int) "
+        "RETURNING quiz_id), qs AS (INSERT INTO questions (quiz_id, idx, text, choices, "
+        "answer, time_limit_s, kind) SELECT qz.quiz_id, (t.ord - 1)::int, t.q->>'text', "
+        "t.q->'choices', t.q->>'answer', (t.q->>'time_limit_s')::int, t.q->>'kind' FROM qz, "
+        "jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(q, ord)) "
+        "SELECT quiz_id FROM qz",
+        3, p);
     if (!r || PQntuples(r) != 1) {
         reply = reply_error(503, "db_unavailable", "the pool could not be stored; try again");
         goto cleanup;

@@ -66,17 +66,21 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         snprintf(sidx, sizeof(sidx), "%d", idx);
         const char *qp[2] = {db_val(s, 0, 6), sidx};
         q = db_tx_exec(&tx,
-                       "SELECT text, choices::text, time_limit_s, answer FROM questions"
+                       "SELECT text, choices::text, time_limit_s, answer, kind FROM questions"
                        " WHERE quiz_id = $1::bigint AND idx = $2::int",
                        2, qp);
         if (!q) goto db_down;
         if (PQntuples(q) == 1) {
             json_t *choices = json_loads(db_val(q, 0, 1), 0, NULL);
+            enum quiz_kind kind = QUIZ_KIND_SINGLE;
+            quiz_kind_parse(db_val(q, 0, 4), &kind);
             json_object_set_new(out, "question",
-                                json_pack("{s:s,s:o,s:i}", "text", db_val(q, 0, 0), "choices",
+                                json_pack("{s:s,s:s,s:o,s:i}", "kind", quiz_kind_name(kind), "text",
+                                          db_val(q, 0, 0), "choices",
                                           choices ? choices : json_array(), "time_limit_ms",
                                           atoi(db_val(q, 0, 2)) * 1000));
-            if (reveals) json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
+            /* answer (single, truefalse), answers (multi) or nothing (poll) */
+            if (reveals && quiz_reveal_set(out, kind, db_val(q, 0, 3)) != 0) goto db_down;
             /* How the class answered, one count per label (zeros included).
              * Public once closed; while open the gateway passes it to the
              * instructor only (as answer_stats would), never to a student. */

@@ -46,12 +46,14 @@ int step_open(struct lifecycle *lc, const char *sid, int idx) {
                    " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
                    " AND s.question_idx = $2::int - 1"
                    " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
-                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
+                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id), q.kind",
                    3, p);
     if (!r || PQntuples(r) != 1 || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 0;
     long long seq = atoll(db_val(r, 0, 0)), deadline = atoll(db_val(r, 0, 1));
-    ev = quiz_ev_question_open(seq, idx, atoi(db_val(r, 0, 5)), db_val(r, 0, 2),
+    enum quiz_kind kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(r, 0, 6), &kind);
+    ev = quiz_ev_question_open(seq, idx, atoi(db_val(r, 0, 5)), kind, db_val(r, 0, 2),
                                json_loads(db_val(r, 0, 3), 0, NULL), atoll(db_val(r, 0, 4)) * 1000,
                                atoll(now), deadline);
     timer_arm(lc, sid, idx, deadline);
@@ -65,16 +67,18 @@ cleanup:
     return rc;
 }
 
-/* question_closed from the close's reads: counts per label and, per
- * student, [choice|null, points, score]. */
+/* question_closed from the close's reads: the reveal of the question's
+ * kind, counts per label and, per student, [choice|null, points, score]. */
 static json_t *closed_event(int idx, PGresult *u, PGresult *q, const struct quiz_counts *counts,
                             PGresult *s) {
     json_t *results = json_object();
     for (int i = 0; results && i < PQntuples(s); i++)
         quiz_closed_result_add(results, db_val(s, i, 0), db_val(s, i, 1), atoll(db_val(s, i, 2)),
                                atoll(db_val(s, i, 3)));
-    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, db_val(q, 0, 0), counts, results,
-                                   PQntuples(s));
+    enum quiz_kind kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(q, 0, 2), &kind);
+    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, kind, db_val(q, 0, 0), counts,
+                                   results, PQntuples(s));
 }
 
 int step_close(struct lifecycle *lc, const char *sid, int idx) {
@@ -100,7 +104,7 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
     }
     const char *qp[2] = {db_val(u, 0, 1), sidx};
     q = db_tx_exec(&tx,
-                   "SELECT answer, jsonb_array_length(choices) FROM questions"
+                   "SELECT answer, jsonb_array_length(choices), kind FROM questions"
                    " WHERE quiz_id = $1::bigint AND idx = $2::int",
                    2, qp);
     if (!q || PQntuples(q) != 1) goto cleanup;
