@@ -12,7 +12,7 @@
 'use strict';
 
 (() => {
-  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart, rightLabels } = QW;
   const HINT = 'qw_host_logged_in';
 
   const st = {
@@ -189,22 +189,24 @@
     setText('report-meta', when + ' · ' + students.length + ' students · ' + questions.length + ' questions · ' + r.json.state);
     for (const q of questions) {
       const choices = Array.isArray(q.choices) ? q.choices : [];
-      const right = LABELS.indexOf(q.answer);
+      const right = rightLabels(q);
       const counts = el('ul.report-counts');
       for (let i = 0; i < choices.length && i < LABELS.length; i++) {
         const n = q.counts && q.counts[LABELS[i]] !== undefined ? q.counts[LABELS[i]] : 0;
-        counts.append(el('li' + (i === right ? '.right' : ''), { 'data-label': LABELS[i], text: LABELS[i] + ' ' + choices[i] + ': ' + n }));
+        counts.append(el('li' + (right.includes(LABELS[i]) ? '.right' : ''), { 'data-label': LABELS[i], text: LABELS[i] + ' ' + choices[i] + ': ' + n }));
       }
-      qBody.append(el('tr', { 'data-question-idx': String(q.question_idx) },
+      const poll = q.kind === 'poll';
+      qBody.append(el('tr', { 'data-question-idx': String(q.question_idx), 'data-kind': q.kind || 'single' },
         el('td', null, el('b', { text: (q.question_idx + 1) + '. ' }), q.text),
-        el('td', { text: q.answer + (choices[right] !== undefined ? ' — ' + choices[right] : '') }),
-        el('td.share', { text: percent(q.share_right) + ' (' + q.correct + ' / ' + q.answered + ')' }),
+        el('td', { text: poll ? 'Poll (no right answer)' : rightText(right, choices) }),
+        el('td.share', { text: poll ? q.answered + ' votes' : percent(q.share_right) + ' (' + q.correct + ' / ' + q.answered + ')' }),
         el('td', null, counts),
         el('td.median', { text: seconds(q.median_ms) })));
     }
     for (const s of students) {
       const answers = Array.isArray(s.answers) ? s.answers : [];
-      const given = answers.map((a) => (a.question_idx + 1) + ': ' + a.choice + (a.correct ? ' ✓' : ' ✗')).join(' · ');
+      const given = answers.map((a) => (a.question_idx + 1) + ': ' + labelsOf(a) +
+        (a.correct === null || a.correct === undefined ? '' : a.correct ? ' ✓' : ' ✗')).join(' · ');
       sBody.append(el('tr', { 'data-student-id': s.student_id }, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
         el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
         el('td', { text: given || 'no answers' })));
@@ -487,13 +489,13 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
-        counts: m.counts,
+        counts: m.counts, kind: m.question.kind,
       });
     }
-    if (m.state === 'closed' && m.answer && m.counts) {
-      // A reload after the reveal: the snapshot carries answer and counts.
-      st.question = m.question || st.question;
-      return onClosed({ question_idx: m.question_idx, answer: m.answer, counts: m.counts });
+    if (m.state === 'closed' && m.question && m.counts) {
+      // A reload after the reveal: the snapshot carries the reveal and counts.
+      st.question = { text: m.question.text, choices: m.question.choices || [], kind: m.question.kind || 'single' };
+      return onClosed({ question_idx: m.question_idx, kind: st.question.kind, answer: m.answer, answers: m.answers, counts: m.counts });
     }
     if (m.state === 'closed') {
       st.state = 'closed';
@@ -547,13 +549,17 @@
     st.state = 'question';
     st.qIdx = m.question_idx;
     if (m.question_count) st.qCount = m.question_count;
-    st.question = { text: m.text, choices: m.choices || [] };
+    st.question = { text: m.text, choices: m.choices || [], kind: m.kind || 'single' };
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    setText('hq-kind', KINDS[st.question.kind] || '');
+    $('hq-kind').hidden = st.question.kind === 'single';
     setText('hq-text', m.text);
     // A reload mid-question: the snapshot's counts are the answers so far.
     const counts = m.counts || {};
-    setText('hq-answered', Object.values(counts).reduce((a, n) => a + (Number(n) || 0), 0));
+    // (a multi counts each label picked: the sum is picks, a lower bound is the top bar)
+    const picks = Object.values(counts).map((n) => Number(n) || 0);
+    setText('hq-answered', st.question.kind === 'multi' ? Math.max(0, ...picks) : picks.reduce((a, n) => a + n, 0));
     setText('hq-players', st.players);
     drawChart($('hq-chart'), st.question.choices, counts, null);
     countdown.sync(m.remaining_ms, m.time_limit_ms);
@@ -568,37 +574,33 @@
     drawChart($('hq-chart'), st.question.choices, m.counts || {}, null);
   }
 
-  // A bar per choice: shape, letter, choice text, count. With `answer`, the
-  // right one is marked and the others fade.
-  function drawChart(box, choices, counts, answer) {
-    clear(box);
-    const max = Math.max(1, ...choices.map((_, i) => counts[LABELS[i]] || 0));
-    choices.forEach((text, i) => {
-      const L = LABELS[i];
-      const n = counts[L] || 0;
-      const bar = el('div.bar-fill');
-      bar.style.height = Math.round((n / max) * 100) + '%';
-      const col = el('div.bar.ans-' + L + (answer ? (L === answer ? '.right' : '.faded') : ''),
-        { role: 'img', 'aria-label': L + ': ' + n + (answer === L ? ' (right answer)' : '') },
-        el('div.bar-count', { text: String(n) }),
-        el('div.bar-track', null, bar),
-        el('div.bar-label', null, shape(L), el('span.letter', { text: L }), el('span.choice-text', { text }),
-          answer === L ? el('span.tick', { text: '✓', 'aria-hidden': 'true' }) : null));
-      box.append(col);
-    });
+  // "A — Paris" or "A — 2, C — 5": the right labels with their texts.
+  function rightText(labels, choices) {
+    return labels.map((L) => L + (choices[LABELS.indexOf(L)] !== undefined ? ' — ' + choices[LABELS.indexOf(L)] : '')).join(', ');
   }
 
+  // An answer of the results as its labels: "A", or "A+C" for a multi's set.
+  function labelsOf(a) {
+    return Array.isArray(a.choices) ? a.choices.join('+') : String(a.choice);
+  }
+
+  // The reveal per kind: single/truefalse the right answer, multi every
+  // right label, a poll no reveal (the chart is the point).
   function onClosed(m) {
     st.state = 'closed';
     st.qIdx = m.question_idx;
     countdown.stop();
     const choices = st.question ? st.question.choices : LABELS.filter((L) => m.counts && L in m.counts);
+    const kind = m.kind || (st.question && st.question.kind) || 'single';
     setText('hc-text', st.question ? st.question.text : '');
-    const i = LABELS.indexOf(m.answer);
-    setText('hc-answer', 'Right answer: ' + m.answer + (choices[i] !== undefined ? ' — ' + choices[i] : ''));
-    drawChart($('hc-chart'), choices, m.counts || {}, m.answer);
+    const right = kind === 'poll' ? [] : rightLabels(m);
+    const say = kind === 'poll' ? 'Poll: no right answer. How the class voted:'
+      : (right.length > 1 ? 'Right answers: ' : 'Right answer: ') + rightText(right, choices);
+    setText('hc-answer', say);
+    $('stage-closed').dataset.kind = kind;
+    drawChart($('hc-chart'), choices, m.counts || {}, kind === 'poll' ? null : right);
     stage('closed');
-    announce('Closed. The right answer is ' + m.answer);
+    announce(kind === 'poll' ? 'Closed. Poll results are shown.' : 'Closed. ' + say);
     loadLeaderboard();
   }
 
@@ -642,7 +644,7 @@
     }
     for (const s of students) {
       const answers = Array.isArray(s.answers) ? s.answers : [];
-      const right = answers.filter((a) => a.correct).length;
+      const right = answers.filter((a) => a.correct === true).length;
       body.append(el('tr', null, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
         el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
         el('td', { text: right + ' / ' + st.qCount })));
