@@ -87,6 +87,7 @@ const QW = (() => {
   // while open) marks the right ones and fades the others.
   function drawChart(box, choices, counts, right) {
     clear(box);
+    box.classList.toggle('many', choices.length > 4); // five or six bars: tighter labels
     const marks = Array.isArray(right) && right.length ? right : null;
     const max = Math.max(1, ...choices.map((_, i) => counts[LABELS[i]] || 0));
     choices.forEach((text, i) => {
@@ -96,6 +97,7 @@ const QW = (() => {
       const isRight = !!marks && marks.includes(L);
       const bar = el('div.bar-fill');
       bar.style.height = Math.round((n / max) * 100) + '%';
+      bar.style.setProperty('--share', Math.round((n / max) * 100) + '%'); // a phone's bars run across
       const col = el('div.bar.ans-' + L + (marks ? (isRight ? '.right' : '.faded') : ''),
         { role: 'img', 'aria-label': L + ' ' + text + ': ' + n + (isRight ? ' (right answer)' : '') },
         el('div.bar-count', { text: String(n) }),

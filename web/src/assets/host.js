@@ -50,7 +50,8 @@
   function stage(name) {
     for (const s of document.querySelectorAll('.stage')) s.hidden = s.id !== 'stage-' + name;
     document.body.dataset.stage = name;
-    const labels = { lobby: 'Lobby', question: 'Question open', closed: 'Answer revealed', ended: 'Ended' };
+    const poll = name === 'closed' && st.question && st.question.kind === 'poll';
+    const labels = { lobby: 'Lobby', question: 'Question open', closed: poll ? 'Poll closed' : 'Answer revealed', ended: 'Ended' };
     setText('h-state', labels[name] || '');
     $('btn-next').hidden = name === 'ended';
     $('btn-close').hidden = name !== 'question';
