@@ -7,8 +7,10 @@
  */
 #include "image.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t be32(const unsigned char *p) {
@@ -188,4 +190,29 @@ int image_id_valid(const char *s) {
 int image_mime_known(const char *mime) {
     return mime && (strcmp(mime, "image/png") == 0 || strcmp(mime, "image/jpeg") == 0 ||
                     strcmp(mime, "image/webp") == 0);
+}
+
+char *image_base64_encode(const unsigned char *p, size_t n) {
+    if (n > (size_t)INT32_MAX / 2) return NULL;
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out) EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+unsigned char *image_base64_decode(const char *s, size_t max_len, size_t *out_len) {
+    size_t len = s ? strlen(s) : 0;
+    *out_len = 0;
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > max_len + 2) return NULL;
+    unsigned char *out = malloc(len / 4 * 3 + 1);
+    if (!out) return NULL;
+    /* EVP_DecodeBlock counts the padding as zero bytes and takes no '=' in
+     * the middle only loosely: the padding is counted here, and checked */
+    size_t pad = (s[len - 1] == '=') + (s[len - 2] == '=');
+    int n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+    if (n < 0 || (size_t)n < pad || memchr(s, '=', len - pad) || (size_t)n - pad > max_len) {
+        free(out);
+        return NULL;
+    }
+    *out_len = (size_t)n - pad;
+    return out;
 }

@@ -38,4 +38,11 @@ int image_id_valid(const char *s);
 /* True when mime (NULL allowed) is one of the three types taken. */
 int image_mime_known(const char *mime);
 
+/* Base64 (standard alphabet, padded; how a picture crosses NATS inside
+ * JSON). Encode returns a NUL-terminated string, decode the bytes with
+ * their count in *out_len (or NULL when s is not base64, or s is longer
+ * than max_len bytes once decoded); the caller frees either. */
+char *image_base64_encode(const unsigned char *p, size_t n);
+unsigned char *image_base64_decode(const char *s, size_t max_len, size_t *out_len);
+
 #endif

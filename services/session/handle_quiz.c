@@ -7,6 +7,7 @@
  * statement, so a pool is either wholly in Postgres or not at all.
  * Runs on the session daemon's query workers; never changes a session.
  */
+#include "image.h"
 #include "log.h"
 #include "reply.h"
 #include "session.h"
@@ -18,6 +19,34 @@
 #define POOL_MAX_QUESTIONS 500
 #define POOL_TITLE_MAX 200
 #define POOL_DEFAULT_LIMIT_S 20
+#define POOL_IMAGE_ALT_MAX 300
+
+/* A refusal of question `n` with the field it names beside the message,
+ * so the editor can show it next to that field. */
+static json_t *field_error(int n, const char *field, const char *message) {
+    json_t *e = reply_error(400, "invalid_pool", "question %d: %s: %s", n, field, message);
+    json_object_set_new(e, "question", json_integer(n));
+    json_object_set_new(e, "field", json_string(field));
+    return e;
+}
+
+/* The picture of question `n` (issue 18, format18 `image`): absent or null,
+ * or the id of an uploaded picture, with an optional `image_alt` text; the
+ * id is copied into the normalised question `norm`. Whether the picture is
+ * stored is checked with the whole pool (unknown_image). Returns NULL or the
+ * error reply (caller owns). */
+static json_t *check_image(json_t *q, int n, json_t *norm) {
+    json_t *image = json_object_get(q, "image"), *alt = json_object_get(q, "image_alt");
+    if (!image || json_is_null(image)) return NULL;
+    if (!image_id_valid(json_string_value(image)))
+        return field_error(n, "image", "must be the id of an uploaded picture (64 lowercase hex)");
+    json_object_set(norm, "image", image);
+    if (!alt || json_is_null(alt)) return NULL;
+    if (!json_is_string(alt) || json_string_length(alt) > POOL_IMAGE_ALT_MAX)
+        return field_error(n, "image_alt", "must be a text of at most 300 bytes");
+    json_object_set(norm, "image_alt", alt);
+    return NULL;
+}
 
 /* Checks one question (borrowed) and appends its normalised form to `out`.
  * Returns NULL, or the error reply (caller owns) naming question `n`. */
@@ -64,9 +93,10 @@ static json_t *check_question(json_t *q, int n, json_t *out) {
                                "question %d: time_limit_s must be a whole number from 5 to 600", n);
         limit = json_integer_value(tl);
     }
-    json_array_append_new(out, json_pack("{s:O,s:O,s:s,s:I}", "text", text, "choices", choices,
-                                         "answer", a, "time_limit_s", limit));
-    return NULL;
+    json_t *norm = json_pack("{s:O,s:O,s:s,s:I}", "text", text, "choices", choices, "answer", a,
+                             "time_limit_s", limit);
+    json_array_append_new(out, norm);
+    return check_image(q, n, norm);
 }
 
 /* The pool's normalised question list into *out (caller owns), or the
@@ -100,6 +130,28 @@ static json_t *check_pool(json_t *pool, const char **title, json_t **out) {
     return NULL;
 }
 
+/* The first question of the normalised pool whose picture is not stored,
+ * as the error reply (caller owns); NULL when every picture is stored, or
+ * sets *db_failed. Pictures are never deleted, so the answer holds until
+ * the pool is stored. */
+static json_t *check_images_stored(struct db *db, const char *pool, int *db_failed) {
+    const char *p[] = {pool};
+    PGresult *r = db_exec(db,
+                          "SELECT t.ord FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+                          " AS t(q, ord) WHERE t.q ? 'image' AND NOT EXISTS"
+                          " (SELECT 1 FROM images i WHERE i.id = t.q->>'image')"
+                          " ORDER BY t.ord LIMIT 1",
+                          1, p);
+    json_t *err = NULL;
+    if (!r)
+        *db_failed = 1;
+    else if (PQntuples(r) == 1)
+        err = field_error(atoi(PQgetvalue(r, 0, 0)), "image",
+                          "no picture with this id was uploaded (POST /admin/api/images)");
+    PQclear(r);
+    return err;
+}
+
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     const char *title = NULL;
@@ -110,6 +162,13 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     if (reply) goto cleanup;
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
+    int db_failed = 0;
+    reply = check_images_stored(db, text, &db_failed);
+    if (reply) goto cleanup;
+    if (db_failed) {
+        reply = reply_error(503, "db_unavailable", "the pool could not be stored; try again");
+        goto cleanup;
+    }
     char count[16];
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     const char *p[] = {title, count, text};
@@ -117,8 +176,9 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     r = db_exec(db,
                 "WITH qz AS (INSERT INTO quizzes (title, question_count) VALUES ($1, $2::int) "
                 "RETURNING quiz_id), qs AS (INSERT INTO questions (quiz_id, idx, text, choices, "
-                "answer, time_limit_s) SELECT qz.quiz_id, (t.ord - 1)::int, t.q->>'text', "
-                "t.q->'choices', t.q->>'answer', (t.q->>'time_limit_s')::int FROM qz, "
+                "answer, time_limit_s, image, image_alt) SELECT qz.quiz_id, (t.ord - 1)::int, "
+                "t.q->>'text', t.q->'choices', t.q->>'answer', (t.q->>'time_limit_s')::int, "
+                "t.q->>'image', t.q->>'image_alt' FROM qz, "
                 "jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(q, ord)) "
                 "SELECT quiz_id FROM qz",
                 3, p);

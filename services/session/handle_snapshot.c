@@ -65,10 +65,11 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         char sidx[16];
         snprintf(sidx, sizeof(sidx), "%d", idx);
         const char *qp[2] = {db_val(s, 0, 6), sidx};
-        q = db_tx_exec(&tx,
-                       "SELECT text, choices::text, time_limit_s, answer FROM questions"
-                       " WHERE quiz_id = $1::bigint AND idx = $2::int",
-                       2, qp);
+        q = db_tx_exec(
+            &tx,
+            "SELECT text, choices::text, time_limit_s, answer, image, image_alt FROM questions"
+            " WHERE quiz_id = $1::bigint AND idx = $2::int",
+            2, qp);
         if (!q) goto db_down;
         if (PQntuples(q) == 1) {
             json_t *choices = json_loads(db_val(q, 0, 1), 0, NULL);
@@ -76,6 +77,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                 json_pack("{s:s,s:o,s:i}", "text", db_val(q, 0, 0), "choices",
                                           choices ? choices : json_array(), "time_limit_ms",
                                           atoi(db_val(q, 0, 2)) * 1000));
+            question_image_add(json_object_get(out, "question"), db_val(q, 0, 4), db_val(q, 0, 5));
             if (reveals) json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
             /* How the class answered, one count per label (zeros included).
              * Public once closed; while open the gateway passes it to the

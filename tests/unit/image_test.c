@@ -7,6 +7,7 @@
 #include "check.h"
 #include "image.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* a 1x1 RGBA PNG (IHDR, IDAT, IEND with their CRCs) */
@@ -94,7 +95,27 @@ static void ids_are_sha256_hex(void) {
     CHECK(!image_mime_known("image/svg+xml") && !image_mime_known(NULL));
 }
 
+static void base64_round_trips_and_bounds(void) {
+    size_t n = 0;
+    char *text = image_base64_encode(png1, sizeof(png1));
+    CHECK(text != NULL);
+    unsigned char *back = image_base64_decode(text, sizeof(png1), &n);
+    CHECK(back && n == sizeof(png1) && memcmp(back, png1, n) == 0);
+    free(back);
+    CHECK(image_base64_decode(text, sizeof(png1) - 1, &n) == NULL); /* over the bound */
+    free(text);
+    back = image_base64_decode("YWI=", 10, &n);
+    CHECK(back && n == 2 && memcmp(back, "ab", 2) == 0);
+    free(back);
+    CHECK(image_base64_decode("YW=I", 10, &n) == NULL); /* padding inside */
+    CHECK(image_base64_decode("YWI", 10, &n) == NULL);  /* not a multiple of 4 */
+    CHECK(image_base64_decode("YW!I", 10, &n) == NULL); /* not the alphabet */
+    CHECK(image_base64_decode("", 10, &n) == NULL);
+    CHECK(image_base64_decode(NULL, 10, &n) == NULL);
+}
+
 int main(void) {
+    base64_round_trips_and_bounds();
     reads_real_pictures();
     refuses_what_is_not_a_picture();
     refuses_absurd_sizes();
