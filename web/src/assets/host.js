@@ -487,7 +487,7 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
-        counts: m.counts,
+        counts: m.counts, image: m.question.image, image_alt: m.question.image_alt,
       });
     }
     if (m.state === 'closed' && m.answer && m.counts) {
@@ -551,6 +551,7 @@
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
     setText('hq-text', m.text);
+    QWPictures.show($('hq-figure'), m.image, m.image_alt || m.text);
     // A reload mid-question: the snapshot's counts are the answers so far.
     const counts = m.counts || {};
     setText('hq-answered', Object.values(counts).reduce((a, n) => a + (Number(n) || 0), 0));
@@ -693,6 +694,7 @@
   function start() {
     $('login-form').addEventListener('submit', onLogin);
     $('upload-form').addEventListener('submit', onUpload);
+    $('picture-card').append(QWPictures.control());
     $('h-logout').addEventListener('click', onLogout);
     $('h-new').addEventListener('click', () => { history.pushState(null, '', '/host'); showSetup(); });
     $('btn-next').addEventListener('click', () => command('next'));

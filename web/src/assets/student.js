@@ -271,6 +271,7 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
+        image: m.question.image, image_alt: m.question.image_alt,
       }, true);
     }
     if (m.state === 'closed' && m.answer) {
@@ -322,6 +323,7 @@
     st.myChoice = m.my_choice || (fresh ? null : st.myChoice);
     setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
     setText('q-text', m.text);
+    QWPictures.show($('q-figure'), m.image, m.image_alt || m.text);
     const box = $('answers');
     clear(box);
     box.classList.toggle('two', st.choices.length === 2);
