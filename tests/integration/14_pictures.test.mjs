@@ -304,3 +304,38 @@ test('concurrent first requests for one picture share one NATS fetch', async () 
   assert.ok(all.every((r) => r.status === 200 && r.body.equals(png)));
   assert.equal(await metric(ops, 'qw_image_fetches_total') - before, 1);
 });
+
+test('the console uploads a picture with its control (a text named .png is refused) and the projector shows it under the question', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const eq = admin.indexOf('=');
+  await ctx.addCookies([{ name: admin.slice(0, eq), value: admin.slice(eq + 1), url: gw }]);
+  await ctx.addInitScript(() => localStorage.setItem('qw_host_logged_in', '1'));
+  const host = await ctx.newPage();
+  const w = watchPage(host, { ignore: [/status of 400/] }); // the refused upload's own answer
+  await host.goto(`${gw}/host`);
+  const input = host.locator('#picture-card input[type=file]');
+  await input.waitFor({ state: 'visible' });
+  await input.setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all') });
+  await host.locator('#picture-card .picture-status.error').waitFor();
+  assert.match(await host.locator('#picture-card .picture-status').textContent(), /not a PNG, JPEG or WebP/);
+  const png = makePng(40, 30, fresh());
+  await input.setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: png });
+  await host.waitForFunction(() => /Stored/.test(document.querySelector('#picture-card .picture-status').textContent));
+  const id = sha(png);
+  assert.match(await host.locator('#picture-card .picture-status').textContent(), new RegExp(`40 × 30 PNG, id ${id}`));
+  assert.equal(await host.locator('#picture-card').locator('[data-image]').getAttribute('data-image'), id);
+
+  const { sid } = await newSession(admin, {
+    title: 'Projector', questions: [{ text: 'What colour is this square?', choices: ['Red', 'Blue'], answer: 'A', time_limit_s: 120, image: id }],
+  });
+  await host.goto(`${gw}/host#sid=${sid}`);
+  await host.locator('#btn-next').waitFor({ state: 'visible' });
+  await command(admin, sid, 'next');
+  await host.waitForFunction(() => {
+    const i = document.querySelector('#hq-figure img');
+    return i && i.complete && i.naturalWidth === 40;
+  });
+  assert.equal(await host.locator('#hq-figure img').getAttribute('alt'), 'What colour is this square?');
+  assert.deepEqual(w.problems(), []);
+  await ctx.close();
+});
