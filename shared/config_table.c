@@ -67,6 +67,11 @@ const struct config_def config_table[] = {
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,
      "Least time between two answer_stats events of one session."},
 
+    {"QW_IMAGE_MAX_BYTES", CFG_SESSION | CFG_GATEWAY, CFG_INT, "524288", 1024, 4194304,
+     "Largest picture a question may have, in bytes (POST /admin/api/images answers 413 over "
+     "it). It crosses NATS as base64 (4/3 of it), so the 4 MiB bound fits nats.conf's "
+     "max_payload of 8MB."},
+
     /* scoring */
     {"QW_BATCH_MAX", CFG_SCORING, CFG_INT, "256", 1, 10000,
      "Most submits committed in one transaction (group commit)."},
@@ -103,5 +108,8 @@ const struct config_def config_table[] = {
     {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
      "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
      "client that delays its pongs gains at most this much."},
+    {"QW_IMAGE_CACHE_MB", CFG_GATEWAY, CFG_INT, "64", 1, 4096,
+     "Memory the gateway keeps pictures in (GET /img/{id}), least recently used dropped first; "
+     "each picture is fetched over NATS once while it is kept."},
     {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
 };

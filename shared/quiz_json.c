@@ -16,6 +16,7 @@
 #define POOL_TITLE_MAX 200
 #define POOL_DEFAULT_LIMIT_S 20
 #define POOL_IMAGE_ID_LEN 64 /* hex digits of a picture's SHA-256 */
+#define POOL_IMAGE_ALT_MAX 300 /* bytes of a picture's description */
 
 json_t *quiz_session_json(const struct quiz_session *s) {
     json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:I,s:s}", "sid", s->sid, "quiz_id",
@@ -242,10 +243,17 @@ static int check_question(json_t *q, int n, json_t *out, struct quiz_pool_error 
         if (!hex)
             return refuse(err, n, "image", "image must be a picture id (64 lowercase hex digits)");
     }
+    json_t *alt = json_object_get(q, "image_alt");
+    const char *alt_text = json_string_value(alt);
+    if (alt && !json_is_null(alt) &&
+        (!alt_text || json_string_length(alt) > POOL_IMAGE_ALT_MAX))
+        return refuse(err, n, "image_alt", "image_alt must be a text of at most %d bytes",
+                      POOL_IMAGE_ALT_MAX);
     json_t *norm = json_pack("{s:O,s:s,s:O,s:I}", "text", text, "kind", quiz_kind_name(kind),
                              "choices", choices, "time_limit_s", limit);
     if (norm && answer[0]) json_object_set_new(norm, "answer", json_string(answer));
     if (norm && img) json_object_set_new(norm, "image", json_string(img));
+    if (norm && img && alt_text) json_object_set_new(norm, "image_alt", json_string(alt_text));
     if (!norm || json_array_append_new(out, norm) != 0)
         return refuse(err, n, "question", "out of memory");
     return 0;

@@ -48,6 +48,14 @@
 #define SUBJ_SCORING_RESULTS "qw.scoring.query.results"
 #define QUEUE_SCORING_QUERY "scoring-q"
 
+/* pictures of questions, kept by the session daemon (queue "image"):
+ * put {"data":<base64>,"mime"} -> {"image","mime","width","height"};
+ * get {"image"} -> {"image","mime","width","height","data":<base64>} */
+#define SUBJ_IMAGE_ALL "qw.image.*"
+#define SUBJ_IMAGE_PUT "qw.image.put"
+#define SUBJ_IMAGE_GET "qw.image.get"
+#define QUEUE_IMAGE "image"
+
 /* events of one session, published by session/scoring/auth, fanned out by
  * every gateway holding a socket of that session: "qw.evt.<sid>" */
 #define SUBJ_EVENT_PREFIX "qw.evt."

@@ -8,6 +8,7 @@
  * statement, so a pool is either wholly in Postgres or not at all.
  * Runs on the session daemon's query workers; never changes a session.
  */
+#include "image.h"
 #include "log.h"
 #include "quiz.h"
 #include "reply.h"
@@ -17,6 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A refusal of question `n` with the field it names beside the message,
+ * so the editor can show it next to that field. */
+static json_t *field_error(int n, const char *field, const char *message) {
+    json_t *e = reply_error(400, "invalid_pool", "question %d: %s: %s", n, field, message);
+    json_object_set_new(e, "question", json_integer(n));
+    json_object_set_new(e, "field", json_string(field));
+    return e;
+}
+
 /* The refusal of a pool: 400 invalid_pool with the message, the 1-based
  * question (when about one) and the field, for the editor to show it
  * beside the field. Caller owns. */
@@ -25,6 +35,28 @@ static json_t *pool_refusal(const struct quiz_pool_error *err) {
     if (r && err->question > 0) json_object_set_new(r, "question", json_integer(err->question));
     if (r && err->field) json_object_set_new(r, "field", json_string(err->field));
     return r;
+}
+
+/* The first question of the normalised pool whose picture is not stored,
+ * as the error reply (caller owns); NULL when every picture is stored, or
+ * sets *db_failed. Pictures are never deleted, so the answer holds until
+ * the pool is stored. */
+static json_t *check_images_stored(struct db *db, const char *pool, int *db_failed) {
+    const char *p[] = {pool};
+    PGresult *r = db_exec(db,
+                          "SELECT t.ord FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY"
+                          " AS t(q, ord) WHERE t.q ? 'image' AND NOT EXISTS"
+                          " (SELECT 1 FROM images i WHERE i.id = t.q->>'image')"
+                          " ORDER BY t.ord LIMIT 1",
+                          1, p);
+    json_t *err = NULL;
+    if (!r)
+        *db_failed = 1;
+    else if (PQntuples(r) == 1)
+        err = field_error(atoi(PQgetvalue(r, 0, 0)), "image",
+                          "no picture with this id was uploaded (POST /admin/api/images)");
+    PQclear(r);
+    return err;
 }
 
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
@@ -40,19 +72,26 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     }
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
+    int db_failed = 0;
+    reply = check_images_stored(db, text, &db_failed);
+    if (reply) goto cleanup;
+    if (db_failed) {
+        reply = reply_error(503, "db_unavailable", "the pool could not be stored; try again");
+        goto cleanup;
+    }
     char count[16];
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     const char *p[] = {title, count, text};
     /* one statement: the quiz row and its questions commit together */
-    r = db_exec(
-        db,
-        "WITH qz AS (INSERT INTO quizzes (title, question_count) VALUES ($1, $2::int) "
-        "RETURNING quiz_id), qs AS (INSERT INTO questions (quiz_id, idx, text, choices, "
-        "answer, time_limit_s, kind) SELECT qz.quiz_id, (t.ord - 1)::int, t.q->>'text', "
-        "t.q->'choices', t.q->>'answer', (t.q->>'time_limit_s')::int, t.q->>'kind' FROM qz, "
-        "jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(q, ord)) "
-        "SELECT quiz_id FROM qz",
-        3, p);
+    r = db_exec(db,
+                "WITH qz AS (INSERT INTO quizzes (title, question_count) VALUES ($1, $2::int) "
+                "RETURNING quiz_id), qs AS (INSERT INTO questions (quiz_id, idx, text, choices, "
+                "answer, time_limit_s, kind, image, image_alt) SELECT qz.quiz_id, "
+                "(t.ord - 1)::int, t.q->>'text', t.q->'choices', t.q->>'answer', "
+                "(t.q->>'time_limit_s')::int, t.q->>'kind', t.q->>'image', t.q->>'image_alt' "
+                "FROM qz, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(q, ord)) "
+                "SELECT quiz_id FROM qz",
+                3, p);
     if (!r || PQntuples(r) != 1) {
         reply = reply_error(503, "db_unavailable", "the pool could not be stored; try again");
         goto cleanup;

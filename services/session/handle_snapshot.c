@@ -66,8 +66,8 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         snprintf(sidx, sizeof(sidx), "%d", idx);
         const char *qp[2] = {db_val(s, 0, 6), sidx};
         q = db_tx_exec(&tx,
-                       "SELECT text, choices::text, time_limit_s, answer, kind FROM questions"
-                       " WHERE quiz_id = $1::bigint AND idx = $2::int",
+                       "SELECT text, choices::text, time_limit_s, answer, kind, image, image_alt"
+                       " FROM questions WHERE quiz_id = $1::bigint AND idx = $2::int",
                        2, qp);
         if (!q) goto db_down;
         if (PQntuples(q) == 1) {
@@ -79,6 +79,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                           db_val(q, 0, 0), "choices",
                                           choices ? choices : json_array(), "time_limit_ms",
                                           atoi(db_val(q, 0, 2)) * 1000));
+            question_image_add(json_object_get(out, "question"), db_val(q, 0, 5), db_val(q, 0, 6));
             /* answer (single, truefalse), answers (multi) or nothing (poll) */
             if (reveals && quiz_reveal_set(out, kind, db_val(q, 0, 3)) != 0) goto db_down;
             /* How the class answered, one count per label (zeros included).

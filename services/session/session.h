@@ -40,6 +40,15 @@ json_t *handle_lobby_two_step(void *ctx, struct db *db, json_t *req);
 json_t *handle_lobby_shapes(void *ctx, struct db *db, json_t *req);
 json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req);
 
+/* handle_image.c: pictures of questions (qw.image.put, qw.image.get). */
+json_t *handle_image_put(void *ctx, struct db *db, json_t *req);
+json_t *handle_image_get(void *ctx, struct db *db, json_t *req);
+
+/* Adds a question's picture to `obj` (a question_open event or a
+ * snapshot's question) as plain extra fields: "image" (the id) and
+ * "image_alt" when set. NULL image (no picture) adds nothing. */
+void question_image_add(json_t *obj, const char *image, const char *image_alt);
+
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
 

@@ -46,7 +46,8 @@ int step_open(struct lifecycle *lc, const char *sid, int idx) {
                    " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
                    " AND s.question_idx = $2::int - 1"
                    " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
-                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id), q.kind",
+                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id), q.kind,"
+                   " q.image, q.image_alt",
                    3, p);
     if (!r || PQntuples(r) != 1 || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 0;
@@ -56,6 +57,7 @@ int step_open(struct lifecycle *lc, const char *sid, int idx) {
     ev = quiz_ev_question_open(seq, idx, atoi(db_val(r, 0, 5)), kind, db_val(r, 0, 2),
                                json_loads(db_val(r, 0, 3), 0, NULL), atoll(db_val(r, 0, 4)) * 1000,
                                atoll(now), deadline);
+    question_image_add(ev, db_val(r, 0, 7), db_val(r, 0, 8));
     timer_arm(lc, sid, idx, deadline);
     publish_event(lc, sid, ev);
     LOG_INFO("question_opened", "sid=%s question_idx=%d deadline_ms=%lld seq=%lld", sid, idx,

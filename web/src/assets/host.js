@@ -490,7 +490,7 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
-        counts: m.counts, kind: m.question.kind,
+        counts: m.counts, kind: m.question.kind, image: m.question.image, image_alt: m.question.image_alt,
       });
     }
     if (m.state === 'closed' && m.question && m.counts) {
@@ -556,6 +556,7 @@
     setText('hq-kind', KINDS[st.question.kind] || '');
     $('hq-kind').hidden = st.question.kind === 'single';
     setText('hq-text', m.text);
+    QWPictures.show($('hq-figure'), m.image, m.image_alt || m.text);
     // A reload mid-question: the snapshot's counts are the answers so far.
     const counts = m.counts || {};
     // (a multi counts each label picked: the sum is picks, a lower bound is the top bar)
@@ -696,6 +697,7 @@
   function start() {
     $('login-form').addEventListener('submit', onLogin);
     $('upload-form').addEventListener('submit', onUpload);
+    $('picture-card').append(QWPictures.control());
     $('h-logout').addEventListener('click', onLogout);
     $('h-new').addEventListener('click', () => { history.pushState(null, '', '/host'); showSetup(); });
     $('btn-next').addEventListener('click', () => command('next'));

@@ -273,6 +273,7 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices, kind: m.question.kind,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
+        image: m.question.image, image_alt: m.question.image_alt,
       }, true);
     }
     const kind = m.question && m.question.kind ? m.question.kind : 'single';
@@ -335,6 +336,7 @@
     setText('q-kind', st.kind === 'single' ? '' : KINDS[st.kind]);
     $('q-kind').hidden = st.kind === 'single';
     $('q-kind').className = 'q-kind q-kind-' + st.kind;
+    QWPictures.show($('q-figure'), m.image, m.image_alt || m.text);
     const box = $('answers');
     clear(box);
     box.classList.toggle('two', st.choices.length === 2);
