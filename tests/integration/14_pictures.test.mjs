@@ -215,7 +215,7 @@ test('a quiz names a stored picture per question; unknown or malformed ids are r
       { text: 'With a picture', choices: ['a', 'b'], answer: 'B', image },
     ],
   });
-  for (const [image, re] of [[sha(png), /question 2: image: no picture with this id/], ['ABC', /question 2: image: must be the id/], [42, /question 2: image/]]) {
+  for (const [image, re] of [[sha(png), /question 2: image: no picture with this id/], ['ABC', /question 2: image must be a picture id/], [42, /question 2: image/]]) {
     const r = await raw(gw, 'POST', '/admin/api/quizzes', {
       body: Buffer.from(JSON.stringify(pool(image))), headers: { 'content-type': 'application/json', cookie: admin },
     });
