@@ -31,12 +31,24 @@ json_t *quiz_counts_json(const struct quiz_counts *c) {
 
 json_t *quiz_ev_question_open(long long seq, int idx, int count, const char *text, json_t *choices,
                               long long time_limit_ms, long long opened_at_ms,
-                              long long deadline_ms) {
-    return json_pack(
+                              long long deadline_ms, const json_t *pcts) {
+    json_t *ev = json_pack(
         "{s:s,s:I,s:i,s:i,s:s,s:o,s:I,s:I,s:I}", "type", quiz_event_name(QUIZ_EV_QUESTION_OPEN),
         "seq", (json_int_t)seq, "question_idx", idx, "question_count", count, "text", text,
         "choices", choices ? choices : json_array(), "time_limit_ms", (json_int_t)time_limit_ms,
         "opened_at_ms", (json_int_t)opened_at_ms, "deadline_ms", (json_int_t)deadline_ms);
+    json_t *factors = json_object();
+    const char *student;
+    json_t *v;
+    json_object_foreach((json_t *)pcts, student, v) {
+        long long pct = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (pct != QUIZ_FACTOR_NONE && quiz_factor_pct_valid(pct))
+            json_object_set_new(factors, student, json_real((double)pct / 100.0));
+    }
+    if (ev && factors && json_object_size(factors) > 0)
+        json_object_set(ev, "time_factors", factors);
+    json_decref(factors);
+    return ev;
 }
 
 int quiz_closed_result_add(json_t *results, const char *student_id, const char *choice,
