@@ -7,7 +7,7 @@
 'use strict';
 
 (() => {
-  const { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
   const STORE = 'qw_student_seat'; // {sid, student_id, name, join_code}: who this browser joined as (no secret)
   const KEY_STORE = 'qw_join_key'; // this browser's random join key (myJoinKey)
 
@@ -327,10 +327,11 @@
     box.classList.toggle('two', st.choices.length === 2);
     st.choices.forEach((text, i) => {
       const label = LABELS[i];
-      const b = el('button.answer.ans-' + label, {
-        type: 'button', 'data-choice': label,
-        'aria-label': label + ' (' + shapeName(label) + '): ' + text,
-      }, shape(label), el('span.letter', { text: label }), el('span.choice-text', { text }));
+      // The name is the visible letter and text themselves (WCAG 2.5.3
+      // "label in name"); the shape is decoration beside the letter.
+      const b = el('button.answer.ans-' + label, { type: 'button', 'data-choice': label },
+        shape(label), el('span.letter', { text: label }), el('span.sr-only', { text: ': ' }),
+        el('span.choice-text', { text }));
       b.addEventListener('click', () => submit(label));
       box.append(b);
     });
