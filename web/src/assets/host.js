@@ -34,6 +34,9 @@
     setText('hq-seconds', Math.ceil(ms / 1000));
     $('hq-timebar').style.transform = 'scaleX(' + frac.toFixed(4) + ')';
     $('stage-question').classList.toggle('hurry', ms <= 5000);
+    // Past the common deadline the question stays open for students with
+    // extra time who have not answered yet (docs/API.md "Extra time").
+    $('hq-extra').hidden = !(ms <= 0 && st.extended > 0);
   });
 
   function announce(text) { setText('live', ''); setTimeout(() => setText('live', text), 30); }
@@ -625,6 +628,8 @@
     st.qIdx = m.question_idx;
     if (m.question_count) st.qCount = m.question_count;
     st.question = { text: m.text, choices: m.choices || [] };
+    if (m.time_factors) st.extended = Object.keys(m.time_factors).length;
+    else if (m.type === 'question_open') st.extended = 0;
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
     setText('hq-text', m.text);

@@ -271,6 +271,7 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
+        time_factor: m.question.time_factor,
       }, true);
     }
     if (m.state === 'closed' && m.answer) {
@@ -320,7 +321,9 @@
     st.choices = Array.isArray(m.choices) ? m.choices : [];
     if (fresh) { st.announced = {}; st.pending = null; }
     st.myChoice = m.my_choice || (fresh ? null : st.myChoice);
-    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    // a student with extra time sees that the timer is their own
+    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : '') +
+      (m.time_factor > 1 ? ' · ' + m.time_factor + '× time' : ''));
     setText('q-text', m.text);
     const box = $('answers');
     clear(box);
