@@ -173,6 +173,33 @@ long long quiz_latency_ms(long long elapsed_ms) {
     return elapsed_ms > 2000000000LL ? 2000000000LL : elapsed_ms;
 }
 
+/* ---- extra time ---------------------------------------------------------- */
+
+static const int factor_pcts[] = {100, 125, 150, 200, 300};
+
+int quiz_factor_pct_valid(long long pct) {
+    for (size_t i = 0; i < sizeof(factor_pcts) / sizeof(factor_pcts[0]); i++)
+        if (factor_pcts[i] == pct) return 1;
+    return 0;
+}
+
+int quiz_factor_pct(double factor) {
+    for (size_t i = 0; i < sizeof(factor_pcts) / sizeof(factor_pcts[0]); i++)
+        if (factor * 100.0 == (double)factor_pcts[i]) return factor_pcts[i];
+    return -1;
+}
+
+long long quiz_limit_ms(long long limit_ms, int pct) {
+    if (!quiz_factor_pct_valid(pct)) pct = QUIZ_FACTOR_NONE;
+    return limit_ms * pct / 100;
+}
+
+int quiz_factor_of(const json_t *factors, const char *student_id) {
+    json_t *f = student_id ? json_object_get(factors, student_id) : NULL;
+    int pct = json_is_number(f) ? quiz_factor_pct(json_number_value(f)) : -1;
+    return pct > 0 ? pct : QUIZ_FACTOR_NONE;
+}
+
 /* ---- judging ------------------------------------------------------------ */
 
 const char *quiz_label(int i) {

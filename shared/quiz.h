@@ -116,6 +116,29 @@ long long quiz_elapsed_ms(int has_elapsed, long long elapsed_ms, long long recei
 /* The latency stored beside an answer: elapsed clamped to [0, 2e9]. */
 long long quiz_latency_ms(long long elapsed_ms);
 
+/* ---- extra time (accommodations) -------------------------------------- */
+
+/* A student's time factor is one of 1, 1.25, 1.5, 2, 3, kept as a percent
+ * (100, 125, 150, 200, 300) so no float reaches a deadline. */
+#define QUIZ_FACTOR_NONE 100      /* everybody without extra time */
+#define QUIZ_TIME_FACTORS_MAX 200 /* students with extra time per session */
+
+/* The percent of a factor given as a JSON number (1.5 -> 150), or -1 when
+ * it is not one of the documented factors. */
+int quiz_factor_pct(double factor);
+
+/* True when `pct` is one of the documented factors (100 included). */
+int quiz_factor_pct_valid(long long pct);
+
+/* A student's own time limit: limit_ms * pct / 100 (an invalid pct counts
+ * as 100). */
+long long quiz_limit_ms(long long limit_ms, int pct);
+
+/* The factor percent of `student_id` in a question_open's `time_factors`
+ * map ({"<student_id>": factor}, borrowed, NULL allowed): 100 when absent
+ * or not a documented factor. */
+int quiz_factor_of(const json_t *factors, const char *student_id);
+
 /* ---- judging a submit ------------------------------------------------- */
 
 /* Outcome of a submit. QUIZ_V_RECORD is not sent: the answer is inserted
@@ -348,10 +371,12 @@ struct quiz_pool_error {
 int quiz_pool_check(json_t *pool, const char **title, json_t **out, struct quiz_pool_error *err);
 
 /* Events on qw.evt.<sid> (docs/ARCHITECTURE.md "Events"). `choices` is
- * stolen (NULL means []). */
+ * stolen (NULL means []). `pcts` {"<student_id>": percent} (borrowed, NULL
+ * allowed) becomes `time_factors` {"<student_id>": factor}, only the
+ * students whose factor is not 1 (absent when there is none). */
 json_t *quiz_ev_question_open(long long seq, int idx, int count, enum quiz_kind kind,
                               const char *text, json_t *choices, long long time_limit_ms,
-                              long long opened_at_ms, long long deadline_ms);
+                              long long opened_at_ms, long long deadline_ms, const json_t *pcts);
 
 /* `results` {"<student_id>":[choice|null, points, score]} is stolen; add
  * rows with quiz_closed_result_add. The reveal follows quiz_reveal_set. */

@@ -15,7 +15,7 @@
 #define POOL_MAX_QUESTIONS 500
 #define POOL_TITLE_MAX 200
 #define POOL_DEFAULT_LIMIT_S 20
-#define POOL_IMAGE_ID_LEN 64 /* hex digits of a picture's SHA-256 */
+#define POOL_IMAGE_ID_LEN 64   /* hex digits of a picture's SHA-256 */
 #define POOL_IMAGE_ALT_MAX 300 /* bytes of a picture's description */
 
 json_t *quiz_session_json(const struct quiz_session *s) {
@@ -56,13 +56,25 @@ int quiz_reveal_set(json_t *o, enum quiz_kind kind, const char *answer) {
 
 json_t *quiz_ev_question_open(long long seq, int idx, int count, enum quiz_kind kind,
                               const char *text, json_t *choices, long long time_limit_ms,
-                              long long opened_at_ms, long long deadline_ms) {
-    return json_pack("{s:s,s:I,s:i,s:i,s:s,s:s,s:o,s:I,s:I,s:I}", "type",
-                     quiz_event_name(QUIZ_EV_QUESTION_OPEN), "seq", (json_int_t)seq, "question_idx",
-                     idx, "question_count", count, "kind", quiz_kind_name(kind), "text", text,
-                     "choices", choices ? choices : json_array(), "time_limit_ms",
-                     (json_int_t)time_limit_ms, "opened_at_ms", (json_int_t)opened_at_ms,
-                     "deadline_ms", (json_int_t)deadline_ms);
+                              long long opened_at_ms, long long deadline_ms, const json_t *pcts) {
+    json_t *ev = json_pack(
+        "{s:s,s:I,s:i,s:i,s:s,s:s,s:o,s:I,s:I,s:I}", "type", quiz_event_name(QUIZ_EV_QUESTION_OPEN),
+        "seq", (json_int_t)seq, "question_idx", idx, "question_count", count, "kind",
+        quiz_kind_name(kind), "text", text, "choices", choices ? choices : json_array(),
+        "time_limit_ms", (json_int_t)time_limit_ms, "opened_at_ms", (json_int_t)opened_at_ms,
+        "deadline_ms", (json_int_t)deadline_ms);
+    json_t *factors = json_object();
+    const char *student;
+    json_t *v;
+    json_object_foreach((json_t *)pcts, student, v) {
+        long long pct = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (pct != QUIZ_FACTOR_NONE && quiz_factor_pct_valid(pct))
+            json_object_set_new(factors, student, json_real((double)pct / 100.0));
+    }
+    if (ev && factors && json_object_size(factors) > 0)
+        json_object_set(ev, "time_factors", factors);
+    json_decref(factors);
+    return ev;
 }
 
 int quiz_closed_result_add(json_t *results, const char *student_id, const char *choice,
@@ -245,8 +257,7 @@ static int check_question(json_t *q, int n, json_t *out, struct quiz_pool_error 
     }
     json_t *alt = json_object_get(q, "image_alt");
     const char *alt_text = json_string_value(alt);
-    if (alt && !json_is_null(alt) &&
-        (!alt_text || json_string_length(alt) > POOL_IMAGE_ALT_MAX))
+    if (alt && !json_is_null(alt) && (!alt_text || json_string_length(alt) > POOL_IMAGE_ALT_MAX))
         return refuse(err, n, "image_alt", "image_alt must be a text of at most %d bytes",
                       POOL_IMAGE_ALT_MAX);
     json_t *norm = json_pack("{s:O,s:s,s:O,s:I}", "text", text, "kind", quiz_kind_name(kind),

@@ -37,6 +37,7 @@
 #define SUBJ_LOBBY_TWO_STEP "qw.session.query.two_step"
 #define SUBJ_LOBBY_SHAPES "qw.session.query.shapes"
 #define SUBJ_LOBBY_REMOVE "qw.session.query.remove"
+#define SUBJ_TIME_FACTOR "qw.session.query.time_factor"
 #define QUEUE_SESSION_QUERY "session-q"
 /* ... and lifecycle commands only the instance holding the lease answers. */
 #define SUBJ_SESSION_CMD "qw.session.cmd"

@@ -144,6 +144,9 @@ static enum MHD_Result lobby_two_step(struct http_req *r) {
 static enum MHD_Result lobby_remove(struct http_req *r) {
     return forward_body(r, SUBJ_LOBBY_REMOVE, r->params[0]);
 }
+static enum MHD_Result time_factor(struct http_req *r) {
+    return forward_body(r, SUBJ_TIME_FACTOR, r->params[0]);
+}
 static enum MHD_Result lobby_shapes(struct http_req *r) {
     http_add_header(r, "Cache-Control", "no-store");
     return forward(r, SUBJ_LOBBY_SHAPES, json_pack("{s:s}", "sid", r->params[0]));
@@ -352,6 +355,7 @@ const struct http_route routes_admin[] = {
     {"POST", "/admin/api/sessions/*/two_step", 0, lobby_two_step},
     {"POST", "/admin/api/sessions/*/remove", 0, lobby_remove},
     {"GET", "/admin/api/sessions/*/shapes", 0, lobby_shapes},
+    {"POST", "/admin/api/sessions/*/time_factor", 0, time_factor},
     {"GET", "/admin/api/sessions/*/results", 0, results},
     {"GET", "/admin/api/sessions/*/results.csv", 0, results_csv_route},
     {"GET", "/admin/api/sessions/*/report.csv", 0, report_csv_route},

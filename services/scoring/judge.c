@@ -2,7 +2,8 @@
  * judge: the submits of one session in a batch, inside the batch's one
  * transaction. Locks the session row FOR SHARE (a close waits for it, so
  * each submit is recorded before the close or judged after it), checks the
- * students, judges each submit by shared/quiz's order and points rule,
+ * students, judges each submit by shared/quiz's order and points rule
+ * against that student's own limit (a time factor of the open question),
  * inserts the candidates with one multi-row INSERT ... ON CONFLICT DO
  * NOTHING, and settles each as accepted (inserted) or duplicate (the first
  * answer stands, its choice returned). Translates only between SQL and
@@ -50,20 +51,30 @@ static int has_row(PGresult *r, int col, const char *value) {
     return 0;
 }
 
+/* The time factor percent of a known student (known: student_id, percent),
+ * or -1 when the student is not known. */
+static int known_pct(PGresult *known, const char *student) {
+    for (int i = 0; i < PQntuples(known); i++)
+        if (strcmp(PQgetvalue(known, i, 0), student) == 0) return atoi(PQgetvalue(known, i, 1));
+    return -1;
+}
+
 /* Judges the pending items of `sid` against `row` (known: the students of
- * this session at its epoch) and adds the candidates to the columns. */
+ * this session at its epoch, with their factors) and adds the candidates
+ * to the columns. A student with extra time is judged on their own
+ * deadline and scored on their own limit. */
 static void judge_items(struct item *items, int from, int n, const char *sid,
                         const struct session_row *row, PGresult *known, struct db_array col[6]) {
     for (int i = from; i < n; i++) {
         struct item *it = &items[i];
         if (!item_pending(it) || strcmp(it->sid, sid) != 0) continue;
-        struct quiz_submit sub = {has_row(known, 0, it->student),
-                                  it->epoch,
-                                  it->idx,
-                                  it->choice,
-                                  it->received_ms,
-                                  it->is_set};
-        enum quiz_verdict v = quiz_judge(&row->view, &sub);
+        int pct = known_pct(known, it->student);
+        long long limit = quiz_limit_ms(row->limit_ms, pct);
+        struct quiz_view view = row->view;
+        if (limit != row->limit_ms) view.deadline_ms = row->opened_ms + limit;
+        struct quiz_submit sub = {pct > 0,    it->epoch,       it->idx,
+                                  it->choice, it->received_ms, it->is_set};
+        enum quiz_verdict v = quiz_judge(&view, &sub);
         if (v == QUIZ_V_UNAUTHORIZED) {
             item_refuse(it, reply_error(401, "unauthorized", "not a student of this session"));
             continue;
@@ -81,7 +92,7 @@ static void judge_items(struct item *items, int from, int n, const char *sid,
         long long elapsed =
             quiz_elapsed_ms(it->has_elapsed, it->elapsed_ms, it->received_ms, row->opened_ms);
         it->correct = quiz_is_correct(row->view.kind, row->answer, it->choice);
-        it->points = quiz_points(it->correct, elapsed, row->limit_ms);
+        it->points = quiz_points(it->correct, elapsed, limit);
         db_array_text(&col[0], it->student);
         db_array_text(&col[1], it->choice);
         db_array_text(&col[2], it->correct ? "t" : "f");
@@ -140,11 +151,12 @@ int judge_session(struct db_tx *tx, struct item *items, int from, int n, const c
     *question_idx = row.view.question_idx;
     const char *p2[2] = {sid, db_array_close(&ids)};
     if (!p2[1]) goto cleanup;
-    known = db_tx_exec(
-        tx,
-        "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
-        " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1) AND removed_at IS NULL",
-        2, p2);
+    known = db_tx_exec(tx,
+                       "SELECT st.student_id, COALESCE((s.time_factors->>st.student_id)::int, 100)"
+                       " FROM students st JOIN sessions s ON s.sid = st.sid"
+                       " WHERE st.sid = $1 AND st.student_id = ANY($2::text[])"
+                       " AND st.epoch = s.epoch AND st.removed_at IS NULL",
+                       2, p2);
     if (!known) goto cleanup;
     judge_items(items, from, n, sid, &row, known, col);
     if (col[0].n == 0) {

@@ -49,6 +49,12 @@ json_t *handle_image_get(void *ctx, struct db *db, json_t *req);
  * "image_alt" when set. NULL image (no picture) adds nothing. */
 void question_image_add(json_t *obj, const char *image, const char *image_alt);
 
+/* handle_accommodations.c: extra time. {sid, student_id, factor} -> the
+ * session's factors; accommodations_json: {"<student_id>": factor} of the
+ * session (new), or NULL on a database error. */
+json_t *handle_time_factor(void *ctx, struct db *db, json_t *req);
+json_t *accommodations_json(struct db *db, const char *sid);
+
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);
 

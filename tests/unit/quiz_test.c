@@ -184,6 +184,40 @@ static void points_rule(void) {
     CHECK(quiz_latency_ms(9000000000LL) == 2000000000LL);
 }
 
+static void extra_time(void) {
+    static const struct {
+        double factor;
+        int pct;
+    } f[] = {{1, 100},  {1.25, 125}, {1.5, 150}, {2, 200},     {3, 300},    {0, -1},  {-2, -1},
+             {0.5, -1}, {1.75, -1},  {4, -1},    {2.0001, -1}, {1e308, -1}, {150, -1}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (quiz_factor_pct(f[i].factor) != f[i].pct)
+            fprintf(stderr, "case %zu: factor_pct(%g) = %d, want %d\n", i, f[i].factor,
+                    quiz_factor_pct(f[i].factor), f[i].pct);
+        CHECK(quiz_factor_pct(f[i].factor) == f[i].pct);
+    }
+    CHECK(quiz_factor_pct_valid(100) && quiz_factor_pct_valid(300) && !quiz_factor_pct_valid(0));
+    CHECK(!quiz_factor_pct_valid(175) && !quiz_factor_pct_valid(-200));
+    /* the student's own limit, and an invalid percent changes nothing */
+    CHECK(quiz_limit_ms(20000, 200) == 40000 && quiz_limit_ms(20000, 125) == 25000);
+    CHECK(quiz_limit_ms(5000, 150) == 7500 && quiz_limit_ms(20000, 100) == 20000);
+    CHECK(quiz_limit_ms(20000, 175) == 20000 && quiz_limit_ms(20000, 0) == 20000);
+    /* points on the student's own limit: half the extended time is 750 */
+    CHECK(quiz_points(1, 20000, quiz_limit_ms(20000, 200)) == 750);
+    CHECK(quiz_points(1, 20000, 20000) == 500);
+    CHECK(quiz_points(1, 30000, quiz_limit_ms(20000, 200)) == 625);
+    /* the map of a question_open */
+    json_t *m = json_pack("{s:f,s:f,s:i,s:s,s:f}", "a", 2.0, "b", 1.5, "c", 3, "d", "2", "e", 7.0);
+    CHECK(quiz_factor_of(m, "a") == 200 && quiz_factor_of(m, "b") == 150);
+    CHECK(quiz_factor_of(m, "c") == 300);    /* an integer factor is a factor too */
+    CHECK(quiz_factor_of(m, "d") == 100);    /* not a number: none */
+    CHECK(quiz_factor_of(m, "e") == 100);    /* not a documented factor: none */
+    CHECK(quiz_factor_of(m, "zz") == 100);   /* absent: none */
+    CHECK(quiz_factor_of(NULL, "a") == 100); /* no map: none */
+    CHECK(quiz_factor_of(m, NULL) == 100);
+    json_decref(m);
+}
+
 static void judging_order(void) {
     static const struct quiz_view open = {QUIZ_QUESTION, 2, 10000, 3, 7, QUIZ_KIND_SINGLE};
     static const struct quiz_view closed = {QUIZ_CLOSED, 2, 10000, 3, 7, QUIZ_KIND_SINGLE};
@@ -735,7 +769,7 @@ static void session_object(void) {
 
 static void events(void) {
     json_t *j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "2 + 2 = ?",
-                                      json_pack("[s,s]", "3", "4"), 20000, 1000, 21000);
+                                      json_pack("[s,s]", "3", "4"), 20000, 1000, 21000, NULL);
     json_t *want = json_pack("{s:s,s:i,s:i,s:i,s:s,s:s,s:[s,s],s:i,s:i,s:i}", "type",
                              "question_open", "seq", 4, "question_idx", 1, "question_count", 3,
                              "kind", "single", "text", "2 + 2 = ?", "choices", "3", "4",
@@ -743,9 +777,22 @@ static void events(void) {
     CHECK(j && json_equal(j, want));
     json_decref(j);
     json_decref(want);
-    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_POLL, "t", NULL, 20000, 1000, 21000);
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_POLL, "t", NULL, 20000, 1000, 21000, NULL);
     CHECK(j && json_array_size(json_object_get(j, "choices")) == 0);
     json_decref(j);
+    /* time_factors: only the students whose factor is not 1, as factors */
+    json_t *pcts = json_pack("{s:i,s:i,s:i,s:i}", "s1", 200, "s2", 100, "s3", 150, "s4", 175);
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "t", NULL, 20000, 1000, 21000, pcts);
+    want = json_pack("{s:f,s:f}", "s1", 2.0, "s3", 1.5);
+    CHECK(j && json_equal(json_object_get(j, "time_factors"), want));
+    json_decref(j);
+    json_decref(want);
+    json_object_del(pcts, "s1");
+    json_object_del(pcts, "s3");
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "t", NULL, 20000, 1000, 21000, pcts);
+    CHECK(j && !json_object_get(j, "time_factors")); /* nobody with extra time: no map */
+    json_decref(j);
+    json_decref(pcts);
 
     struct quiz_counts c;
     quiz_counts_init(&c, 2);
@@ -821,6 +868,7 @@ int main(void) {
     state_and_event_rules();
     lifecycle_table();
     points_rule();
+    extra_time();
     judging_order();
     kinds_submit_and_score();
     label_sets();

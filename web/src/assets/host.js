@@ -34,6 +34,9 @@
     setText('hq-seconds', Math.ceil(ms / 1000));
     $('hq-timebar').style.transform = 'scaleX(' + frac.toFixed(4) + ')';
     $('stage-question').classList.toggle('hurry', ms <= 5000);
+    // Past the common deadline the question stays open for students with
+    // extra time who have not answered yet (docs/API.md "Extra time").
+    $('hq-extra').hidden = !(ms <= 0 && st.extended > 0);
   });
 
   function announce(text) { setText('live', ''); setTimeout(() => setText('live', text), 30); }
@@ -315,7 +318,7 @@
     if (!st.sid) return;
     const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid));
     if (needLogin(r)) return;
-    if (r.status === 200 && r.json && r.json.sid === st.sid) { st.info = r.json; renderLobbyTools(); }
+    if (r.status === 200 && r.json && r.json.sid === st.sid) { st.info = r.json; renderLobbyTools(); renderTimes(); }
   }
 
   // The shapes on the projector; read again as soon as they change.
@@ -384,7 +387,83 @@
   function rosterItem(p, fresh) {
     const b = el('button.btn-remove', { type: 'button', 'aria-label': 'Remove ' + p.name + ' (' + p.student_id + ')', title: 'Remove ' + p.student_id, text: '×' });
     b.addEventListener('click', () => removePlayer(p, b));
-    return el('li' + (fresh ? '.new' : ''), { 'data-student-id': p.student_id }, el('span', { text: p.name }), b);
+    const sel = factorSelect(factorOf(p.student_id), 'Time for ' + p.name + ' (' + p.student_id + ')');
+    sel.classList.add('roster-time');
+    sel.addEventListener('change', () => setFactor(p.student_id, Number(sel.value), sel));
+    return el('li' + (fresh ? '.new' : ''), { 'data-student-id': p.student_id }, el('span', { text: p.name }),
+      timeMark(p.student_id), sel, b);
+  }
+
+  // ---- extra time (accommodations) ----------------------------------------------
+
+  const FACTORS = [1, 1.25, 1.5, 2, 3];
+
+  function factorOf(id) {
+    const f = st.info && st.info.time_factors ? st.info.time_factors[id] : undefined;
+    return typeof f === 'number' ? f : 1;
+  }
+
+  function factorText(f) { return f === 1 ? 'normal time' : f + '× time'; }
+
+  function factorSelect(value, label) {
+    const sel = el('select', label ? { 'aria-label': label, title: label } : {});
+    for (const f of FACTORS) sel.append(el('option', { value: String(f), text: factorText(f), selected: f === value }));
+    return sel;
+  }
+
+  // The mark beside a player who has extra time (empty otherwise).
+  function timeMark(id) {
+    const f = factorOf(id);
+    return el('b.time-mark', { 'data-factor': String(f), hidden: f === 1, text: f === 1 ? '' : '⏱ ' + f + '×' });
+  }
+
+  function renderTimes() {
+    const all = (st.info && st.info.time_factors) || {};
+    const ids = Object.keys(all);
+    setText('time-count', ids.length);
+    setText('time-word', ids.length === 1 ? 'student' : 'students');
+    const ul = $('time-list');
+    clear(ul);
+    for (const id of ids) {
+      const b = el('button.btn.btn-ghost', { type: 'button', text: 'Normal time', 'aria-label': 'Normal time for ' + id });
+      b.addEventListener('click', () => setFactor(id, 1, b));
+      ul.append(el('li', { 'data-student-id': id }, el('span', { text: id }), el('b.time-mark', { text: '⏱ ' + all[id] + '×' }), b));
+    }
+    for (const li of $('lobby-names').querySelectorAll('li[data-student-id]')) {
+      const id = li.dataset.studentId;
+      const old = li.querySelector('.time-mark');
+      if (old) old.replaceWith(timeMark(id));
+      const sel = li.querySelector('select');
+      if (sel) sel.value = String(factorOf(id));
+    }
+  }
+
+  async function setFactor(id, factor, control) {
+    if (control) control.disabled = true;
+    const r = await api('POST', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/time_factor', { student_id: id, factor });
+    if (control) control.disabled = false;
+    if (needLogin(r)) return false;
+    if (r.status !== 200 || !r.json) {
+      toast(r.message || 'The time could not be changed.');
+      renderTimes();
+      return false;
+    }
+    if (st.info) st.info.time_factors = r.json.time_factors || {};
+    renderTimes();
+    announce(factor === 1 ? id + ' has normal time' : id + ' has ' + factor + '× time');
+    return true;
+  }
+
+  async function onTimeSubmit(e) {
+    e.preventDefault();
+    const id = $('time-student').value;
+    $('time-error').hidden = true;
+    if (!id.trim()) {
+      setText('time-error', 'Type the student id.');
+      $('time-error').hidden = false;
+      return;
+    }
+    if (await setFactor(id, Number($('time-factor').value))) $('time-student').value = '';
   }
 
   async function openConsole(sid) {
@@ -412,6 +491,7 @@
     $('csv-link').href = '/admin/api/sessions/' + encodeURIComponent(sid) + '/results.csv';
     $('report-link').href = '#report=' + encodeURIComponent(sid);
     renderLobbyTools();
+    renderTimes();
     if (r.json.two_step) refreshShapes();
     st.infoTimer = setInterval(() => { if (st.state === 'lobby') refreshInfo(); }, 5000);
     show('console');
@@ -551,6 +631,8 @@
     st.qIdx = m.question_idx;
     if (m.question_count) st.qCount = m.question_count;
     st.question = { text: m.text, choices: m.choices || [], kind: m.kind || 'single' };
+    if (m.time_factors) st.extended = Object.keys(m.time_factors).length;
+    else if (m.type === 'question_open') st.extended = 0;
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
     setText('hq-kind', KINDS[st.question.kind] || '');
@@ -705,6 +787,9 @@
     $('btn-end').addEventListener('click', () => command('end'));
     $('btn-lock').addEventListener('click', onLockToggle);
     $('btn-two-step').addEventListener('click', onTwoStepToggle);
+    $('time-form').addEventListener('submit', onTimeSubmit);
+    const factor = $('time-factor');
+    for (const f of FACTORS.slice(1)) factor.append(el('option', { value: String(f), text: factorText(f), selected: f === 2 }));
     window.addEventListener('hashchange', () => {
       if (reportFromHash() || sidFromHash() !== st.sid || document.body.dataset.view === 'report') route();
     });

@@ -7,7 +7,7 @@
 'use strict';
 
 (() => {
-  const { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart, rightLabels } = QW;
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart, rightLabels } = QW;
   const STORE = 'qw_student_seat'; // {sid, student_id, name, join_code}: who this browser joined as (no secret)
   const KEY_STORE = 'qw_join_key'; // this browser's random join key (myJoinKey)
 
@@ -274,6 +274,7 @@
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices, kind: m.question.kind,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
         image: m.question.image, image_alt: m.question.image_alt,
+        time_factor: m.question.time_factor,
       }, true);
     }
     const kind = m.question && m.question.kind ? m.question.kind : 'single';
@@ -330,7 +331,9 @@
     st.kind = KINDS[m.kind] ? m.kind : 'single';
     if (fresh) { st.announced = {}; st.pending = null; st.picked = []; }
     st.myChoice = m.my_choice || (fresh ? null : st.myChoice);
-    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    // a student with extra time sees that the timer is their own
+    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : '') +
+      (m.time_factor > 1 ? ' · ' + m.time_factor + '× time' : ''));
     setText('q-text', m.text);
     // what this kind asks: nothing to add for a plain single question
     setText('q-kind', st.kind === 'single' ? '' : KINDS[st.kind]);
@@ -345,11 +348,13 @@
     box.dataset.kind = st.kind;
     st.choices.forEach((text, i) => {
       const label = LABELS[i];
+      // The name is the visible letter and text themselves (WCAG 2.5.3
+      // "label in name"); the shape is decoration beside the letter.
       const b = el('button.answer.ans-' + label, {
         type: 'button', 'data-choice': label,
-        'aria-label': label + ' (' + shapeName(label) + '): ' + text,
         'aria-pressed': st.kind === 'multi' ? 'false' : null,
-      }, shape(label), el('span.letter', { text: label }), el('span.choice-text', { text }));
+      }, shape(label), el('span.letter', { text: label }), el('span.sr-only', { text: ': ' }),
+      el('span.choice-text', { text }));
       b.addEventListener('click', () => (st.kind === 'multi' ? toggle(label) : submit(label)));
       box.append(b);
     });
