@@ -3,14 +3,17 @@
  *
  * Checks a pool against every rule of SPEC §2 before anything is written,
  * refuses a bad pool whole with 400 invalid_pool naming the 1-based
- * question and the field, and stores a good one (quiz + questions) in one
- * statement, so a pool is either wholly in Postgres or not at all.
+ * question and the field (in the message and as `question` and `field`, for
+ * the console's editor), and stores a good one (quiz + questions) in one
+ * statement, so a pool is either wholly in Postgres or not at all. The
+ * check is the one the editor's routes use too (quiz_pool_check).
  * Runs on the session daemon's query workers; never changes a session.
  */
 #include "log.h"
 #include "reply.h"
 #include "session.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +22,39 @@
 #define POOL_TITLE_MAX 200
 #define POOL_DEFAULT_LIMIT_S 20
 
+/* The 400 invalid_pool reply (caller owns) for question `n` (1-based; 0 for
+ * the pool itself) and `field`, with the formatted message. */
+static json_t *pool_error(int n, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static json_t *pool_error(int n, const char *field, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *err = reply_error(400, "invalid_pool", "%s", msg);
+    if (err && n > 0) json_object_set_new(err, "question", json_integer(n));
+    if (err) json_object_set_new(err, "field", json_string(field));
+    return err;
+}
+
 /* Checks one question (borrowed) and appends its normalised form to `out`.
  * Returns NULL, or the error reply (caller owns) naming question `n`. */
 static json_t *check_question(json_t *q, int n, json_t *out) {
     static const char *const labels[] = {"A", "B", "C", "D"};
-    if (!json_is_object(q))
-        return reply_error(400, "invalid_pool", "question %d: must be an object", n);
+    if (!json_is_object(q)) return pool_error(n, "question", "question %d: must be an object", n);
     json_t *text = json_object_get(q, "text");
     if (!json_is_string(text) || json_string_length(text) == 0)
-        return reply_error(400, "invalid_pool", "question %d: text must be a non-empty string", n);
+        return pool_error(n, "text", "question %d: text must be a non-empty string", n);
     json_t *choices = json_object_get(q, "choices");
     if (!json_is_array(choices) || json_array_size(choices) < 2 || json_array_size(choices) > 4)
-        return reply_error(400, "invalid_pool",
-                           "question %d: choices must be a list of 2 to 4 entries", n);
+        return pool_error(n, "choices", "question %d: choices must be a list of 2 to 4 entries", n);
     size_t nc = json_array_size(choices);
     for (size_t i = 0; i < nc; i++) {
         json_t *c = json_array_get(choices, i);
         if (!json_is_string(c) || json_string_length(c) == 0)
-            return reply_error(400, "invalid_pool",
-                               "question %d: choice %s must be a non-empty string", n, labels[i]);
+            return pool_error(n, "choices", "question %d: choice %s must be a non-empty string", n,
+                              labels[i]);
     }
     json_t *answer = json_object_get(q, "answer");
     const char *a = json_string_value(answer);
@@ -50,18 +67,16 @@ static json_t *check_question(json_t *q, int n, json_t *out) {
             strcat(allowed, labels[i]);
             if (i + 1 < nc) strcat(allowed, ", ");
         }
-        if (!a)
-            return reply_error(400, "invalid_pool", "question %d: answer must be one of %s", n,
-                               allowed);
-        return reply_error(400, "invalid_pool", "question %d: answer \"%.16s\" is not one of %s", n,
-                           a, allowed);
+        if (!a) return pool_error(n, "answer", "question %d: answer must be one of %s", n, allowed);
+        return pool_error(n, "answer", "question %d: answer \"%.16s\" is not one of %s", n, a,
+                          allowed);
     }
     json_int_t limit = POOL_DEFAULT_LIMIT_S;
     json_t *tl = json_object_get(q, "time_limit_s");
     if (tl && !json_is_null(tl)) {
         if (!json_is_integer(tl) || json_integer_value(tl) < 5 || json_integer_value(tl) > 600)
-            return reply_error(400, "invalid_pool",
-                               "question %d: time_limit_s must be a whole number from 5 to 600", n);
+            return pool_error(n, "time_limit_s",
+                              "question %d: time_limit_s must be a whole number from 5 to 600", n);
         limit = json_integer_value(tl);
     }
     json_array_append_new(out, json_pack("{s:O,s:O,s:s,s:I}", "text", text, "choices", choices,
@@ -69,23 +84,20 @@ static json_t *check_question(json_t *q, int n, json_t *out) {
     return NULL;
 }
 
-/* The pool's normalised question list into *out (caller owns), or the
- * error reply. */
-static json_t *check_pool(json_t *pool, const char **title, json_t **out) {
+json_t *quiz_pool_check(json_t *pool, const char **title, json_t **out) {
     *out = NULL;
     json_t *t = json_object_get(pool, "title");
     if (t && !json_is_null(t) && !json_is_string(t))
-        return reply_error(400, "invalid_pool", "title must be a string");
+        return pool_error(0, "title", "title must be a string");
     *title = json_string_value(t) && *json_string_value(t) ? json_string_value(t) : "Untitled quiz";
     if (json_is_string(t) && json_string_length(t) > POOL_TITLE_MAX)
-        return reply_error(400, "invalid_pool", "title must be at most %d bytes", POOL_TITLE_MAX);
+        return pool_error(0, "title", "title must be at most %d bytes", POOL_TITLE_MAX);
     json_t *qs = json_object_get(pool, "questions");
     if (!json_is_array(qs) || json_array_size(qs) == 0)
-        return reply_error(400, "invalid_pool",
-                           "questions must be a list of at least one question");
+        return pool_error(0, "questions", "questions must be a list of at least one question");
     if (json_array_size(qs) > POOL_MAX_QUESTIONS)
-        return reply_error(400, "invalid_pool", "questions: at most %d questions, got %zu",
-                           POOL_MAX_QUESTIONS, json_array_size(qs));
+        return pool_error(0, "questions", "questions: at most %d questions, got %zu",
+                          POOL_MAX_QUESTIONS, json_array_size(qs));
     json_t *norm = json_array();
     size_t i;
     json_t *q;
@@ -106,7 +118,7 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     json_t *norm = NULL, *reply = NULL;
     char *text = NULL;
     PGresult *r = NULL;
-    reply = check_pool(req, &title, &norm);
+    reply = quiz_pool_check(req, &title, &norm);
     if (reply) goto cleanup;
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
@@ -140,20 +152,26 @@ cleanup:
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     (void)req;
-    PGresult *r =
-        db_exec(db,
-                "SELECT quiz_id, title, question_count, "
-                "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                "FROM quizzes ORDER BY quiz_id DESC LIMIT 1000",
-                0, NULL);
+    /* the current version of each quiz not deleted (010_quiz_versions.sql) */
+    PGresult *r = db_exec(
+        db,
+        "SELECT q.quiz_id, q.title, q.question_count, "
+        "to_char(q.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), q.version, "
+        "to_char(q.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "EXISTS (SELECT 1 FROM sessions s WHERE s.quiz_id = q.quiz_id) "
+        "FROM quizzes q WHERE q.replaced_by IS NULL AND q.deleted_at IS NULL "
+        "ORDER BY q.quiz_id DESC LIMIT 1000",
+        0, NULL);
     if (!r) return reply_error(503, "db_unavailable", "the pools could not be read; try again");
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        json_array_append_new(list, json_pack("{s:I,s:s,s:I,s:s}", "quiz_id",
-                                              (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                              "title", PQgetvalue(r, i, 1), "question_count",
-                                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
-                                              "created_at", PQgetvalue(r, i, 3)));
+        json_t *row = json_pack(
+            "{s:I,s:s,s:I,s:s,s:I,s:s,s:b}", "quiz_id",
+            (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "title", PQgetvalue(r, i, 1),
+            "question_count", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10), "created_at",
+            PQgetvalue(r, i, 3), "version", (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10),
+            "updated", PQgetvalue(r, i, 5), "played", PQgetvalue(r, i, 6)[0] == 't');
+        json_array_append_new(list, row);
     }
     PQclear(r);
     return json_pack("{s:b,s:o}", "ok", 1, "quizzes", list);

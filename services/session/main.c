@@ -11,6 +11,11 @@
 static const struct service_route query_routes[] = {
     {SUBJ_QUIZ_CREATE, handle_quiz_create},
     {SUBJ_QUIZ_LIST, handle_quiz_list},
+    {SUBJ_QUIZ_GET, handle_quiz_get},
+    {SUBJ_QUIZ_PUT, handle_quiz_put},
+    {SUBJ_QUIZ_DUPLICATE, handle_quiz_duplicate},
+    {SUBJ_QUIZ_DELETE, handle_quiz_delete},
+    {SUBJ_QUIZ_VALIDATE, handle_quiz_validate},
     {SUBJ_SESSION_CREATE, handle_session_create},
     {SUBJ_SESSION_LIST, handle_session_list},
     {SUBJ_SESSION_GET, handle_session_get},

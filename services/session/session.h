@@ -24,6 +24,21 @@ struct session_daemon {
 /* handle_quiz.c: pools. Requests are borrowed; replies are new. */
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req);
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req);
+/* Checks a pool (borrowed) against every rule of SPEC §2 and docs/API.md.
+ * Returns NULL with *out its normalised question list (caller owns) and
+ * *title its title (borrowed from `pool`, or a constant), or the 400
+ * invalid_pool reply (caller owns) with `question` (1-based, absent for the
+ * pool itself) and `field`; *out is NULL then. The one check of a pool. */
+json_t *quiz_pool_check(json_t *pool, const char **title, json_t **out);
+
+/* handle_quiz_edit.c: the console's editor: one quiz's pool, replace (a
+ * played version is kept and a new one stored), duplicate, delete (hidden),
+ * validate (the check alone, nothing stored). */
+json_t *handle_quiz_get(void *ctx, struct db *db, json_t *req);
+json_t *handle_quiz_put(void *ctx, struct db *db, json_t *req);
+json_t *handle_quiz_duplicate(void *ctx, struct db *db, json_t *req);
+json_t *handle_quiz_delete(void *ctx, struct db *db, json_t *req);
+json_t *handle_quiz_validate(void *ctx, struct db *db, json_t *req);
 
 /* handle_sessions.c: session rows. */
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req);
