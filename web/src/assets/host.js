@@ -7,8 +7,10 @@
 // (#report=S, from the end of a game or the list of past sessions) shows
 // per question the share right, the answers per choice and the median time,
 // hardest first, and per student the answers and score, as the results
-// route computes them. Text from users (names, questions, server messages)
-// goes in with textContent only.
+// route computes them. The stored quizzes are listed with Edit, Duplicate
+// and Delete; #edit=ID (or #edit=new) opens the quiz editor (editor.js).
+// Text from users (names, questions, server messages) goes in with
+// textContent only.
 'use strict';
 
 (() => {
@@ -41,9 +43,9 @@
   function show(view) {
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
     document.body.dataset.view = view;
-    const inApp = view === 'setup' || view === 'console' || view === 'report';
+    const inApp = view === 'setup' || view === 'console' || view === 'report' || view === 'editor';
     $('h-logout').hidden = !inApp;
-    $('h-new').hidden = view !== 'console' && view !== 'report';
+    $('h-new').hidden = view !== 'console' && view !== 'report' && view !== 'editor';
     $('h-title').hidden = view !== 'console';
   }
 
@@ -68,6 +70,11 @@
 
   function sidFromHash() {
     const m = /(?:^|[#&])sid=([^&]+)/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function editFromHash() {
+    const m = /(?:^|[#&])edit=([^&]+)/.exec(location.hash);
     return m ? decodeURIComponent(m[1]) : null;
   }
 
@@ -225,13 +232,41 @@
     const quizzes = r.json.quizzes || [];
     $('quiz-empty').hidden = quizzes.length > 0;
     for (const q of quizzes) {
-      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session' });
+      const name = q.title || 'Untitled';
+      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session', 'aria-label': 'Start a session of ' + name });
       b.addEventListener('click', () => createSession(q.quiz_id, b));
-      list.append(el('li', null,
-        el('div', null, el('b', { text: q.title || 'Untitled' }),
-          el('span.muted', { text: ' · ' + (q.question_count || 0) + ' questions' })),
-        b));
+      const edit = el('a.btn.btn-ghost', { href: '#edit=' + encodeURIComponent(q.quiz_id), text: 'Edit', 'aria-label': 'Edit ' + name });
+      const dup = el('button.btn.btn-ghost', { type: 'button', text: 'Duplicate', 'aria-label': 'Duplicate ' + name });
+      dup.addEventListener('click', () => quizAction('POST', q.quiz_id, '/duplicate', dup));
+      const del = el('button.btn.btn-ghost', { type: 'button', text: 'Delete', 'aria-label': 'Delete ' + name });
+      del.addEventListener('click', () => {
+        // a second press within 3 s deletes (no modal dialog)
+        if (!del.dataset.armed || Date.now() - Number(del.dataset.armed) > 3000) {
+          del.dataset.armed = String(Date.now());
+          setText(del, 'Press again to delete');
+          return;
+        }
+        quizAction('DELETE', q.quiz_id, '', del);
+      });
+      const meta = ' · ' + (q.question_count || 0) + ' questions · version ' + (q.version || 1) + (q.played ? ' · played' : '');
+      list.append(el('li', { 'data-quiz-id': String(q.quiz_id) },
+        el('div', null, el('b', { text: name }), el('span.muted', { text: meta })),
+        el('div.quiz-actions', null, b, edit, dup, del)));
     }
+  }
+
+  // Duplicate or delete a stored quiz, then list them again.
+  async function quizAction(method, quizId, suffix, btn) {
+    btn.disabled = true;
+    const r = await api(method, '/admin/api/quizzes/' + encodeURIComponent(quizId) + suffix);
+    btn.disabled = false;
+    if (needLogin(r)) return;
+    if (r.status !== 200) {
+      setText('setup-error', r.message || 'That did not work; try again.');
+      $('setup-error').hidden = false;
+      return;
+    }
+    return loadQuizzes();
   }
 
   async function onUpload(ev) {
@@ -683,6 +718,13 @@
   // ---- routing -------------------------------------------------------------------
 
   async function route() {
+    const edit = editFromHash();
+    if (edit) {
+      if (st.socket) { st.socket.stop(); st.socket = null; }
+      stopLobbyTimers();
+      st.sid = null;
+      return QWEditor.open(edit, { show, needLogin, back: () => { history.pushState(null, '', '/host'); showSetup(); } });
+    }
     const report = reportFromHash();
     if (report) return openReport(report);
     const sid = sidFromHash();
@@ -701,7 +743,8 @@
     $('btn-lock').addEventListener('click', onLockToggle);
     $('btn-two-step').addEventListener('click', onTwoStepToggle);
     window.addEventListener('hashchange', () => {
-      if (reportFromHash() || sidFromHash() !== st.sid || document.body.dataset.view === 'report') route();
+      if (editFromHash() || reportFromHash() || sidFromHash() !== st.sid ||
+        document.body.dataset.view === 'report' || document.body.dataset.view === 'editor') route();
     });
     let hint = null;
     try { hint = localStorage.getItem(HINT); } catch (e) { /* private mode */ }
