@@ -390,13 +390,20 @@ const QWEditor = (() => {
     setText('ed-import-summary', 'Reading ' + file.name + '…');
     $('ed-import-add').hidden = true;
     const text = await file.text();
-    const parsed = Papa.parse(text, { header: true, skipEmptyLines: 'greedy', transformHeader: (h) => column(h) || ('?' + h) });
-    const fields = parsed.meta.fields || [];
-    if (!fields.includes('text')) {
+    const parsed = Papa.parse(text, { header: true, skipEmptyLines: false });
+    // the template's columns by header (mapped here rather than with
+    // transformHeader, which papaparse 5.5 applies twice)
+    const cols = (parsed.meta.fields || []).map((h) => [h, column(h)]).filter(([, c]) => c);
+    const records = parsed.data.map((rec) => Object.fromEntries(cols.map(([h, c]) => [c, rec[h]])));
+    if (!cols.some(([, c]) => c === 'text')) {
       setText('ed-import-summary', 'This file has no "question" column. The first row must name the columns of the template (question, kind, choice A … choice F, right answer(s), time limit (s), image).');
       return;
     }
-    const rows = parsed.data.slice(0, MAX_ROWS).map((rec, i) => ({ row: i + 2, ...rowToQuestion(rec) }));
+    // row numbers as a spreadsheet shows them (the header is row 1); empty
+    // rows are skipped but keep their numbers
+    const rows = records.map((rec, i) => ({ row: i + 2, rec }))
+      .filter(({ rec }) => Object.values(rec).some((v) => v !== undefined && String(v).trim() !== ''))
+      .slice(0, MAX_ROWS).map(({ row, rec }) => ({ row, ...rowToQuestion(rec) }));
     for (const e of parsed.errors) {
       const r = rows.find((x) => x.row === e.row + 2);
       if (r && e.code !== 'TooFewFields' && e.code !== 'TooManyFields') r.errors.push(['row', e.message]);
@@ -423,7 +430,7 @@ const QWEditor = (() => {
         el('td', { text: right }),
         el('td.ed-row-status', { text: r.errors.length ? r.errors.map(([f, m]) => 'row ' + r.row + ', ' + f + ': ' + m).join('; ') : 'OK' })));
     }
-    const extra = parsed.data.length > MAX_ROWS ? ' Only the first ' + MAX_ROWS + ' rows were read.' : '';
+    const extra = records.length > MAX_ROWS + 1 && rows.length === MAX_ROWS ? ' Only the first ' + MAX_ROWS + ' rows were read.' : '';
     setText('ed-import-summary', file.name + ': ' + rows.length + ' rows, ' + good.length + ' ready, ' + (rows.length - good.length) + ' with errors (fix them in the file and import again).' + extra);
     $('ed-import-add').hidden = good.length === 0;
     setText('ed-import-add', 'Add the ' + good.length + ' good ' + (good.length === 1 ? 'row' : 'rows') + ' to the quiz');
