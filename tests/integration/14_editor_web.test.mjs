@@ -3,7 +3,7 @@
 // reloads and finds the unsaved draft, reorders and saves it; imports the
 // CSV template of examples/ with bad rows added and sees an error per row
 // before anything is stored; adds the good rows, saves, and downloads the
-// quiz as CSV and as pool JSON. Question text stays text, the page keeps
+// quiz as CSV and as pool JSON, duplicates it and deletes the copy. Question text stays text, the page keeps
 // its CSP (no violations) and fits a 360 px screen.
 // QW_SCREENSHOTS=1 saves docs/screenshots/editor.png and editor-import.png.
 import { test, before, after } from 'node:test';
@@ -127,9 +127,21 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(json.name, `quiz-${id}.json`);
   assert.equal(JSON.parse(json.text).questions.length, 2 + good);
 
-  // the list shows it with its actions; the page fits a phone
-  await host.click('#ed-back');
+  // duplicate (the copy opens), then delete the copy: back to the list
+  await host.click('#ed-duplicate');
+  await host.locator('#ed-status').filter({ hasText: 'This is the copy' }).waitFor();
+  const copyId = /#edit=(\d+)/.exec(host.url())[1];
+  assert.notEqual(copyId, id);
+  assert.equal(await host.inputValue('#ed-title'), `${title} (copy)`);
+  await host.click('#ed-delete');
+  await host.locator('#ed-delete').filter({ hasText: 'Press again to delete' }).waitFor();
+  await host.click('#ed-delete');
+  await host.locator('#view-setup').waitFor({ state: 'visible' });
+  assert.equal((await http(gw, 'GET', `/admin/api/quizzes/${copyId}`, { cookie: admin })).status, 404);
+
+  // the list shows the quiz with its version; the page fits a phone
   await host.locator(`#quiz-list li[data-quiz-id="${id}"]`).waitFor();
+  assert.equal(await host.locator(`#quiz-list li[data-quiz-id="${copyId}"]`).count(), 0);
   assert.match(await host.textContent(`#quiz-list li[data-quiz-id="${id}"]`), /version 2/);
   await host.setViewportSize({ width: 360, height: 740 });
   await host.goto(`${gw}/host#edit=${id}`);

@@ -2,7 +2,8 @@
 // stored quiz (#edit=ID) or a new one (#edit=new), edits its title and
 // questions (text, kind, 2..6 choices A..F, which are right, time limit, an
 // optional picture id), reorders them, and saves with POST (new) or PUT
-// (docs/API.md "Quiz editor"). Every change is kept in localStorage
+// (docs/API.md "Quiz editor"); a stored quiz is also duplicated (the copy
+// opens) or deleted (a second press within 3 s) from here. Every change is kept in localStorage
 // (qw_editor_draft:<id>) until the server has the quiz, so a reload restores
 // it. The rules are the server's: the draft is sent to
 // POST /admin/api/quizzes/validate as the teacher types, and its error (the
@@ -142,7 +143,7 @@ const QWEditor = (() => {
     ed.quiz.questions.forEach((q, i) => list.append(renderQuestion(q, i)));
     setText('ed-count', ed.quiz.questions.length + (ed.quiz.questions.length === 1 ? ' question' : ' questions'));
     const stored = ed.id !== 'new';
-    for (const a of [$('ed-export-csv'), $('ed-export-json')]) a.hidden = !stored;
+    for (const a of [$('ed-export-csv'), $('ed-export-json'), $('ed-duplicate'), $('ed-delete')]) a.hidden = !stored;
     if (stored) {
       $('ed-export-csv').href = '/admin/api/quizzes/' + encodeURIComponent(ed.id) + '/export.csv';
       $('ed-export-json').href = '/admin/api/quizzes/' + encodeURIComponent(ed.id) + '/export.json';
@@ -331,6 +332,32 @@ const QWEditor = (() => {
     setText('ed-status', 'Not saved: ' + (r.status === 413 ? 'the quiz is over 1 MiB.' : r.message || 'try again.') + ' Your changes stay in this browser.');
   }
 
+  async function duplicate() {
+    const r = await api('POST', '/admin/api/quizzes/' + encodeURIComponent(ed.id) + '/duplicate');
+    if (ed.ctx.needLogin(r)) return;
+    if (r.status !== 200 || !r.json) { setText('ed-status', 'Not duplicated: ' + (r.message || 'try again.')); return; }
+    history.pushState(null, '', '/host#edit=' + encodeURIComponent(r.json.quiz_id));
+    await open(String(r.json.quiz_id), ed.ctx);
+    setText('ed-status', 'This is the copy, “' + r.json.title + '”. The original is unchanged.');
+  }
+
+  // Deleting needs a second press within 3 s (no modal dialog).
+  async function remove() {
+    const btn = $('ed-delete');
+    if (!remove.armed || Date.now() - remove.armed > 3000) {
+      remove.armed = Date.now();
+      setText(btn, 'Press again to delete');
+      setTimeout(() => setText(btn, 'Delete'), 3000);
+      return;
+    }
+    remove.armed = 0;
+    const r = await api('DELETE', '/admin/api/quizzes/' + encodeURIComponent(ed.id));
+    if (ed.ctx.needLogin(r)) return;
+    if (r.status !== 200) { setText('ed-status', 'Not deleted: ' + (r.message || 'try again.')); return; }
+    dropDraft(ed.id);
+    ed.ctx.back();
+  }
+
   function discard() {
     dropDraft(ed.id);
     open(ed.id, ed.ctx);
@@ -459,6 +486,8 @@ const QWEditor = (() => {
     });
     $('ed-save').addEventListener('click', save);
     $('ed-discard').addEventListener('click', discard);
+    $('ed-duplicate').addEventListener('click', duplicate);
+    $('ed-delete').addEventListener('click', remove);
     $('ed-back').addEventListener('click', () => ed.ctx.back());
     $('ed-csv').addEventListener('change', () => { const f = $('ed-csv').files[0]; if (f) importFile(f); });
     $('ed-import-add').addEventListener('click', addImported);

@@ -7,8 +7,9 @@
 // (#report=S, from the end of a game or the list of past sessions) shows
 // per question the share right, the answers per choice and the median time,
 // hardest first, and per student the answers and score, as the results
-// route computes them. The stored quizzes are listed with Edit, Duplicate
-// and Delete; #edit=ID (or #edit=new) opens the quiz editor (editor.js).
+// route computes them. The stored quizzes are listed with Start session and
+// Edit; #edit=ID (or #edit=new) opens the quiz editor (editor.js), which
+// also duplicates and deletes.
 // Text from users (names, questions, server messages) goes in with
 // textContent only.
 'use strict';
@@ -233,40 +234,14 @@
     $('quiz-empty').hidden = quizzes.length > 0;
     for (const q of quizzes) {
       const name = q.title || 'Untitled';
-      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session', 'aria-label': 'Start a session of ' + name });
+      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session', 'aria-label': 'Start session: ' + name });
       b.addEventListener('click', () => createSession(q.quiz_id, b));
       const edit = el('a.btn.btn-ghost', { href: '#edit=' + encodeURIComponent(q.quiz_id), text: 'Edit', 'aria-label': 'Edit ' + name });
-      const dup = el('button.btn.btn-ghost', { type: 'button', text: 'Duplicate', 'aria-label': 'Duplicate ' + name });
-      dup.addEventListener('click', () => quizAction('POST', q.quiz_id, '/duplicate', dup));
-      const del = el('button.btn.btn-ghost', { type: 'button', text: 'Delete', 'aria-label': 'Delete ' + name });
-      del.addEventListener('click', () => {
-        // a second press within 3 s deletes (no modal dialog)
-        if (!del.dataset.armed || Date.now() - Number(del.dataset.armed) > 3000) {
-          del.dataset.armed = String(Date.now());
-          setText(del, 'Press again to delete');
-          return;
-        }
-        quizAction('DELETE', q.quiz_id, '', del);
-      });
       const meta = ' · ' + (q.question_count || 0) + ' questions · version ' + (q.version || 1) + (q.played ? ' · played' : '');
       list.append(el('li', { 'data-quiz-id': String(q.quiz_id) },
         el('div', null, el('b', { text: name }), el('span.muted', { text: meta })),
-        el('div.quiz-actions', null, b, edit, dup, del)));
+        el('div.quiz-actions', null, b, edit)));
     }
-  }
-
-  // Duplicate or delete a stored quiz, then list them again.
-  async function quizAction(method, quizId, suffix, btn) {
-    btn.disabled = true;
-    const r = await api(method, '/admin/api/quizzes/' + encodeURIComponent(quizId) + suffix);
-    btn.disabled = false;
-    if (needLogin(r)) return;
-    if (r.status !== 200) {
-      setText('setup-error', r.message || 'That did not work; try again.');
-      $('setup-error').hidden = false;
-      return;
-    }
-    return loadQuizzes();
   }
 
   async function onUpload(ev) {
