@@ -297,7 +297,8 @@ const QWEditor = (() => {
       ed.version = stored ? stored.version : null;
       $('ed-draft-state').textContent = stored ? 'Saved' : 'Not saved yet';
     }
-    setText('ed-meta', stored ? 'Version ' + stored.version + (stored.played ? ' · played: saving keeps the played version for its results and stores a new one' : '') : '');
+    setText('ed-meta', !stored ? '' : stored.replaced_by ? 'Version ' + stored.version + ', replaced by quiz ' + stored.replaced_by + ': open that one from the list to edit it.'
+      : 'Version ' + stored.version + (stored.played ? ' · played: saving keeps the played version for its results and stores a new one' : ''));
     render();
     if (draft) check();
   }
@@ -416,6 +417,10 @@ const QWEditor = (() => {
     $('ed-import').hidden = false;
     setText('ed-import-summary', 'Reading ' + file.name + '…');
     $('ed-import-add').hidden = true;
+    if (file.size > 1024 * 1024) {
+      setText('ed-import-summary', file.name + ' is over 1 MiB, the most a quiz can be. Split it into smaller files.');
+      return;
+    }
     const text = await file.text();
     const parsed = Papa.parse(text, { header: true, skipEmptyLines: false });
     // the template's columns by header (mapped here rather than with
