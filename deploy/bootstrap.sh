@@ -53,7 +53,7 @@ install_file() {
 }
 
 # ---- packages -----------------------------------------------------------
-# nodejs and npm: scripts/build-web.sh fetches the pinned QR code generator
+# nodejs and npm: scripts/build-web.sh fetches the pinned QR code generator and CSV parser
 # whois: mkpasswd, which hashes the admin password (yescrypt)
 PKGS=(postgresql nats-server haproxy curl openssl ca-certificates nodejs npm whois
   libnats3.4 libmicrohttpd12 libwslay1 libjansson4 libpq5 libssl3 libcrypt1)

@@ -147,17 +147,17 @@ enum MHD_Result http_from_reply(struct http_req *r, const json_t *reply, unsigne
     }
     const char *code = json_string_value(json_object_get(reply, "error"));
     const char *msg = json_string_value(json_object_get(reply, "message"));
-    json_t *question = json_object_get(reply, "question"), *field = json_object_get(reply, "field");
-    if (json_is_integer(question) || json_is_string(field)) {
-        /* a refused pool names the question and the field (the editor shows it there) */
-        json_t *body = json_pack("{s:s,s:s}", "error", code ? code : "error", "message",
-                                 msg ? msg : "request failed");
-        if (body && json_is_integer(question)) json_object_set(body, "question", question);
-        if (body && json_is_string(field)) json_object_set(body, "field", field);
-        return http_json(r, (unsigned)reply_status(reply), body);
+    json_t *body = json_pack("{s:s,s:s}", "error", code ? code : "error", "message",
+                             msg ? msg : "request failed");
+    /* the few fields an error may carry besides its code and message: where
+     * a refused pool broke (question, field), which quiz replaced an edited
+     * one (replaced_by); nothing else of a daemon's reply is passed on */
+    static const char *const extra[] = {"question", "field", "replaced_by"};
+    for (size_t i = 0; body && i < sizeof(extra) / sizeof(extra[0]); i++) {
+        json_t *v = json_object_get(reply, extra[i]);
+        if (json_is_integer(v) || json_is_string(v)) json_object_set(body, extra[i], v);
     }
-    return http_error(r, (unsigned)reply_status(reply), code ? code : "error", "%s",
-                      msg ? msg : "request failed");
+    return http_json(r, (unsigned)reply_status(reply), body);
 }
 
 json_t *http_body_json(struct http_req *r, enum MHD_Result *ret) {

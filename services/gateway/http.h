@@ -65,7 +65,8 @@ enum MHD_Result http_bytes(struct http_req *r, unsigned status, const char *type
 
 /* Passes a NATS reply (borrowed; NULL = no answer in time) on as HTTP:
  * ok → `ok_status` with the reply minus "ok"; failure → its status, error
- * and message (plus Retry-After when it has "retry_after"); NULL → 503
+ * and message, and `question`, `field`, `replaced_by` when it has them
+ * (plus Retry-After when it has "retry_after"); NULL → 503
  * backend_unavailable. */
 enum MHD_Result http_from_reply(struct http_req *r, const json_t *reply, unsigned ok_status);
 

@@ -4,8 +4,9 @@
  * translates the request into one NATS request and the reply back into
  * HTTP. The gateway decides nothing here: pools and sessions live behind
  * the session daemon, results behind scoring, logins behind auth. The one
- * thing built here is the CSV files (the results, the report per question),
- * from the results object.
+ * thing built here is the files to download (the results and the report per
+ * question as CSV, from the results object; a quiz as CSV or pool JSON, from
+ * the quiz's pool).
  * Runs on libmicrohttpd's pool threads.
  */
 #include "http.h"
@@ -99,6 +100,41 @@ static enum MHD_Result quiz_create(struct http_req *r) {
 }
 static enum MHD_Result quiz_list(struct http_req *r) {
     return forward(r, SUBJ_QUIZ_LIST, json_object());
+}
+
+/* The editor's routes name the quiz in the path: {"quiz_id":"<path>"}; the
+ * session daemon checks that it is a number. */
+static json_t *quiz_ref(struct http_req *r) {
+    return json_pack("{s:s}", "quiz_id", r->params[0]);
+}
+static enum MHD_Result quiz_get(struct http_req *r) {
+    return forward(r, SUBJ_QUIZ_GET, quiz_ref(r));
+}
+static enum MHD_Result quiz_duplicate(struct http_req *r) {
+    return forward(r, SUBJ_QUIZ_DUPLICATE, quiz_ref(r));
+}
+static enum MHD_Result quiz_delete(struct http_req *r) {
+    return forward(r, SUBJ_QUIZ_DELETE, quiz_ref(r));
+}
+static enum MHD_Result quiz_validate(struct http_req *r) {
+    return forward_body(r, SUBJ_QUIZ_VALIDATE, NULL);
+}
+
+/* PUT: the pool in the body, the quiz named by the path (any quiz_id in the
+ * body, e.g. from an export, is replaced by it). */
+static enum MHD_Result quiz_put(struct http_req *r) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) return ret;
+    json_decref(claims);
+    json_t *body = http_body_json(r, &ret);
+    if (!body) return ret;
+    json_object_set_new(body, "quiz_id", json_string(r->params[0]));
+    json_t *reply = http_bus(r, SUBJ_QUIZ_PUT, body);
+    json_decref(body);
+    ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return ret;
 }
 static enum MHD_Result session_create(struct http_req *r) {
     return forward_body(r, SUBJ_SESSION_CREATE, NULL);
@@ -336,11 +372,115 @@ static enum MHD_Result report_csv_route(struct http_req *r) {
     return csv_route(r, report_csv, "report");
 }
 
+/* A question's right answer(s) as the CSV template writes them: "B", or
+ * "A;C" for several (an `answers` list, or its stored text form). */
+static void answers_text(json_t *q, char *out, size_t n) {
+    json_t *many = json_object_get(q, "answers");
+    size_t i, k = 0;
+    json_t *a;
+    out[0] = '\0';
+    if (json_is_array(many)) {
+        json_array_foreach(many, i, a) {
+            if (!json_is_string(a)) continue;
+            k += (size_t)snprintf(out + k, k < n ? n - k : 0, "%s%s", k ? ";" : "",
+                                  json_string_value(a));
+            if (k >= n) break;
+        }
+    } else if (json_is_string(many)) {
+        snprintf(out, n, "%s", json_string_value(many));
+    } else if (json_is_string(json_object_get(q, "answer"))) {
+        snprintf(out, n, "%s", json_string_value(json_object_get(q, "answer")));
+    }
+}
+
+/* Renders a quiz (the quiz_get reply, borrowed) as the CSV template of
+ * docs/QUIZZES.md: one row per question, the same cell rules as the
+ * results CSV (formula cells defused). */
+static void quiz_csv(json_t *quiz, struct buf *b) {
+    static const char header[] = "question,kind,choice A,choice B,choice C,choice D,choice E,"
+                                 "choice F,right answer(s),time limit (s),image\r\n";
+    buf_add(b, header, sizeof(header) - 1);
+    size_t i;
+    json_t *q;
+    char tmp[64];
+    json_array_foreach(json_object_get(quiz, "questions"), i, q) {
+        json_t *kind = json_object_get(q, "kind");
+        json_t *choices = json_object_get(q, "choices");
+        csv_cell(b, cell_text(json_object_get(q, "text"), tmp, sizeof(tmp)), 0);
+        csv_cell(b, json_is_string(kind) ? json_string_value(kind) : "single", 0);
+        for (size_t c = 0; c < 6; c++)
+            csv_cell(b, cell_text(json_array_get(choices, c), tmp, sizeof(tmp)), 0);
+        answers_text(q, tmp, sizeof(tmp));
+        csv_cell(b, tmp, 0);
+        csv_cell(b, cell_text(json_object_get(q, "time_limit_s"), tmp, sizeof(tmp)), 0);
+        csv_cell(b, cell_text(json_object_get(q, "image"), tmp, sizeof(tmp)), 1);
+    }
+}
+
+/* Answers GET /admin/api/quizzes/{id}/export.{csv,json}: the quiz as an
+ * attachment quiz-<id>.csv (the template) or .json (the pool format: title
+ * and questions, ready to upload or PUT again). */
+static enum MHD_Result quiz_export(struct http_req *r, int as_csv) {
+    enum MHD_Result ret;
+    json_t *claims = http_require_admin(r, &ret);
+    if (!claims) return ret;
+    json_decref(claims);
+    json_t *req = quiz_ref(r);
+    json_t *reply = http_bus(r, SUBJ_QUIZ_GET, req);
+    json_decref(req);
+    if (!reply_is_ok(reply)) {
+        ret = http_from_reply(r, reply, 200);
+        json_decref(reply);
+        return ret;
+    }
+    struct buf b = {0};
+    if (as_csv) {
+        quiz_csv(reply, &b);
+    } else {
+        json_t *pool = json_pack("{s:O,s:O}", "title", json_object_get(reply, "title"), "questions",
+                                 json_object_get(reply, "questions"));
+        char *text = pool ? json_dumps(pool, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (text) buf_add(&b, text, strlen(text));
+        b.failed |= !text;
+        free(text);
+        json_decref(pool);
+    }
+    char disp[96];
+    snprintf(disp, sizeof(disp), "attachment; filename=\"quiz-%lld.%s\"",
+             (long long)json_integer_value(json_object_get(reply, "quiz_id")),
+             as_csv ? "csv" : "json");
+    json_decref(reply);
+    if (b.failed) {
+        free(b.data);
+        return http_error(r, 500, "internal", "the file could not be built");
+    }
+    http_add_header(r, "Content-Disposition", disp);
+    http_add_header(r, "Cache-Control", "no-store");
+    ret = http_bytes(r, 200, as_csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
+                     b.data ? b.data : "", b.len);
+    free(b.data);
+    return ret;
+}
+
+static enum MHD_Result quiz_export_csv(struct http_req *r) {
+    return quiz_export(r, 1);
+}
+static enum MHD_Result quiz_export_json(struct http_req *r) {
+    return quiz_export(r, 0);
+}
+
 const struct http_route routes_admin[] = {
     {"POST", "/admin/login", 0, admin_login},
     {"POST", "/admin/logout", 0, admin_logout},
     {"POST", "/admin/api/quizzes", HTTP_POOL_LIMIT, quiz_create},
     {"GET", "/admin/api/quizzes", 0, quiz_list},
+    {"POST", "/admin/api/quizzes/validate", HTTP_POOL_LIMIT, quiz_validate},
+    {"GET", "/admin/api/quizzes/*", 0, quiz_get},
+    {"PUT", "/admin/api/quizzes/*", HTTP_POOL_LIMIT, quiz_put},
+    {"DELETE", "/admin/api/quizzes/*", 0, quiz_delete},
+    {"POST", "/admin/api/quizzes/*/duplicate", 0, quiz_duplicate},
+    {"GET", "/admin/api/quizzes/*/export.csv", 0, quiz_export_csv},
+    {"GET", "/admin/api/quizzes/*/export.json", 0, quiz_export_json},
     {"POST", "/admin/api/sessions", 0, session_create},
     {"GET", "/admin/api/sessions", 0, session_list},
     {"GET", "/admin/api/sessions/*", 0, session_get},

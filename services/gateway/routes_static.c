@@ -24,6 +24,7 @@ static const char *content_type(const char *name) {
     if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
     if (!strcmp(dot, ".js") || !strcmp(dot, ".mjs")) return "text/javascript; charset=utf-8";
     if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+    if (!strcmp(dot, ".csv")) return "text/csv; charset=utf-8";
     if (!strcmp(dot, ".svg")) return "image/svg+xml";
     if (!strcmp(dot, ".png")) return "image/png";
     if (!strcmp(dot, ".ico")) return "image/x-icon";

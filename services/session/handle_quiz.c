@@ -2,10 +2,12 @@
  * handle_quiz: question pools (qw.session.query.quiz_create, quiz_list).
  *
  * Checks a pool with quiz_pool_check (shared/quiz_json.c, the one
- * validation of the format) before anything is written, refuses a bad pool
- * whole with 400 invalid_pool naming the 1-based question and the field,
- * and stores a good one (quiz + questions, each with its kind) in one
- * statement, so a pool is either wholly in Postgres or not at all.
+ * validation of the format) and that its pictures are stored
+ * (pool_check_stored, which the editor's routes use too) before anything
+ * is written, refuses a bad pool whole with 400 invalid_pool naming the
+ * 1-based question and the field (in the message and as `question` and
+ * `field`), and stores a good one (quiz + questions, each with its kind)
+ * in one statement, so a pool is either wholly in Postgres or not at all.
  * Runs on the session daemon's query workers; never changes a session.
  */
 #include "image.h"
@@ -14,6 +16,7 @@
 #include "reply.h"
 #include "session.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,26 +62,33 @@ static json_t *check_images_stored(struct db *db, const char *pool, int *db_fail
     return err;
 }
 
+json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out) {
+    struct quiz_pool_error err;
+    *out = NULL;
+    if (quiz_pool_check(pool, title, out, &err) != 0) return pool_refusal(&err);
+    char *text = json_dumps(*out, JSON_COMPACT);
+    int db_failed = !text;
+    json_t *reply = text ? check_images_stored(db, text, &db_failed) : NULL;
+    free(text);
+    if (!reply && db_failed)
+        reply = reply_error(503, "db_unavailable", "the pool could not be checked; try again");
+    if (reply) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return reply;
+}
+
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     const char *title = NULL;
     json_t *norm = NULL, *reply = NULL;
     char *text = NULL;
     PGresult *r = NULL;
-    struct quiz_pool_error err;
-    if (quiz_pool_check(req, &title, &norm, &err) != 0) {
-        reply = pool_refusal(&err);
-        goto cleanup;
-    }
+    reply = pool_check_stored(db, req, &title, &norm);
+    if (reply) goto cleanup;
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
-    int db_failed = 0;
-    reply = check_images_stored(db, text, &db_failed);
-    if (reply) goto cleanup;
-    if (db_failed) {
-        reply = reply_error(503, "db_unavailable", "the pool could not be stored; try again");
-        goto cleanup;
-    }
     char count[16];
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     const char *p[] = {title, count, text};
@@ -110,20 +120,26 @@ cleanup:
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     (void)req;
-    PGresult *r =
-        db_exec(db,
-                "SELECT quiz_id, title, question_count, "
-                "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                "FROM quizzes ORDER BY quiz_id DESC LIMIT 1000",
-                0, NULL);
+    /* the current version of each quiz not deleted (010_quiz_versions.sql) */
+    PGresult *r = db_exec(
+        db,
+        "SELECT q.quiz_id, q.title, q.question_count, "
+        "to_char(q.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), q.version, "
+        "to_char(q.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "EXISTS (SELECT 1 FROM sessions s WHERE s.quiz_id = q.quiz_id) "
+        "FROM quizzes q WHERE q.replaced_by IS NULL AND q.deleted_at IS NULL "
+        "ORDER BY q.quiz_id DESC LIMIT 1000",
+        0, NULL);
     if (!r) return reply_error(503, "db_unavailable", "the pools could not be read; try again");
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        json_array_append_new(list, json_pack("{s:I,s:s,s:I,s:s}", "quiz_id",
-                                              (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                              "title", PQgetvalue(r, i, 1), "question_count",
-                                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
-                                              "created_at", PQgetvalue(r, i, 3)));
+        json_t *row = json_pack(
+            "{s:I,s:s,s:I,s:s,s:I,s:s,s:b}", "quiz_id",
+            (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "title", PQgetvalue(r, i, 1),
+            "question_count", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10), "created_at",
+            PQgetvalue(r, i, 3), "version", (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10),
+            "updated", PQgetvalue(r, i, 5), "played", PQgetvalue(r, i, 6)[0] == 't');
+        json_array_append_new(list, row);
     }
     PQclear(r);
     return json_pack("{s:b,s:o}", "ok", 1, "quizzes", list);

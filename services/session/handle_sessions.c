@@ -87,7 +87,8 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
         PGresult *r = db_exec(db,
                               "INSERT INTO sessions (sid, quiz_id, join_code, two_step) "
                               "SELECT $1, quiz_id, $3, $4::boolean FROM quizzes "
-                              "WHERE quiz_id = $2::bigint ON CONFLICT DO NOTHING RETURNING sid",
+                              "WHERE quiz_id = $2::bigint AND deleted_at IS NULL "
+                              "ON CONFLICT DO NOTHING RETURNING sid",
                               4, p);
         if (!r)
             return reply_error(503, "db_unavailable",
@@ -98,8 +99,8 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
             LOG_INFO("session_created", "sid=%s quiz_id=%s", sid, qid);
             return json_pack("{s:b,s:s,s:s}", "ok", 1, "sid", sid, "join_code", code);
         }
-        r = db_exec(db, "SELECT 1 FROM quizzes WHERE quiz_id = $1::bigint", 1,
-                    (const char *[]){qid});
+        r = db_exec(db, "SELECT 1 FROM quizzes WHERE quiz_id = $1::bigint AND deleted_at IS NULL",
+                    1, (const char *[]){qid});
         if (!r)
             return reply_error(503, "db_unavailable",
                                "the session could not be created; try again");

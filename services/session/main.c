@@ -9,12 +9,23 @@
 #include "subjects.h"
 
 static const struct service_route query_routes[] = {
-    {SUBJ_QUIZ_CREATE, handle_quiz_create},       {SUBJ_QUIZ_LIST, handle_quiz_list},
-    {SUBJ_SESSION_CREATE, handle_session_create}, {SUBJ_SESSION_LIST, handle_session_list},
-    {SUBJ_SESSION_GET, handle_session_get},       {SUBJ_SESSION_SNAPSHOT, handle_snapshot},
-    {SUBJ_LOBBY_LOCK, handle_lobby_lock},         {SUBJ_LOBBY_TWO_STEP, handle_lobby_two_step},
-    {SUBJ_LOBBY_SHAPES, handle_lobby_shapes},     {SUBJ_LOBBY_REMOVE, handle_lobby_remove},
-    {SUBJ_TIME_FACTOR, handle_time_factor},       {NULL, NULL},
+    {SUBJ_QUIZ_CREATE, handle_quiz_create},
+    {SUBJ_QUIZ_LIST, handle_quiz_list},
+    {SUBJ_QUIZ_GET, handle_quiz_get},
+    {SUBJ_QUIZ_PUT, handle_quiz_put},
+    {SUBJ_QUIZ_DUPLICATE, handle_quiz_duplicate},
+    {SUBJ_QUIZ_DELETE, handle_quiz_delete},
+    {SUBJ_QUIZ_VALIDATE, handle_quiz_validate},
+    {SUBJ_SESSION_CREATE, handle_session_create},
+    {SUBJ_SESSION_LIST, handle_session_list},
+    {SUBJ_SESSION_GET, handle_session_get},
+    {SUBJ_SESSION_SNAPSHOT, handle_snapshot},
+    {SUBJ_LOBBY_LOCK, handle_lobby_lock},
+    {SUBJ_LOBBY_TWO_STEP, handle_lobby_two_step},
+    {SUBJ_LOBBY_SHAPES, handle_lobby_shapes},
+    {SUBJ_LOBBY_REMOVE, handle_lobby_remove},
+    {SUBJ_TIME_FACTOR, handle_time_factor},
+    {NULL, NULL},
 };
 
 /* Pictures have workers (and Postgres connections) of their own: an upload

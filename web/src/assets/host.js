@@ -7,8 +7,11 @@
 // (#report=S, from the end of a game or the list of past sessions) shows
 // per question the share right, the answers per choice and the median time,
 // hardest first, and per student the answers and score, as the results
-// route computes them. Text from users (names, questions, server messages)
-// goes in with textContent only.
+// route computes them. The stored quizzes are listed with Start session and
+// Edit; #edit=ID (or #edit=new) opens the quiz editor (editor.js), which
+// also duplicates and deletes.
+// Text from users (names, questions, server messages) goes in with
+// textContent only.
 'use strict';
 
 (() => {
@@ -44,9 +47,9 @@
   function show(view) {
     for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
     document.body.dataset.view = view;
-    const inApp = view === 'setup' || view === 'console' || view === 'report';
+    const inApp = view === 'setup' || view === 'console' || view === 'report' || view === 'editor';
     $('h-logout').hidden = !inApp;
-    $('h-new').hidden = view !== 'console' && view !== 'report';
+    $('h-new').hidden = view !== 'console' && view !== 'report' && view !== 'editor';
     $('h-title').hidden = view !== 'console';
   }
 
@@ -72,6 +75,11 @@
 
   function sidFromHash() {
     const m = /(?:^|[#&])sid=([^&]+)/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  function editFromHash() {
+    const m = /(?:^|[#&])edit=([^&]+)/.exec(location.hash);
     return m ? decodeURIComponent(m[1]) : null;
   }
 
@@ -231,12 +239,14 @@
     const quizzes = r.json.quizzes || [];
     $('quiz-empty').hidden = quizzes.length > 0;
     for (const q of quizzes) {
-      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session' });
+      const name = q.title || 'Untitled';
+      const b = el('button.btn.btn-primary', { type: 'button', text: 'Start session', 'aria-label': 'Start session: ' + name });
       b.addEventListener('click', () => createSession(q.quiz_id, b));
-      list.append(el('li', null,
-        el('div', null, el('b', { text: q.title || 'Untitled' }),
-          el('span.muted', { text: ' · ' + (q.question_count || 0) + ' questions' })),
-        b));
+      const edit = el('a.btn.btn-ghost', { href: '#edit=' + encodeURIComponent(q.quiz_id), text: 'Edit', 'aria-label': 'Edit ' + name });
+      const meta = ' · ' + (q.question_count || 0) + ' questions · version ' + (q.version || 1) + (q.played ? ' · played' : '');
+      list.append(el('li', { 'data-quiz-id': String(q.quiz_id) },
+        el('div', null, el('b', { text: name }), el('span.muted', { text: meta })),
+        el('div.quiz-actions', null, b, edit)));
     }
   }
 
@@ -769,6 +779,13 @@
   // ---- routing -------------------------------------------------------------------
 
   async function route() {
+    const edit = editFromHash();
+    if (edit) {
+      if (st.socket) { st.socket.stop(); st.socket = null; }
+      stopLobbyTimers();
+      st.sid = null;
+      return QWEditor.open(edit, { show, needLogin, back: () => { history.pushState(null, '', '/host'); showSetup(); } });
+    }
     const report = reportFromHash();
     if (report) return openReport(report);
     const sid = sidFromHash();
@@ -791,7 +808,8 @@
     const factor = $('time-factor');
     for (const f of FACTORS.slice(1)) factor.append(el('option', { value: String(f), text: factorText(f), selected: f === 2 }));
     window.addEventListener('hashchange', () => {
-      if (reportFromHash() || sidFromHash() !== st.sid || document.body.dataset.view === 'report') route();
+      if (editFromHash() || reportFromHash() || sidFromHash() !== st.sid ||
+        document.body.dataset.view === 'report' || document.body.dataset.view === 'editor') route();
     });
     let hint = null;
     try { hint = localStorage.getItem(HINT); } catch (e) { /* private mode */ }
