@@ -9,7 +9,9 @@
 const struct config_def config_table[] = {
     /* every daemon */
     {"QW_NATS_URL", CFG_ALL, CFG_STR, "nats://127.0.0.1:4222", 0, 0,
-     "NATS server URL(s), comma separated; the only channel between daemons."},
+     "NATS server URL(s), comma separated (at most 16): the servers of one NATS cluster, "
+     "tried in the order given (list the nearest first); when the one in use is lost the daemon "
+     "reconnects to another of the list. The only channel between daemons."},
     {"QW_NATS_USER", CFG_ALL, CFG_STR, NULL, 0, 0,
      "NATS user of this daemon's role (docs/ARCHITECTURE.md, \"Roles\"); unset: no credentials."},
     {"QW_NATS_PASSWORD_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
