@@ -75,6 +75,10 @@ const struct config_def config_table[] = {
     {"QW_BATCH_WAIT_MS", CFG_SCORING, CFG_INT, "0", 0, 1000,
      "Longest wait for more submits before a batch is committed (0: take what is queued; "
      "submits arriving during a commit form the next batch)."},
+    {"QW_BATCH_RETRY_MS", CFG_SCORING, CFG_INT, "15000", 0, 120000,
+     "How long a batch whose transaction failed with the connection (a PostgreSQL restart or "
+     "failover) is tried again on a new connection before its submits go unanswered (0: never). "
+     "A COMMIT left without an answer is resolved by reading the record, never guessed."},
 
     /* gateway */
     {"QW_HTTP_ADDR", CFG_GATEWAY, CFG_STR, "127.0.0.1", 0, 0, "Address the gateway listens on."},

@@ -86,6 +86,7 @@ int item_parse(struct item *it) {
     it->has_elapsed = get_int(it->req, "elapsed_ms", &it->elapsed_ms) == 0;
     return 0;
 bad:
+    it->bad_field = 1;
     item_refuse(it, reply_error(400, "bad_field",
                                 "submit needs sid, student_id, choice (strings), epoch and "
                                 "question_idx (integers)"));
@@ -95,6 +96,18 @@ bad:
 void item_refuse(struct item *it, json_t *err) {
     json_decref(it->err);
     it->err = err;
+}
+
+void item_unjudge(struct item *it) {
+    if (!it->bad_field) {
+        json_decref(it->err);
+        it->err = NULL;
+    }
+    it->verdict = QUIZ_V_RECORD;
+    it->dup_of = -1;
+    it->judged_group = 0;
+    it->stored[0] = '\0';
+    it->correct = it->points = 0;
 }
 
 static struct metric *verdict_metric(enum quiz_verdict v) {
