@@ -21,7 +21,9 @@ const struct config_def config_table[] = {
      "TLS (needed when NATS crosses machines)."},
     {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
      "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
-     "libpq connection string of the PostgreSQL database (never logged)."},
+     "libpq connection string of the PostgreSQL database (never logged). Several hosts with "
+     "target_session_attrs=read-write follow a failover (e.g. postgresql://h1,h2,h3/quizwire?"
+     "target_session_attrs=read-write&connect_timeout=2; the timeout applies per host)."},
     {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
