@@ -110,10 +110,13 @@ static int settle_items(struct item *items, int from, int n, const char *sid, PG
     for (int i = from; i < n; i++) {
         struct item *it = &items[i];
         if (!item_pending(it) || it->dup_of >= 0 || strcmp(it->sid, sid) != 0) continue;
-        for (int r = 0; r < PQntuples(stored); r++)
-            if (strcmp(PQgetvalue(stored, r, 0), it->student) == 0)
-                snprintf(it->stored, sizeof(it->stored), "%s", PQgetvalue(stored, r, 1));
-        it->verdict = quiz_settle(has_row(ins, 0, it->student));
+        int ours = has_row(ins, 0, it->student);
+        for (int r = 0; r < PQntuples(stored); r++) {
+            if (strcmp(PQgetvalue(stored, r, 0), it->student) != 0) continue;
+            snprintf(it->stored, sizeof(it->stored), "%s", PQgetvalue(stored, r, 1));
+            ours |= strcmp(PQgetvalue(stored, r, 2), "t") == 0;
+        }
+        it->verdict = quiz_settle(ours);
         accepted += it->verdict == QUIZ_V_ACCEPTED;
     }
     for (int i = from; i < n; i++) {
@@ -126,7 +129,7 @@ static int settle_items(struct item *items, int from, int n, const char *sid, PG
 }
 
 int judge_session(struct db_tx *tx, struct item *items, int from, int n, const char *sid,
-                  int *accepted, int *question_idx) {
+                  const char *batch_id, int *accepted, int *question_idx) {
     PGresult *s = NULL, *known = NULL, *ins = NULL, *stored = NULL;
     struct db_array ids, col[6];
     struct session_row row;
@@ -165,23 +168,28 @@ int judge_session(struct db_tx *tx, struct item *items, int from, int n, const c
     }
     char sidx[16];
     snprintf(sidx, sizeof(sidx), "%d", row.view.question_idx);
-    const char *p8[8] = {sid, sidx};
+    const char *p9[9] = {sid, sidx};
     for (int c = 0; c < 6; c++)
-        if (!(p8[2 + c] = db_array_close(&col[c]))) goto cleanup;
+        if (!(p9[2 + c] = db_array_close(&col[c]))) goto cleanup;
+    p9[8] = batch_id;
     ins = db_tx_exec(
         tx,
         "INSERT INTO answers (sid, student_id, question_idx, choice, correct, points,"
-        " latency_ms, received_at_ms)"
-        " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r FROM unnest($3::text[],"
+        " latency_ms, received_at_ms, batch_id)"
+        " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r, $9::bigint FROM unnest($3::text[],"
         " $4::text[], $5::bool[], $6::int[], $7::int[], $8::bigint[]) AS u(s, c, ok, p, l, r)"
         " ON CONFLICT DO NOTHING RETURNING student_id",
-        8, p8);
+        9, p9);
     if (!ins) goto cleanup;
-    const char *p3[3] = {sid, sidx, p8[2]};
+    /* a row this same batch wrote in an earlier try counts as inserted:
+     * the batcher resolves an unknown commit before it tries again, so
+     * this only guards that resolution */
+    const char *p4[4] = {sid, sidx, p9[2], batch_id};
     stored = db_tx_exec(tx,
-                        "SELECT student_id, choice FROM answers WHERE sid = $1"
+                        "SELECT student_id, choice, batch_id IS NOT DISTINCT FROM $4::bigint"
+                        " FROM answers WHERE sid = $1"
                         " AND question_idx = $2::int AND student_id = ANY($3::text[])",
-                        3, p3);
+                        4, p4);
     if (!stored) goto cleanup;
     *accepted = settle_items(items, from, n, sid, ins, stored);
     rc = 0;
