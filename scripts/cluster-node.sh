@@ -141,7 +141,9 @@ else
 fi
 export -n QW_ADMIN_PASSWORD
 nats_user session
+# a standby takes over a lost machine's sessions within about a second
 supervise session -- "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$(db_url session)" QW_OPS_PORT=9102 \
+  QW_SESSION_LEASE_MS="${QW_SESSION_LEASE_MS:-1000}" \
   QW_INSTANCE="session-$N" "$BIN/services/session/qw-session"
 nats_user scoring
 supervise scoring -- "${RUN_AS[@]}" env "${NATS_USER[@]}" QW_DB_URL="$(db_url scoring)" QW_OPS_PORT=9103 \

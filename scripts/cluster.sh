@@ -214,7 +214,7 @@ etcd3:
 bootstrap:
   dcs:
     # a lost primary's leader key expires after ttl; loop_wait + 2 * retry_timeout <= ttl
-    ttl: 10
+    ttl: 8
     loop_wait: 1
     retry_timeout: 3
     maximum_lag_on_failover: 1048576
