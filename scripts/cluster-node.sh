@@ -99,7 +99,7 @@ supervise etcd -- "${RUN_AS[@]}" etcd --name "n$N" --data-dir "$NDIR/etcd" \
   --listen-peer-urls "http://$ME:2380" --initial-advertise-peer-urls "http://$ME:2380" \
   --listen-client-urls "http://$ME:2379,http://127.0.0.1:2379" --advertise-client-urls "http://$ME:2379" \
   --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token quizwire \
-  --heartbeat-interval 200 --election-timeout 2000 --log-level warn
+  --heartbeat-interval 300 --election-timeout 3000 --log-level warn
 
 # ---- Patroni and PostgreSQL ----------------------------------------------
 supervise patroni -- "${RUN_AS[@]}" env "PATH=/usr/bin:/bin" patroni "$NDIR/patroni.yml"

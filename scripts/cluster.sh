@@ -214,9 +214,9 @@ etcd3:
 bootstrap:
   dcs:
     # a lost primary's leader key expires after ttl; loop_wait + 2 * retry_timeout <= ttl
-    ttl: 8
+    ttl: 10
     loop_wait: 1
-    retry_timeout: 3
+    retry_timeout: 4
     maximum_lag_on_failover: 1048576
     # an answer is acknowledged only once its commit is on two machines,
     # and a primary left alone acknowledges nothing

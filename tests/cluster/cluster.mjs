@@ -62,7 +62,7 @@ class Student {
     this.pending = null;
     this.resend = null;
     this.closed = new Map();   // idx -> my_choice from question_closed / snapshot
-    this.closedAt = new Map(); // idx -> when a live question_closed came
+    this.closedAt = new Map(); // idx -> when it learnt the close (event or snapshot)
     this.ended = false;
     this.reconnects = 0;
     this.stopped = false;
@@ -94,8 +94,10 @@ class Student {
         this.ready = true;
         this.backoff = 100;
         if (m.state === 'question') this.plan(m.question_idx, m.remaining_ms);
-        if ((m.state === 'closed' || m.state === 'ended') && m.question_idx >= 0 && !this.closed.has(m.question_idx))
+        if ((m.state === 'closed' || m.state === 'ended') && m.question_idx >= 0 && !this.closed.has(m.question_idx)) {
           this.closed.set(m.question_idx, m.my_choice ?? null);
+          if (!this.closedAt.has(m.question_idx)) this.closedAt.set(m.question_idx, Date.now());
+        }
         if (m.state === 'ended') this.ended = true;
         if (this.resend) { const r = this.resend; this.resend = null; this.submit(r.idx, r.choice); }
         break;
@@ -157,10 +159,14 @@ class Student {
 // ---- the machines ------------------------------------------------------------
 
 const get = (url, timeout = 1500) => http(url, 'GET', '', { timeout }).catch(() => ({ status: 0, json: null }));
+// the machine of Patroni's leader, as the members agree (or null)
 async function primaryNode() {
-  const r = await Promise.all(IPS.map((ip) => get(`http://${ip}:8008/primary`)));
-  const i = r.findIndex((x) => x.status === 200);
-  return i >= 0 ? i : null;
+  for (const ip of IPS) {
+    const r = await get(`http://${ip}:8008/cluster`);
+    const leader = r.json && (r.json.members || []).find((m) => m.role === 'leader' && m.state === 'running');
+    if (leader) return IPS.indexOf(leader.host);
+  }
+  return null;
 }
 // the Patroni view of the cluster: every member running and a sync standby
 async function clusterWhole() {
@@ -363,7 +369,7 @@ async function main() {
       const due = cmdBack && deadline > t0 && deadline < cmdBack ? cmdBack : deadline;
       row.closeMs = at - due;
       if (row.closeMs < -100 || row.closeMs > CLOSE_BOUND_MS) fail(`question ${k} closed ${row.closeMs} ms from when it was due (${due === deadline ? 'deadline' : 'recovery'})`);
-    } else fail('no student saw a live question_closed');
+    } else fail('no student learnt the close');
     try { await fault.after(ctx); } catch (e) { fail(`after the fault: ${e.message}`); }
     await until('every submit of the question to be answered', () => students.every((s) => !s.pending && !s.resend), 20000, 50).catch((e) => fail(e.message));
 
