@@ -320,18 +320,21 @@ DB_HOSTS=$(IFS=,; echo "${IPS[*]}")
 DB_PORTS=$(printf '5432,%.0s' "${IPS[@]}" | sed 's/,$//')
 owner_url() { printf 'host=%s port=%s dbname=%s user=quizwire passfile=%s/pg-owner.pgpass target_session_attrs=read-write connect_timeout=3' "$DB_HOSTS" "$DB_PORTS" "$1" "$SECRETS"; }
 owner_psql() { "$PGBIN/psql" "$(owner_url "$1")" "${@:2}"; }
-# the first commits wait for a synchronous standby: retry until there is one
+# schema_setup: the database, the daemons' roles and the migrations, each
+# step idempotent. The first commits wait for a synchronous standby, and a
+# young cluster may still change its primary: retried for up to 120 s.
+schema_setup() {
+  owner_psql postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'quizwire'" | grep -q 1 \
+    || owner_psql postgres -qc "CREATE DATABASE quizwire" || return 1
+  pg_roles_sync owner_psql quizwire || return 1
+  QW_DB_URL=$(owner_url quizwire) QW_MIGRATIONS_DIR="$ROOT/db/migrations" "$BIN/services/migrate/qw-migrate" \
+    >>"$LOGS/migrate.log" 2>&1
+}
 for ((i = 0; ; i++)); do
-  if owner_psql postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'quizwire'" 2>>"$LOGS/schema.log" | grep -q 1 \
-    || owner_psql postgres -qc "CREATE DATABASE quizwire" >>"$LOGS/schema.log" 2>&1; then
-    break
-  fi
-  [ "$i" -lt 120 ] || die "could not create database quizwire, see $LOGS/schema.log"
-  sleep 1
+  schema_setup >>"$LOGS/schema.log" 2>&1 && break
+  [ "$i" -lt 60 ] || die "could not set up the database (see $LOGS/schema.log and $LOGS/migrate.log)"
+  sleep 2
 done
-pg_roles_sync owner_psql quizwire >>"$LOGS/schema.log" 2>&1 || die "could not set the database roles, see $LOGS/schema.log"
-QW_DB_URL=$(owner_url quizwire) QW_MIGRATIONS_DIR="$ROOT/db/migrations" "$BIN/services/migrate/qw-migrate" \
-  >>"$LOGS/migrate.log" 2>&1 || die "migrations failed (see $LOGS/migrate.log)"
 # Do this build's daemons take a list of NATS URLs (QW_NATS_URL with
 # commas)? A gateway started for a moment in machine 1 says so.
 rm -f "$RUN/nats-list"
