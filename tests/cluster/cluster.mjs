@@ -382,6 +382,7 @@ async function main() {
       if (mine.length) record.set(st.student_id, mine[0].choice);
     }
     row.recorded = record.size;
+    row.toldByClose = 0;
     for (const s of students) {
       const acks = s.acks.filter((a) => a.idx === k);
       const acc = acks.filter((a) => a.status === 'accepted');
@@ -397,9 +398,10 @@ async function main() {
       if (record.has(s.id) && !acks.some((a) => a.status === 'accepted' || a.status === 'duplicate')) {
         // in the record without an ack: allowed only as a submit whose ack was lost in the fault
         if (!s.closed.has(k) || (s.closed.get(k) ?? null) !== record.get(s.id)) bad(`record holds ${record.get(s.id)} it was never told of`);
+        else row.toldByClose++;
       }
     }
-    log(`question ${k}: acks ${row.acks}, recorded ${row.recorded}, mismatches ${row.mismatches}, submits back after ${row.recoveryMs} ms, commands after ${row.cmdMs} ms, close ${row.closeMs} ms from due`);
+    log(`question ${k}: acks ${row.acks}, recorded ${row.recorded} (${row.toldByClose} acked only by question_closed's my_choice: the ack was lost with the fault, the resubmit came after the close), mismatches ${row.mismatches}, submits back after ${row.recoveryMs} ms, commands after ${row.cmdMs} ms, close ${row.closeMs} ms from due`);
   }
 
   await command(admin, sid, 'end');
