@@ -291,6 +291,10 @@ const FAULTS = [
   },
 ];
 
+// QW_CLUSTER_FAULTS=1,3 runs only those faults (numbers of the list above)
+const ONLY = (process.env.QW_CLUSTER_FAULTS || '').split(',').filter(Boolean).map(Number);
+if (ONLY.length) FAULTS.splice(0, FAULTS.length, ...FAULTS.filter((_, i) => ONLY.includes(i + 1)));
+
 async function main() {
   const admin = await adminLogin(LB);
   const pool = {
