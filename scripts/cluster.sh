@@ -103,6 +103,8 @@ net_down() {
     ip link del "$PREFIX-v$n" 2>/dev/null || true
   done
   ip link del "$BR" 2>/dev/null || true
+  # the bridge's forwarding rule, when it was added (see below)
+  while command -v iptables >/dev/null && iptables -D FORWARD -i "$BR" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
 }
 
 RUNNERS=()
