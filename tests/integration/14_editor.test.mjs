@@ -80,7 +80,7 @@ test('list, get, edit in place, duplicate, export and delete a quiz nobody playe
 
   const got = await getQuiz(id, GW2);
   assert.equal(got.title, 'Capitals');
-  assert.deepEqual(got.questions[0], { text: 'Capital of France?', choices: ['Paris', 'Rome'], answer: 'A', time_limit_s: 20 });
+  assert.deepEqual(got.questions[0], { text: 'Capital of France?', kind: 'single', choices: ['Paris', 'Rome'], answer: 'A', time_limit_s: 20 });
   assert.equal(got.questions[1].time_limit_s, 30);
 
   // the exported pool goes back in as it is: PUT edits it in place (same id)
@@ -163,7 +163,7 @@ test('editing a played quiz stores a new version; the played session keeps its q
 
   const old = await getQuiz(id);
   assert.equal(old.replaced_by, nid);
-  assert.deepEqual(old.questions, pool.questions.map((q) => ({ ...q })));
+  assert.deepEqual(old.questions, pool.questions.map((q) => ({ kind: 'single', ...q })));
   const after = await results(admin, sid);
   assert.deepEqual(after, before, 'the old session\'s results do not change');
   const info = await req('GET', `/admin/api/sessions/${sid}`);

@@ -122,7 +122,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(csv.name, `quiz-${id}.csv`);
   const lines = csv.text.split('\r\n');
   assert.equal(lines[0], 'question,kind,choice A,choice B,choice C,choice D,choice E,choice F,right answer(s),time limit (s),image');
-  assert.equal(lines[1], 'The sun is a star.,single,True,False,,,,,A,15,');
+  assert.equal(lines[1], 'The sun is a star.,truefalse,True,False,,,,,A,15,');
   const json = await readDownload(host, '#ed-export-json');
   assert.equal(json.name, `quiz-${id}.json`);
   assert.equal(JSON.parse(json.text).questions.length, 2 + good);
