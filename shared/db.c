@@ -69,6 +69,17 @@ int db_broken(struct db *db) {
 }
 
 int db_ensure(struct db *db) {
+    /* A connection the server closed while it sat idle (a terminated
+     * backend, a restart, a failover) has its FATAL message and EOF waiting
+     * on the socket: read them now (libpq's socket is non-blocking, so this
+     * never waits) and connect anew, rather than fail the next statement.
+     * Nothing was sent on it, so nothing can be done twice. */
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+        (!PQconsumeInput(db->conn) || !PQconsumeInput(db->conn) ||
+         PQstatus(db->conn) != CONNECTION_OK)) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
     if (!db_broken(db)) return 0;
     long long now = clock_mono_ms();
     if (now < db->next_try_ms) return -1;

@@ -269,7 +269,7 @@ test('a new session is in its lobby with a random sid and a 6-digit join code', 
   assert.deepEqual({ ...got.json, created_at: undefined }, {
     sid: s.sid, quiz_id: s.quiz_id, title: 'Test pool', join_code: s.join_code, state: 'lobby',
     question_idx: -1, question_count: 4, players: 0, created_at: undefined,
-    locked: false, two_step: false, joins_refused: 0,
+    locked: false, two_step: false, joins_refused: 0, time_factors: {},
   });
   const list = await http(gw1, 'GET', '/admin/api/sessions', { cookie: await cookie() });
   assert.ok(list.json.sessions.some((x) => x.sid === s.sid && x.join_code === s.join_code));

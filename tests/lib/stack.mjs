@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import nodeHttp from 'node:http';
 import nodeHttps from 'node:https';
 import path from 'node:path';
+import { after } from 'node:test';
 import WebSocket from 'ws';
 
 export const env = {
@@ -161,6 +162,15 @@ export function makePool(n, { title = 'Test pool', timeLimit = 20, answers } = {
   };
 }
 
+// Every WsClient not yet closed. A test that fails half-way leaves its
+// sockets open, and an open socket keeps the test file's process alive
+// for ever (Node 18's runner has no --test-force-exit): after the file's
+// last test they are cut, so a failure is reported instead of hanging.
+const OPEN_CLIENTS = new Set();
+after(() => {
+  for (const c of OPEN_CLIENTS) c.terminate();
+});
+
 // A WebSocket client that keeps every message and awaits them by type.
 export class WsClient {
   // autoPong false: the test answers the server's pings itself (ws 'ping').
@@ -172,6 +182,7 @@ export class WsClient {
     const h = { ...(headers || {}) };
     if (cookie) h.cookie = cookie;
     this.ws = new WebSocket(url, { headers: h, origin: origin ?? new URL(url.replace(/^ws/, 'http')).origin, autoPong });
+    OPEN_CLIENTS.add(this);
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
       this.ws.once('unexpected-response', (req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
@@ -185,7 +196,7 @@ export class WsClient {
       this.messages.push(m);
       this._wake();
     });
-    this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; this._wake(); });
+    this.ws.on('close', (code, reason) => { this.closed = { code, reason: reason.toString() }; OPEN_CLIENTS.delete(this); this._wake(); });
   }
   _wake() {
     for (const w of [...this.waiters]) w();
