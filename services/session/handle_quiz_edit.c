@@ -65,6 +65,20 @@ json_t *handle_quiz_get(void *ctx, struct db *db, json_t *req) {
         reply = db_down();
         goto cleanup;
     }
+    /* a multi question's right set is stored as one text of labels ("AC");
+     * the pool format names it `answers`: ["A","C"] */
+    size_t i;
+    json_t *q;
+    json_array_foreach(questions, i, q) {
+        const char *kind = json_string_value(json_object_get(q, "kind"));
+        const char *set = json_string_value(json_object_get(q, "answer"));
+        if (!kind || strcmp(kind, "multi") != 0 || !set) continue;
+        json_t *labels = json_array();
+        for (const char *p = set; *p; p++)
+            json_array_append_new(labels, json_stringn(p, 1));
+        json_object_set_new(q, "answers", labels);
+        json_object_del(q, "answer");
+    }
     reply = json_pack(
         "{s:b,s:I,s:s,s:I,s:b,s:s,s:o}", "ok", 1, "quiz_id",
         (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), "title", PQgetvalue(r, 0, 1), "version",

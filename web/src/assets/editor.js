@@ -44,7 +44,7 @@ const QWEditor = (() => {
     let right = [];
     if (Array.isArray(q.answers)) right = q.answers.filter((a) => typeof a === 'string');
     else if (typeof q.answers === 'string') right = q.answers.split('');
-    else if (typeof q.answer === 'string') right = [q.answer];
+    else if (typeof q.answer === 'string') right = kind === 'multi' ? q.answer.split('') : [q.answer];
     return {
       text: typeof q.text === 'string' ? q.text : '',
       kind,
