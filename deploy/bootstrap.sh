@@ -7,13 +7,20 @@
 # prints a secret except the admin password at the end, on purpose.
 #
 # usage (as root, from a checkout): deploy/bootstrap.sh [--cert PEM] [--build-dir DIR]
-#          [--gateways N] [--name HOST]
+#          [--gateways N] [--name HOST] [--cluster N --peers IP1,IP2,IP3]
 #   --cert PEM       full chain and private key in one file (default: a
 #                    self-signed one made once in /etc/quizwire/selfsigned.pem)
 #   --build-dir DIR  use binaries already built there (cmake build folder);
 #                    default: build this checkout with cmake (RelWithDebInfo)
 #   --gateways N     gateways on ports 8080.. (default 2)
 #   --name HOST      host name printed in the URL (default: hostname -f)
+#   --cluster N      machine N (1-3) of a three-machine cluster whose
+#                    addresses are --peers, in order (deploy/README.md,
+#                    "Three machines"): etcd, PostgreSQL under Patroni
+#                    (strict synchronous replication), a NATS cluster with
+#                    TLS routes; the daemons get every machine's NATS URL and
+#                    a multi-host database URL. Run it on machine 1 first,
+#                    then copy /etc/quizwire/secrets to the other two.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,19 +28,32 @@ CERT=""
 BUILD=""
 GATEWAYS=2
 NAME=$(hostname -f 2>/dev/null || hostname)
+CLUSTER=""
+PEERS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --cert) CERT=$2; shift 2 ;;
     --build-dir) BUILD=$2; shift 2 ;;
     --gateways) GATEWAYS=$2; shift 2 ;;
     --name) NAME=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --cluster) CLUSTER=$2; shift 2 ;;
+    --peers) PEERS=$2; shift 2 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bootstrap.sh: run as root" >&2; exit 1; }
 [ -d /run/systemd/system ] || { echo "bootstrap.sh: needs a system running systemd" >&2; exit 1; }
 case "$GATEWAYS" in '' | *[!0-9]*) echo "bootstrap.sh: --gateways needs a number" >&2; exit 2 ;; esac
+IPS=()
+ME=127.0.0.1
+if [ -n "$CLUSTER" ]; then
+  IFS=, read -r -a IPS <<<"$PEERS"
+  case "$CLUSTER" in 1 | 2 | 3) ;; *) echo "bootstrap.sh: --cluster is 1, 2 or 3" >&2; exit 2 ;; esac
+  [ ${#IPS[@]} = 3 ] || { echo "bootstrap.sh: --cluster needs --peers IP1,IP2,IP3 (the three machines, in order)" >&2; exit 2; }
+  ME=${IPS[$((CLUSTER - 1))]}
+  ip -o addr show | grep -qF " $ME/" || { echo "bootstrap.sh: this machine has no address $ME (machine $CLUSTER of --peers)" >&2; exit 1; }
+fi
 
 ETC=/etc/quizwire
 ENVF=$ETC/quizwire.env
@@ -57,6 +77,7 @@ install_file() {
 # whois: mkpasswd, which hashes the admin password (yescrypt)
 PKGS=(postgresql nats-server haproxy curl openssl ca-certificates nodejs npm whois
   libnats3.4 libmicrohttpd12 libwslay1 libjansson4 libpq5 libssl3 libcrypt1)
+[ -n "$CLUSTER" ] && PKGS+=(etcd-server etcd-client patroni)
 [ -z "$BUILD" ] && PKGS+=(build-essential cmake pkg-config libnats-dev libmicrohttpd-dev
   libwslay-dev libjansson-dev libpq-dev libssl-dev libcrypt-dev)
 missing=()
@@ -149,6 +170,33 @@ secret_file() {
 for role in auth session scoring gateway bench; do secret_file "nats-$role.password"; done
 secret_file db-owner.password "$old_db"
 for role in auth session scoring; do secret_file "db-$role.password"; done
+if [ -n "$CLUSTER" ]; then
+  # the same on the three machines: made on machine 1, copied to the others
+  if [ "$CLUSTER" != 1 ] && [ ! -s "$ETC/secrets/cluster-ca.pem" ]; then
+    echo "bootstrap.sh: copy $ETC/secrets from machine 1 first (scp -rp root@${IPS[0]}:$ETC/secrets $ETC/)" >&2
+    exit 1
+  fi
+  for f in nats-route.password db-superuser.password db-replicator.password; do secret_file "$f"; done
+  if [ ! -s "$ETC/secrets/cluster-ca.pem" ]; then
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=quizwire cluster CA" -keyout "$ETC/secrets/cluster-ca.key" -out "$ETC/secrets/cluster-ca.pem" 2>/dev/null)
+    say "made the cluster CA $ETC/secrets/cluster-ca.pem"
+  fi
+  # this machine's certificate for the NATS routes, for its address
+  if ! openssl x509 -in "$ETC/secrets/nats-route.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "$ME\$"; then
+    (
+      umask 077
+      d=$(mktemp -d)
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$ME" \
+        -keyout "$ETC/secrets/nats-route.key" -out "$d/csr" 2>/dev/null
+      openssl x509 -req -in "$d/csr" -CA "$ETC/secrets/cluster-ca.pem" -CAkey "$ETC/secrets/cluster-ca.key" \
+        -CAcreateserial -days 3650 -out "$ETC/secrets/nats-route.pem" \
+        -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$ME") 2>/dev/null
+      rm -rf "$d"
+    )
+    say "made this machine's NATS route certificate for $ME"
+  fi
+fi
 ADMIN_PASSWORD=""
 if [ ! -s "$ETC/secrets/admin.hash" ]; then
   ADMIN_PASSWORD=${old_admin:-$(gen 16)}
@@ -165,11 +213,23 @@ role_env() {
   install_file "$t" "$ETC/$file" 0600 && CHANGED=1
   rm -f "$t"
 }
+NATS_URLS=nats://127.0.0.1:4222
+DB_HOST=127.0.0.1
+DB_PORT=5432
+DB_EXTRA=""
+if [ -n "$CLUSTER" ]; then
+  # this machine's server first, then the others; only a writable primary
+  NATS_URLS=nats://$ME:4222
+  for ip in "${IPS[@]}"; do [ "$ip" = "$ME" ] || NATS_URLS+=",nats://$ip:4222"; done
+  DB_HOST=$(IFS=,; echo "${IPS[*]}")
+  DB_PORT=5432,5432,5432
+  DB_EXTRA=" target_session_attrs=read-write connect_timeout=3"
+fi
 t=$(mktemp)
 cat >"$t" <<ENV
 # $ETC/common.env: the settings every Quizwire daemon shares (docs/CONFIG.md);
 # no secret. Written by deploy/bootstrap.sh; per-unit settings are in the units.
-QW_NATS_URL=nats://127.0.0.1:4222
+QW_NATS_URL=$NATS_URLS
 QW_MIGRATIONS_DIR=$SHARE/db/migrations
 QW_STATIC_DIR=$SHARE/web/dist
 QUIZ_POOL_PATH=$SHARE/examples/demo10_pool.json
@@ -177,7 +237,7 @@ QW_LOG_LEVEL=info
 ENV
 install_file "$t" "$ETC/common.env" 0644 && CHANGED=1
 rm -f "$t"
-db_url() { echo "QW_DB_URL=\"host=127.0.0.1 port=5432 dbname=quizwire user=$1\""; }
+db_url() { echo "QW_DB_URL=\"host=$DB_HOST port=$DB_PORT dbname=quizwire user=$1$DB_EXTRA\""; }
 role_env migrate.env "$(db_url quizwire)" "PGPASSWORD=$(secret db-owner.password)"
 role_env auth.env "$(db_url qw_auth)" "PGPASSWORD=$(secret db-auth.password)" \
   "QW_ADMIN_PASSWORD_HASH='$(secret admin.hash)'"
@@ -185,11 +245,17 @@ role_env session.env "$(db_url qw_session)" "PGPASSWORD=$(secret db-session.pass
 role_env scoring.env "$(db_url qw_scoring)" "PGPASSWORD=$(secret db-scoring.password)"
 [ -f "$ENVF" ] && { rm -f "$ENVF"; say "removed $ENVF (replaced by one file per role)"; }
 
-# ---- PostgreSQL (Debian's cluster) ---------------------------------------
-systemctl is-enabled --quiet postgresql || systemctl enable --quiet postgresql
-systemctl is-active --quiet postgresql || systemctl start postgresql
-for _ in $(seq 1 60); do runuser -u postgres -- pg_isready -q && break; sleep 1; done
-psql_pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+# ---- PostgreSQL (Debian's cluster, or Patroni's on a cluster machine) ----
+if [ -z "$CLUSTER" ]; then
+  systemctl is-enabled --quiet postgresql || systemctl enable --quiet postgresql
+  systemctl is-active --quiet postgresql || systemctl start postgresql
+  for _ in $(seq 1 60); do runuser -u postgres -- pg_isready -q && break; sleep 1; done
+  psql_pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+else
+  # shellcheck source=deploy/cluster.sh
+  . "$SRC/deploy/cluster.sh"
+  cluster_database
+fi
 # db_role ROLE SECRET: makes the login role with the password in
 # $ETC/secrets/SECRET; the owner 'quizwire' runs the migrations, which grant
 # each daemon's role its tables (db/migrations/007_roles.sql)
@@ -214,17 +280,22 @@ fi
 tmp=$(mktemp)
 {
   cat <<'NATS'
-# /etc/quizwire/nats.conf: Quizwire's NATS server, loopback only.
-listen: 127.0.0.1:4222
+# /etc/quizwire/nats.conf: Quizwire's NATS server (loopback, or this
+# machine's address in a cluster).
 max_payload: 8MB
 max_pending: 256MB
 write_deadline: "10s"
 NATS
+  echo "listen: $ME:4222"
+  [ -z "$CLUSTER" ] || cluster_nats_block
   /usr/local/bin/qw-nats-roles --conf "$ETC/secrets"
 } >"$tmp"
 nats_changed=0
 install_file "$tmp" "$ETC/nats.conf" 0600 && nats_changed=1
 printf '[Service]\nLoadCredential=nats.conf:%s/nats.conf\nExecStart=\nExecStart=/usr/sbin/nats-server -c %%d/nats.conf\nRestart=on-failure\n' "$ETC" >"$tmp"
+# a cluster machine's route certificate, key and CA, as credentials too
+[ -z "$CLUSTER" ] || printf 'LoadCredential=%s:%s/secrets/%s\n' nats-route.pem "$ETC" nats-route.pem \
+  nats-route.key "$ETC" nats-route.key cluster-ca.pem "$ETC" cluster-ca.pem >>"$tmp"
 install_file "$tmp" /etc/systemd/system/nats-server.service.d/quizwire.conf 0644 && nats_changed=1
 rm -f "$tmp"
 [ "$nats_changed" = 1 ] && systemctl daemon-reload
@@ -240,8 +311,14 @@ wants=(qw-migrate.service qw-auth.service qw-session@1.service qw-session@2.serv
 servers=""
 for ((i = 0; i < GATEWAYS; i++)); do
   wants+=("qw-gateway@$((8080 + i)).service")
-  servers+="    server gw$((i + 1)) 127.0.0.1:$((8080 + i)) check"$'\n'
+  if [ -z "$CLUSTER" ]; then
+    servers+="    server gw$((i + 1)) 127.0.0.1:$((8080 + i)) check"$'\n'
+  else
+    # every machine's gateways: a machine lost, its sockets come here
+    for ((m = 0; m < 3; m++)); do servers+="    server gw$((m + 1))-$((i + 1)) ${IPS[$m]}:$((8080 + i)) check"$'\n'; done
+  fi
 done
+[ -z "$CLUSTER" ] || cluster_gateway_dropin
 # the target lists the gateways asked for (default: 8080 and 8081)
 tmp=$(mktemp)
 sed "s/^Wants=.*/Wants=${wants[*]}/" "$SRC/deploy/systemd/quizwire.target" >"$tmp"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh: installs what Quizwire needs from Debian's packages, only what is
 # missing. As root it runs apt-get; otherwise it prints the exact line to run
-# and stops. With --test it adds what the tests need (browser, haproxy, ...).
+# and stops. With --test it adds what the tests need (browser, haproxy, ...);
+# with --cluster what scripts/cluster.sh runs (etcd, Patroni, haproxy), which
+# --test includes for make test-cluster.
 # Then checks the Node.js it finds (Debian's nodejs or one on PATH): the web
 # build and the tests need Node.js 18 or later (Debian 12 ships 18.20.4).
 # Nothing here downloads a Node.js build from anywhere but Debian.
@@ -29,8 +31,11 @@ check_node() {
 
 PKGS=(build-essential cmake pkg-config curl python3 libnats-dev nats-server libmicrohttpd-dev
   libwslay-dev libjansson-dev libpq-dev postgresql libssl-dev libcrypt-dev nodejs npm iproute2)
+CLUSTER_PKGS=(etcd-server etcd-client patroni haproxy openssl)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd clang-format procps)
+  PKGS+=(chromium haproxy shellcheck valgrind postgresql-contrib systemd clang-format procps "${CLUSTER_PKGS[@]}")
+elif [ "${1:-}" = "--cluster" ]; then
+  PKGS+=("${CLUSTER_PKGS[@]}")
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The reconnect hook; held while it runs so that removing it waits. */
@@ -29,9 +30,10 @@ static void on_disconnected(natsConnection *nc, void *closure) {
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
-    (void)nc;
     (void)closure;
-    LOG_INFO("nats_reconnected", "");
+    char server[256] = "-";
+    natsConnection_GetConnectedUrl(nc, server, sizeof(server));
+    LOG_INFO("nats_reconnected", "url=%s", server);
     pthread_mutex_lock(&hook_lock);
     if (hook_fn) hook_fn(hook_ctx);
     pthread_mutex_unlock(&hook_lock);
@@ -58,13 +60,40 @@ static int read_secret(const char *path, char *buf, size_t size) {
     return rc;
 }
 
+/* Splits the comma-separated `urls` (spaces around an entry ignored) into
+ * at most BUS_MAX_SERVERS entries pointing into `copy`, which the caller
+ * provides (a writable copy of urls) and keeps while they are used.
+ * Returns how many, or -1 when there are none or too many, or one is empty. */
+static int split_servers(char *copy, const char *servers[BUS_MAX_SERVERS]) {
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t len = strlen(tok);
+        while (len > 0 && tok[len - 1] == ' ')
+            tok[--len] = '\0';
+        if (len == 0 || n == BUS_MAX_SERVERS) return -1;
+        servers[n++] = tok;
+    }
+    return n > 0 ? n : -1;
+}
+
 int bus_connect(const char *url, const char *name, const char *user, const char *password_file,
                 const char *ca_file, natsConnection **out) {
     char password[256] = "";
     const char *failed_var = "QW_NATS_URL";
+    const char *servers[BUS_MAX_SERVERS];
+    char *copy = strdup(url ? url : "");
+    int nservers = copy ? split_servers(copy, servers) : -1;
     natsOptions *opts = NULL;
-    natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, url);
+    natsStatus s = nservers > 0 ? natsOptions_Create(&opts) : NATS_INVALID_ARG;
+    /* every server of the list, tried in the order given (no shuffling: an
+     * operator lists the nearest first), and only those: servers the
+     * cluster announces may be addresses only reachable inside it */
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers, nservers);
+    if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, true);
+    if (s == NATS_OK) s = natsOptions_SetIgnoreDiscoveredServers(opts, true);
     if (s == NATS_OK && user && *user) {
         if (read_secret(password_file, password, sizeof(password)) != 0) {
             failed_var = "QW_NATS_PASSWORD_FILE";
@@ -96,14 +125,17 @@ int bus_connect(const char *url, const char *name, const char *user, const char 
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, NULL);
     if (s == NATS_OK) s = natsConnection_Connect(out, opts);
     natsOptions_Destroy(opts);
+    free(copy);
     if (s != NATS_OK) {
         LOG_ERROR("nats_connect_failed", "var=%s url=%s user=%s tls=%d status=\"%s\"", failed_var,
                   url, user && *user ? user : "-", ca_file && *ca_file, natsStatus_GetText(s));
         *out = NULL;
         return -1;
     }
-    LOG_INFO("nats_connected", "url=%s user=%s tls=%d", url, user && *user ? user : "-",
-             ca_file && *ca_file);
+    char server[256] = "-";
+    natsConnection_GetConnectedUrl(*out, server, sizeof(server));
+    LOG_INFO("nats_connected", "url=%s servers=%d user=%s tls=%d", server, nservers,
+             user && *user ? user : "-", ca_file && *ca_file);
     return 0;
 }
 

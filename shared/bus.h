@@ -12,11 +12,18 @@
 #include <jansson.h>
 #include <nats/nats.h>
 
-/* Connects to `url` (comma separated list allowed) as client `name`, as
+#define BUS_MAX_SERVERS 16 /* most NATS URLs in one QW_NATS_URL */
+
+/* Connects to `url`, a comma separated list of servers (at most
+ * BUS_MAX_SERVERS) tried in the order given, as client `name`, as
  * NATS user `user` with the password on the first line of `password_file`
  * when user is set (all borrowed; the password is never logged and is
  * wiped from memory once nats.c holds it). With `ca_file` set the
  * connection must be TLS, the server's certificate signed by that CA.
+ * When the server in use is lost it reconnects to any of the list (the
+ * others first), for ever; publishes meanwhile wait in nats.c's buffer
+ * and go out once, after the reconnect (a reply buffered so may reach a
+ * requester that gave up: it is dropped there, never acted on twice).
  * Returns 0 and sets *out, or -1 after logging. The caller owns *out and
  * releases it with bus_close(). */
 int bus_connect(const char *url, const char *name, const char *user, const char *password_file,

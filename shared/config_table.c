@@ -9,7 +9,9 @@
 const struct config_def config_table[] = {
     /* every daemon */
     {"QW_NATS_URL", CFG_ALL, CFG_STR, "nats://127.0.0.1:4222", 0, 0,
-     "NATS server URL(s), comma separated; the only channel between daemons."},
+     "NATS server URL(s), comma separated (at most 16): the servers of one NATS cluster, "
+     "tried in the order given (list the nearest first); when the one in use is lost the daemon "
+     "reconnects to another of the list. The only channel between daemons."},
     {"QW_NATS_USER", CFG_ALL, CFG_STR, NULL, 0, 0,
      "NATS user of this daemon's role (docs/ARCHITECTURE.md, \"Roles\"); unset: no credentials."},
     {"QW_NATS_PASSWORD_FILE", CFG_ALL, CFG_STR, NULL, 0, 0,
@@ -19,7 +21,9 @@ const struct config_def config_table[] = {
      "TLS (needed when NATS crosses machines)."},
     {"QW_DB_URL", CFG_AUTH | CFG_SESSION | CFG_SCORING | CFG_MIGRATE, CFG_SECRET,
      "host=127.0.0.1 port=5432 dbname=quizwire", 0, 0,
-     "libpq connection string of the PostgreSQL database (never logged)."},
+     "libpq connection string of the PostgreSQL database (never logged). Several hosts with "
+     "target_session_attrs=read-write follow a failover (e.g. postgresql://h1,h2,h3/quizwire?"
+     "target_session_attrs=read-write&connect_timeout=2; the timeout applies per host)."},
     {"QW_LOG_LEVEL", CFG_ALL | CFG_MIGRATE, CFG_STR, "info", 0, 0,
      "Lowest level logged: debug, info, warn or error."},
     {"QW_OPS_ADDR", CFG_ALL, CFG_STR, "127.0.0.1", 0, 0,
@@ -67,12 +71,21 @@ const struct config_def config_table[] = {
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,
      "Least time between two answer_stats events of one session."},
 
+    {"QW_IMAGE_MAX_BYTES", CFG_SESSION | CFG_GATEWAY, CFG_INT, "524288", 1024, 4194304,
+     "Largest picture a question may have, in bytes (POST /admin/api/images answers 413 over "
+     "it). It crosses NATS as base64 (4/3 of it), so the 4 MiB bound fits nats.conf's "
+     "max_payload of 8MB."},
+
     /* scoring */
     {"QW_BATCH_MAX", CFG_SCORING, CFG_INT, "256", 1, 10000,
      "Most submits committed in one transaction (group commit)."},
     {"QW_BATCH_WAIT_MS", CFG_SCORING, CFG_INT, "0", 0, 1000,
      "Longest wait for more submits before a batch is committed (0: take what is queued; "
      "submits arriving during a commit form the next batch)."},
+    {"QW_BATCH_RETRY_MS", CFG_SCORING, CFG_INT, "15000", 0, 120000,
+     "How long a batch whose transaction failed with the connection (a PostgreSQL restart or "
+     "failover) is tried again on a new connection before its submits go unanswered (0: never). "
+     "A COMMIT left without an answer is resolved by reading the record, never guessed."},
 
     /* gateway */
     {"QW_HTTP_ADDR", CFG_GATEWAY, CFG_STR, "127.0.0.1", 0, 0, "Address the gateway listens on."},
@@ -103,5 +116,8 @@ const struct config_def config_table[] = {
     {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
      "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
      "client that delays its pongs gains at most this much."},
+    {"QW_IMAGE_CACHE_MB", CFG_GATEWAY, CFG_INT, "64", 1, 4096,
+     "Memory the gateway keeps pictures in (GET /img/{id}), least recently used dropped first; "
+     "each picture is fetched over NATS once while it is kept."},
     {NULL, 0, CFG_STR, NULL, 0, 0, NULL},
 };

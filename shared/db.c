@@ -88,9 +88,24 @@ int db_ensure(struct db *db) {
     return 0;
 }
 
+/* True for the SQLSTATEs that say this server can no longer do our work
+ * although the socket may still be open: a connection exception (class
+ * 08), the server shutting down or not yet up (57P01..57P03), and a write
+ * refused because the server is read-only (25006: a primary demoted by a
+ * failover manager, or a standby). The connection is then dropped, so the
+ * next db_ensure() connects anew, to whichever host is the primary now
+ * (a multi-host QW_DB_URL with target_session_attrs=read-write). */
+static int server_gone(const char *state) {
+    if (!state) return 0;
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+           strcmp(state, "25006") == 0;
+}
+
 /* Runs `sql` on the current connection as it is (no reconnect). Returns
  * the result or NULL after logging the error (never the parameters). */
 static PGresult *run(struct db *db, const char *sql, int nparams, const char *const *params) {
+    if (!db->conn) return NULL; /* dropped by an earlier statement (server_gone) */
     PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
@@ -100,6 +115,10 @@ static PGresult *run(struct db *db, const char *sql, int nparams, const char *co
         if (*p == '"' || *p == '\n') *p = ' ';
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     LOG_WARN("db_error", "sqlstate=%s error=\"%s\"", state ? state : "-", msg);
+    if (server_gone(state)) { /* db_broken() is true from here on */
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
     PQclear(r);
     return NULL;
 }

@@ -21,7 +21,8 @@ static const char *const cmd_names[QUIZ_CMD_COUNT] = {"next", "open", "close", "
 static const char *const verdict_names[QUIZ_VERDICT_COUNT] = {
     "record",         "accepted", "duplicate", "closed",
     "wrong_question", "not_open", "invalid",   "unauthorized"};
-static const char *const labels[QUIZ_MAX_CHOICES] = {"A", "B", "C", "D"};
+static const char *const labels[QUIZ_MAX_CHOICES] = {"A", "B", "C", "D", "E", "F"};
+static const char *const kind_names[QUIZ_KIND_COUNT] = {"single", "multi", "truefalse", "poll"};
 
 static const char *name_of(const char *const *table, int count, int v) {
     return v >= 0 && v < count ? table[v] : "?";
@@ -46,6 +47,9 @@ const char *quiz_event_name(enum quiz_event e) {
 const char *quiz_cmd_name(enum quiz_cmd c) {
     return name_of(cmd_names, QUIZ_CMD_COUNT, (int)c);
 }
+const char *quiz_kind_name(enum quiz_kind k) {
+    return name_of(kind_names, QUIZ_KIND_COUNT, (int)k);
+}
 const char *quiz_verdict_name(enum quiz_verdict v) {
     return name_of(verdict_names, QUIZ_VERDICT_COUNT, (int)v);
 }
@@ -66,6 +70,12 @@ int quiz_cmd_parse(const char *name, enum quiz_cmd *out) {
     int v = 0;
     if (parse_in(cmd_names, QUIZ_CMD_COUNT, name, &v) != 0) return -1;
     *out = (enum quiz_cmd)v;
+    return 0;
+}
+int quiz_kind_parse(const char *name, enum quiz_kind *out) {
+    int v = 0;
+    if (parse_in(kind_names, QUIZ_KIND_COUNT, name, &v) != 0) return -1;
+    *out = (enum quiz_kind)v;
     return 0;
 }
 
@@ -163,6 +173,33 @@ long long quiz_latency_ms(long long elapsed_ms) {
     return elapsed_ms > 2000000000LL ? 2000000000LL : elapsed_ms;
 }
 
+/* ---- extra time ---------------------------------------------------------- */
+
+static const int factor_pcts[] = {100, 125, 150, 200, 300};
+
+int quiz_factor_pct_valid(long long pct) {
+    for (size_t i = 0; i < sizeof(factor_pcts) / sizeof(factor_pcts[0]); i++)
+        if (factor_pcts[i] == pct) return 1;
+    return 0;
+}
+
+int quiz_factor_pct(double factor) {
+    for (size_t i = 0; i < sizeof(factor_pcts) / sizeof(factor_pcts[0]); i++)
+        if (factor * 100.0 == (double)factor_pcts[i]) return factor_pcts[i];
+    return -1;
+}
+
+long long quiz_limit_ms(long long limit_ms, int pct) {
+    if (!quiz_factor_pct_valid(pct)) pct = QUIZ_FACTOR_NONE;
+    return limit_ms * pct / 100;
+}
+
+int quiz_factor_of(const json_t *factors, const char *student_id) {
+    json_t *f = student_id ? json_object_get(factors, student_id) : NULL;
+    int pct = json_is_number(f) ? quiz_factor_pct(json_number_value(f)) : -1;
+    return pct > 0 ? pct : QUIZ_FACTOR_NONE;
+}
+
 /* ---- judging ------------------------------------------------------------ */
 
 const char *quiz_label(int i) {
@@ -174,13 +211,54 @@ int quiz_choice_valid(const char *choice, int nchoices) {
            choice[0] < 'A' + QUIZ_MAX_CHOICES;
 }
 
+int quiz_set_valid(const char *set, int nchoices) {
+    if (!set || !*set || nchoices > QUIZ_MAX_CHOICES) return 0;
+    char prev = 'A' - 1;
+    for (const char *p = set; *p; p++) {
+        if (*p <= prev || *p >= 'A' + nchoices) return 0; /* in order, so distinct */
+        prev = *p;
+    }
+    return 1;
+}
+
+int quiz_set_from_json(const json_t *list, char out[QUIZ_MAX_CHOICES + 1]) {
+    int seen[QUIZ_MAX_CHOICES] = {0};
+    size_t n = json_array_size(list), k = 0;
+    out[0] = '\0';
+    if (!json_is_array(list) || n < 1 || n > QUIZ_MAX_CHOICES) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *l = json_string_value(json_array_get(list, i));
+        if (!quiz_choice_valid(l, QUIZ_MAX_CHOICES) || seen[l[0] - 'A']++) return -1;
+    }
+    for (int i = 0; i < QUIZ_MAX_CHOICES; i++)
+        if (seen[i]) out[k++] = (char)('A' + i);
+    out[k] = '\0';
+    return 0;
+}
+
+int quiz_submit_valid(enum quiz_kind kind, const char *choice, int is_set, int nchoices) {
+    if (kind == QUIZ_KIND_MULTI) return is_set && quiz_set_valid(choice, nchoices);
+    return !is_set && quiz_choice_valid(choice, nchoices);
+}
+
+int quiz_is_correct(enum quiz_kind kind, const char *answer, const char *choice) {
+    if (!quiz_kind_scored(kind) || !answer || !choice || !*answer) return 0;
+    /* single/truefalse: the one label; multi: stored forms are sorted sets,
+     * so equal strings are exactly the right set */
+    return strcmp(answer, choice) == 0;
+}
+
+int quiz_kind_scored(enum quiz_kind kind) {
+    return kind != QUIZ_KIND_POLL;
+}
+
 enum quiz_verdict quiz_judge(const struct quiz_view *v, const struct quiz_submit *s) {
     if (!s->known || s->epoch != v->epoch) return QUIZ_V_UNAUTHORIZED;
     if (v->state == QUIZ_CLOSED && s->question_idx == v->question_idx) return QUIZ_V_CLOSED;
     if (v->state != QUIZ_QUESTION) return QUIZ_V_NOT_OPEN;
     if (s->question_idx != v->question_idx) return QUIZ_V_WRONG_QUESTION;
     if (s->received_ms >= v->deadline_ms) return QUIZ_V_CLOSED;
-    if (!quiz_choice_valid(s->choice, v->nchoices)) return QUIZ_V_INVALID;
+    if (!quiz_submit_valid(v->kind, s->choice, s->is_set, v->nchoices)) return QUIZ_V_INVALID;
     return QUIZ_V_RECORD;
 }
 
@@ -198,7 +276,9 @@ void quiz_counts_init(struct quiz_counts *c, int nchoices) {
 
 void quiz_counts_add(struct quiz_counts *c, const char *choice, long long n) {
     c->answered += n;
-    if (quiz_choice_valid(choice, c->nchoices)) c->n[choice[0] - 'A'] += n;
+    if (!quiz_set_valid(choice, c->nchoices)) return; /* a label is a set of one */
+    for (const char *p = choice; *p; p++)
+        c->n[*p - 'A'] += n;
 }
 
 int quiz_rank_from_higher(long long higher) {
@@ -289,13 +369,14 @@ cleanup:
 }
 
 double quiz_share_right(const struct quiz_question_report *q) {
-    if (q->counts.answered <= 0) return -1;
+    if (q->counts.answered <= 0 || !quiz_kind_scored(q->kind)) return -1;
     return (double)q->correct / (double)q->counts.answered;
 }
 
 static int cmp_hardest(const void *pa, const void *pb) {
     const struct quiz_question_report *a = pa, *b = pb;
-    int ua = a->counts.answered > 0, ub = b->counts.answered > 0;
+    int ua = a->counts.answered > 0 && quiz_kind_scored(a->kind);
+    int ub = b->counts.answered > 0 && quiz_kind_scored(b->kind);
     if (ua != ub) return ua ? -1 : 1;
     if (ua) {
         /* a->correct/a->answered vs b->correct/b->answered, exactly */

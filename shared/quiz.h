@@ -16,11 +16,22 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define QUIZ_MAX_CHOICES 4   /* labels A..D */
+#define QUIZ_MAX_CHOICES 6   /* labels A..F */
 #define QUIZ_JOIN_CODE_LEN 6 /* digits of a join code */
 #define QUIZ_SID_LEN 12      /* characters of a generated session id */
 
 /* ---- states, events, commands: enums with one name table each -------- */
+
+/* The kinds of question (docs/API.md "Kinds of question"): one right label
+ * (single, truefalse: two choices), exactly a right set of labels (multi),
+ * or no right answer at all (poll: counted, never scored). */
+enum quiz_kind {
+    QUIZ_KIND_SINGLE,
+    QUIZ_KIND_MULTI,
+    QUIZ_KIND_TRUEFALSE,
+    QUIZ_KIND_POLL,
+    QUIZ_KIND_COUNT
+};
 
 enum quiz_state { QUIZ_LOBBY, QUIZ_QUESTION, QUIZ_CLOSED, QUIZ_ENDED, QUIZ_STATE_COUNT };
 
@@ -49,11 +60,13 @@ enum quiz_cmd {
 const char *quiz_state_name(enum quiz_state s);
 const char *quiz_event_name(enum quiz_event e);
 const char *quiz_cmd_name(enum quiz_cmd c);
+const char *quiz_kind_name(enum quiz_kind k);
 
 /* Parse a name (NULL allowed). Return 0 and set *out, or -1 when unknown. */
 int quiz_state_parse(const char *name, enum quiz_state *out);
 int quiz_event_parse(const char *name, enum quiz_event *out);
 int quiz_cmd_parse(const char *name, enum quiz_cmd *out);
+int quiz_kind_parse(const char *name, enum quiz_kind *out);
 
 /* True when `name` (NULL allowed) names state `s`. */
 int quiz_state_is(const char *name, enum quiz_state s);
@@ -103,6 +116,29 @@ long long quiz_elapsed_ms(int has_elapsed, long long elapsed_ms, long long recei
 /* The latency stored beside an answer: elapsed clamped to [0, 2e9]. */
 long long quiz_latency_ms(long long elapsed_ms);
 
+/* ---- extra time (accommodations) -------------------------------------- */
+
+/* A student's time factor is one of 1, 1.25, 1.5, 2, 3, kept as a percent
+ * (100, 125, 150, 200, 300) so no float reaches a deadline. */
+#define QUIZ_FACTOR_NONE 100      /* everybody without extra time */
+#define QUIZ_TIME_FACTORS_MAX 200 /* students with extra time per session */
+
+/* The percent of a factor given as a JSON number (1.5 -> 150), or -1 when
+ * it is not one of the documented factors. */
+int quiz_factor_pct(double factor);
+
+/* True when `pct` is one of the documented factors (100 included). */
+int quiz_factor_pct_valid(long long pct);
+
+/* A student's own time limit: limit_ms * pct / 100 (an invalid pct counts
+ * as 100). */
+long long quiz_limit_ms(long long limit_ms, int pct);
+
+/* The factor percent of `student_id` in a question_open's `time_factors`
+ * map ({"<student_id>": factor}, borrowed, NULL allowed): 100 when absent
+ * or not a documented factor. */
+int quiz_factor_of(const json_t *factors, const char *student_id);
+
 /* ---- judging a submit ------------------------------------------------- */
 
 /* Outcome of a submit. QUIZ_V_RECORD is not sent: the answer is inserted
@@ -126,14 +162,16 @@ struct quiz_view {
     long long deadline_ms; /* wall ms; a submit received at or after it is closed */
     int nchoices;          /* labels of the current question */
     long long epoch;       /* the session's reset epoch */
+    enum quiz_kind kind;   /* of the current question (0: single) */
 };
 
 struct quiz_submit {
     int known;             /* the student is in `students` at the session's epoch */
     long long epoch;       /* the epoch the submit carries */
     int question_idx;      /* the question it answers */
-    const char *choice;    /* borrowed */
+    const char *choice;    /* borrowed: a label, or a set's stored form ("AC") */
     long long received_ms; /* wall ms when the gateway read it */
+    int is_set;            /* sent as a list of labels (`choices`), as a multi needs */
 };
 
 /* "accepted", "duplicate", "closed", "wrong_question", "not_open",
@@ -143,8 +181,9 @@ const char *quiz_verdict_name(enum quiz_verdict v);
 /* Judges in this order (SPEC §6): unauthorized (unknown student or another
  * epoch); closed (closed state, same index: a manual close or a close that
  * won the race); not_open (no open question); wrong_question; closed
- * (received at or after the deadline); invalid (not exactly one label of
- * the question); else QUIZ_V_RECORD. */
+ * (received at or after the deadline); invalid (quiz_submit_valid says
+ * no: not a label, or a set, of the question as its kind wants); else
+ * QUIZ_V_RECORD. */
 enum quiz_verdict quiz_judge(const struct quiz_view *v, const struct quiz_submit *s);
 
 /* After the insert: accepted when this submit's row went in, else duplicate. */
@@ -153,7 +192,31 @@ enum quiz_verdict quiz_settle(int inserted);
 /* True when `choice` is exactly one label of a question with `nchoices`. */
 int quiz_choice_valid(const char *choice, int nchoices);
 
-/* Label of choice i ("A".."D"), or NULL out of range. Static storage. */
+/* True when `set` is the stored form of a set of labels of a question with
+ * `nchoices`: 1..nchoices distinct labels in order ("A", "AC", "BDF"). */
+int quiz_set_valid(const char *set, int nchoices);
+
+/* The stored form of a JSON list of labels (borrowed) into out: the labels
+ * sorted ("C","A" -> "AC"). Returns 0, or -1 (out "") when it is not a list
+ * of 1..QUIZ_MAX_CHOICES distinct labels A..F. */
+int quiz_set_from_json(const json_t *labels, char out[QUIZ_MAX_CHOICES + 1]);
+
+/* True when a submit fits a question of `kind` with `nchoices`: a multi
+ * takes a set sent as a list (is_set), every other kind one label sent as
+ * `choice` (not is_set). */
+int quiz_submit_valid(enum quiz_kind kind, const char *choice, int is_set, int nchoices);
+
+/* The scoring rule per kind, in one place: single and truefalse are right
+ * when the label is the answer; multi only when the set is exactly the
+ * right set (no partial credit: a subset or a superset is wrong); a poll is
+ * never right (0 points for everybody, so it never ranks anyone). `answer`
+ * and `choice` are stored forms (NULL allowed). */
+int quiz_is_correct(enum quiz_kind kind, const char *answer, const char *choice);
+
+/* False for a poll: it has no right answer, `correct` means nothing. */
+int quiz_kind_scored(enum quiz_kind kind);
+
+/* Label of choice i ("A".."F"), or NULL out of range. Static storage. */
 const char *quiz_label(int i);
 
 /* ---- counts and standings -------------------------------------------- */
@@ -167,8 +230,9 @@ struct quiz_counts {
 /* Zero counts for a question with `nchoices` labels (every label shown). */
 void quiz_counts_init(struct quiz_counts *c, int nchoices);
 
-/* Adds `n` answers of `choice`; a choice that is no label of the question
- * still counts as answered but in no label. */
+/* Adds `n` answers of `choice` (a label, or a set's stored form: each of
+ * its labels is counted once); a choice that is neither still counts as
+ * answered but in no label. */
 void quiz_counts_add(struct quiz_counts *c, const char *choice, long long n);
 
 struct quiz_standing {
@@ -199,7 +263,8 @@ struct quiz_answer {
  * choices and counts (quiz_counts_init); quiz_report_build fills the rest. */
 struct quiz_question_report {
     int question_idx;
-    const char *text, *answer; /* borrowed */
+    enum quiz_kind kind;
+    const char *text, *answer; /* borrowed; answer NULL or "" for a poll */
     json_t *choices;           /* borrowed: the choices' texts, A.. in order */
     struct quiz_counts counts; /* answers per label; counts.answered all of them */
     long long correct;         /* answers that were right */
@@ -217,12 +282,12 @@ int quiz_report_build(struct quiz_question_report *q, size_t nq, const struct qu
                       size_t na);
 
 /* The share of a question's answers that were right (0..1), or -1 when
- * nobody answered it. */
+ * nobody answered it or it is a poll. */
 double quiz_share_right(const struct quiz_question_report *q);
 
 /* Sorts the hardest questions first: the lowest share right first (compared
- * exactly), then the longest median, then the lowest index; questions
- * nobody answered come last, by index. */
+ * exactly), then the longest median, then the lowest index; polls and
+ * questions nobody answered come last, by index. */
 void quiz_hardest_first(struct quiz_question_report *q, size_t n);
 
 /* ---- names and codes -------------------------------------------------- */
@@ -278,23 +343,53 @@ json_t *quiz_session_json(const struct quiz_session *s);
 /* {"A":n,...}: every label of the question, zeros included. */
 json_t *quiz_counts_json(const struct quiz_counts *c);
 
+/* ["A","C"] from a set's stored form "AC" (NULL or "" gives []). */
+json_t *quiz_set_json(const char *set);
+
+/* Sets what a question of `kind` reveals once closed on `o`: "answer" (a
+ * label: single, truefalse), "answers" (the list: multi) or nothing (poll).
+ * `answer` is the stored form (NULL allowed). Returns 0, or -1. */
+int quiz_reveal_set(json_t *o, enum quiz_kind kind, const char *answer);
+
+/* ---- the pool format (docs/API.md "Pools"): the one validation -------- */
+
+/* Why a pool was refused: the 1-based question (0: the pool itself), the
+ * field ("text", "choices", "answer", "answers", "kind", "time_limit_s",
+ * "image", or "questions"/"title" for the pool) and the message, which
+ * begins "question N: " when it is about a question. */
+struct quiz_pool_error {
+    int question;
+    const char *field; /* static */
+    char message[192];
+};
+
+/* Checks a pool (borrowed) against every rule, and on success sets *title
+ * (borrowed from `pool`, or a static default) and *out to the normalised
+ * question list (caller owns): each {text, kind, choices, answer (stored
+ * form; absent for a poll), time_limit_s, image (when given)}. Returns 0,
+ * or -1 with *err filled and *out NULL. */
+int quiz_pool_check(json_t *pool, const char **title, json_t **out, struct quiz_pool_error *err);
+
 /* Events on qw.evt.<sid> (docs/ARCHITECTURE.md "Events"). `choices` is
- * stolen (NULL means []). */
-json_t *quiz_ev_question_open(long long seq, int idx, int count, const char *text, json_t *choices,
-                              long long time_limit_ms, long long opened_at_ms,
-                              long long deadline_ms);
+ * stolen (NULL means []). `pcts` {"<student_id>": percent} (borrowed, NULL
+ * allowed) becomes `time_factors` {"<student_id>": factor}, only the
+ * students whose factor is not 1 (absent when there is none). */
+json_t *quiz_ev_question_open(long long seq, int idx, int count, enum quiz_kind kind,
+                              const char *text, json_t *choices, long long time_limit_ms,
+                              long long opened_at_ms, long long deadline_ms, const json_t *pcts);
 
 /* `results` {"<student_id>":[choice|null, points, score]} is stolen; add
- * rows with quiz_closed_result_add. */
-json_t *quiz_ev_question_closed(long long seq, int idx, const char *answer,
+ * rows with quiz_closed_result_add. The reveal follows quiz_reveal_set. */
+json_t *quiz_ev_question_closed(long long seq, int idx, enum quiz_kind kind, const char *answer,
                                 const struct quiz_counts *counts, json_t *results,
                                 long long players);
 int quiz_closed_result_add(json_t *results, const char *student_id, const char *choice,
                            long long points, long long score);
 
-/* {"question_idx","text","answer","choices","counts","answered","correct",
- * "share_right","median_ms"}; share_right and median_ms are null when
- * nobody answered. `choices` is copied (NULL means []). */
+/* {"question_idx","kind","text","answer"|"answers","choices","counts",
+ * "answered","correct","share_right","median_ms"}; share_right and
+ * median_ms are null when nobody answered; a poll has no answer and
+ * correct and share_right null. `choices` is copied (NULL means []). */
 json_t *quiz_question_report_json(const struct quiz_question_report *q);
 
 /* results {"<student_id>":[score, rank]} from ranked rows. */

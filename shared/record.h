@@ -19,10 +19,10 @@
     " LEFT JOIN answers a ON a.sid = st.sid AND a.student_id = st.student_id"                      \
     " WHERE st.sid = $1 AND st.removed_at IS NULL GROUP BY st.student_id, st.name"
 
-/* The questions of session $1's quiz, by index: columns idx, text, answer,
- * choices (a JSON array of texts). */
+/* The questions of session $1's quiz, by index: columns idx, text, answer
+ * (NULL for a poll), choices (a JSON array of texts), kind. */
 #define RECORD_QUESTIONS                                                                           \
-    "SELECT q.idx, q.text, q.answer, q.choices::text FROM questions q"                             \
+    "SELECT q.idx, q.text, q.answer, q.choices::text, q.kind FROM questions q"                     \
     " JOIN sessions s ON s.quiz_id = q.quiz_id WHERE s.sid = $1 ORDER BY q.idx"
 
 /* Adds the answers to question `idx` of `sid`, per choice, to `c` (which

@@ -42,6 +42,7 @@
 #define SUBJ_LOBBY_TWO_STEP "qw.session.query.two_step"
 #define SUBJ_LOBBY_SHAPES "qw.session.query.shapes"
 #define SUBJ_LOBBY_REMOVE "qw.session.query.remove"
+#define SUBJ_TIME_FACTOR "qw.session.query.time_factor"
 #define QUEUE_SESSION_QUERY "session-q"
 /* ... and lifecycle commands only the instance holding the lease answers. */
 #define SUBJ_SESSION_CMD "qw.session.cmd"
@@ -52,6 +53,14 @@
 #define QUEUE_SCORING "scoring"
 #define SUBJ_SCORING_RESULTS "qw.scoring.query.results"
 #define QUEUE_SCORING_QUERY "scoring-q"
+
+/* pictures of questions, kept by the session daemon (queue "image"):
+ * put {"data":<base64>,"mime"} -> {"image","mime","width","height"};
+ * get {"image"} -> {"image","mime","width","height","data":<base64>} */
+#define SUBJ_IMAGE_ALL "qw.image.*"
+#define SUBJ_IMAGE_PUT "qw.image.put"
+#define SUBJ_IMAGE_GET "qw.image.get"
+#define QUEUE_IMAGE "image"
 
 /* events of one session, published by session/scoring/auth, fanned out by
  * every gateway holding a socket of that session: "qw.evt.<sid>" */

@@ -13,6 +13,7 @@
 
 struct ws_server;
 struct http_heads;
+struct image_cache;
 
 struct gateway {
     struct daemon d;                       /* NATS connection, ops listener, instance name */
@@ -24,6 +25,8 @@ struct gateway {
     struct netaddr_range *trusted_proxies; /* QW_TRUSTED_PROXIES: IPs and CIDR ranges */
     struct http_heads *heads;              /* request-head deadlines (http_heads.c) */
     long long head_timeout_ms;             /* QW_HTTP_HEAD_TIMEOUT_MS */
+    size_t image_max_bytes;                /* QW_IMAGE_MAX_BYTES */
+    struct image_cache *images;            /* pictures kept for GET /img (routes_images.c) */
 };
 
 /* True when `s` is in `list`. */

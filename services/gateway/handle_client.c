@@ -47,24 +47,38 @@ static void on_submit(struct ws_conn *c, json_t *msg, int64_t mono_us, int64_t w
         return;
     }
     json_t *qi = json_object_get(msg, "question_idx");
-    json_t *ch = json_object_get(msg, "choice");
+    json_t *ch = json_object_get(msg, "choice"), *set = json_object_get(msg, "choices");
+    char labels[QUIZ_MAX_CHOICES + 1] = "";
     if (!json_is_integer(qi) || json_integer_value(qi) < 0) {
         bad(c, "bad_field", "question_idx must be a whole number >= 0");
         return;
     }
-    if (!json_is_string(ch) || json_string_length(ch) == 0 || json_string_length(ch) > 8) {
+    if (ch && set) {
+        bad(c, "bad_field", "send either choice (one label) or choices (a list), not both");
+        return;
+    }
+    /* a list of labels (a multi question) travels in its stored form "AC";
+     * whether the question takes a list is scoring's to judge (invalid) */
+    if (set && quiz_set_from_json(set, labels) != 0) {
+        bad(c, "bad_field",
+            "choices must be a list of 1 to 6 distinct labels such as [\"A\",\"C\"]");
+        return;
+    }
+    if (!set &&
+        (!json_is_string(ch) || json_string_length(ch) == 0 || json_string_length(ch) > 8)) {
         bad(c, "bad_field", "choice must be a label such as \"A\"");
         return;
     }
     long long qidx = json_integer_value(qi);
-    const char *choice = json_string_value(ch);
-    json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I}", "sid", c->who.sid, "student_id",
+    const char *choice = set ? labels : json_string_value(ch);
+    json_t *req = json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:b}", "sid", c->who.sid, "student_id",
                             c->who.student_id, "epoch", (json_int_t)c->who.epoch, "question_idx",
                             (json_int_t)qidx, "choice", choice, "received_at_ms",
                             (json_int_t)wall_ms, "elapsed_ms",
                             (json_int_t)rtt_submit_elapsed_ms(&c->rtt, qidx, mono_us, wall_ms,
-                                                              ws_server_rtt_cap_ms(c->srv) * 1000));
-    struct ws_req_ctx ctx = {.kind = WS_REQ_SUBMIT, .c = c, .qidx = qidx};
+                                                              ws_server_rtt_cap_ms(c->srv) * 1000),
+                            "set", set != NULL);
+    struct ws_req_ctx ctx = {.kind = WS_REQ_SUBMIT, .c = c, .qidx = qidx, .is_set = set != NULL};
     snprintf(ctx.choice, sizeof(ctx.choice), "%s", choice);
     if (!req || ws_server_request(c->srv, &ctx, SUBJ_SCORING_SUBMIT, req) != 0)
         ws_conn_error(c, "unavailable", "the answer could not be sent; nothing was recorded");
@@ -142,9 +156,12 @@ void handle_client_reply(const struct ws_req_ctx *ctx, const json_t *reply) {
         json_t *rq = json_object_get(reply, "question_idx");
         const char *rc = json_string_value(json_object_get(reply, "choice"));
         const char *status = json_string_value(json_object_get(reply, "status"));
-        send_json(c, json_pack("{s:s,s:I,s:s,s:s}", "type", "submit_ack", "question_idx",
+        const char *got = rc ? rc : ctx->choice;
+        /* the ack echoes the field the client used: choices (a list) or choice */
+        send_json(c, json_pack("{s:s,s:I,s:o,s:s}", "type", "submit_ack", "question_idx",
                                json_is_integer(rq) ? json_integer_value(rq) : (json_int_t)ctx->qidx,
-                               "choice", rc ? rc : ctx->choice, "status",
+                               ctx->is_set ? "choices" : "choice",
+                               ctx->is_set ? quiz_set_json(got) : json_string(got), "status",
                                status ? status : "invalid"));
     }
     /* a command's effect arrives as its lifecycle event */

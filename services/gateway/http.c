@@ -18,7 +18,7 @@
 #include <strings.h>
 
 static const struct http_route *const route_tables[] = {
-    routes_health, routes_admin, routes_student, routes_ws, routes_static, NULL};
+    routes_health, routes_admin, routes_images, routes_student, routes_ws, routes_static, NULL};
 
 /* Matches `path` against `pattern`; "*" takes one non-empty segment.
  * Copies matched segments into r->param_buf. Returns 1 on a match. */
@@ -64,6 +64,11 @@ static const struct http_route *find_route(struct http_req *r, int *method_misma
     }
     memset(r->params, 0, sizeof(r->params));
     return NULL;
+}
+
+size_t http_body_limit(struct http_req *r) {
+    if (r->route && r->route->body_limit == HTTP_IMAGE_BODY) return r->gw->image_max_bytes;
+    return r->route && r->route->body_limit ? r->route->body_limit : HTTP_BODY_LIMIT;
 }
 
 static enum MHD_Result queue(struct http_req *r, unsigned status, struct MHD_Response *resp) {
@@ -217,13 +222,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int mismatch = 0;
         r->route = find_route(r, &mismatch);
         if (mismatch) r->route = NULL, r->too_large = -1; /* -1 marks 405 */
-        size_t limit = r->route && r->route->body_limit ? r->route->body_limit : HTTP_BODY_LIMIT;
+        size_t limit = http_body_limit(r);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > limit && r->too_large == 0) r->too_large = 1;
         return MHD_YES;
     }
     if (*upload_size) {
-        size_t limit = r->route && r->route->body_limit ? r->route->body_limit : HTTP_BODY_LIMIT;
+        size_t limit = http_body_limit(r);
         if (r->too_large == 0 && r->body_len + *upload_size > limit) r->too_large = 1;
         if (r->too_large == 0) {
             char *grown = realloc(r->body, r->body_len + *upload_size + 1);
@@ -243,7 +248,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!http_admin_write_ok(r, &ret)) return ret;
     if (r->too_large)
         return http_error(r, 413, "too_large", "the request body is over %zu bytes",
-                          r->route->body_limit ? r->route->body_limit : (size_t)HTTP_BODY_LIMIT);
+                          http_body_limit(r));
     return r->route->fn(r);
 }
 

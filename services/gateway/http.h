@@ -40,10 +40,15 @@ struct http_req {
 
 typedef enum MHD_Result (*http_handler)(struct http_req *r);
 
+/* The body_limit of the one route whose body is not JSON: the upload of a
+ * picture, whose body is the picture itself (image/png, image/jpeg or
+ * image/webp), at most QW_IMAGE_MAX_BYTES. */
+#define HTTP_IMAGE_BODY ((size_t)-1)
+
 struct http_route {
     const char *method;  /* "GET", "POST" */
     const char *pattern; /* "/admin/api/sessions/ * /results" without spaces */
-    size_t body_limit;   /* 0 = HTTP_BODY_LIMIT */
+    size_t body_limit;   /* 0 = HTTP_BODY_LIMIT; HTTP_IMAGE_BODY: a picture */
     http_handler fn;
 };
 
@@ -96,7 +101,9 @@ int http_origin_ok(struct http_req *r);
 /* Admin writes (every method but GET/HEAD under /admin/) answer to a
  * browser only from the gateway's own pages: a foreign Origin gets 403
  * and a body that is not JSON 415 (an HTML form or a "simple" fetch from
- * another page cannot send application/json without asking first).
+ * another page cannot send application/json without asking first). A
+ * picture upload (HTTP_IMAGE_BODY) must name an image type instead: an
+ * HTML form cannot send those either.
  * Returns 1 when the request may go on, else 0 after answering. */
 int http_admin_write_ok(struct http_req *r, enum MHD_Result *ret);
 
@@ -109,6 +116,13 @@ const char *http_cookie(struct http_req *r, const char *name);
 
 /* A query argument, or NULL (borrowed). */
 const char *http_query(struct http_req *r, const char *name);
+
+/* The request's Content-Type without parameters, lowercased, into buf
+ * ("" when absent or too long). Returns buf. */
+const char *http_body_type(struct http_req *r, char *buf, size_t n);
+
+/* The body limit of the request's route. */
+size_t http_body_limit(struct http_req *r);
 
 /* A request header, or NULL (borrowed). */
 const char *http_header(struct http_req *r, const char *name);
@@ -151,8 +165,14 @@ void http_heads_sweep(struct http_heads *h);
 
 extern struct metric http_metric_head_timeouts;
 
+/* routes_images.c: the picture cache and its metrics, before HTTP starts;
+ * stop after HTTP stopped (accepts a gateway that never started it). */
+int routes_images_start(struct gateway *gw);
+void routes_images_stop(struct gateway *gw);
+
 /* Route tables of the route families (routes_*.c), each NULL-terminated. */
 extern const struct http_route routes_admin[];
+extern const struct http_route routes_images[];
 extern const struct http_route routes_student[];
 extern const struct http_route routes_ws[];
 extern const struct http_route routes_static[];

@@ -3,17 +3,18 @@
  * (the peer, or the first X-Forwarded-For hop only from a configured
  * trusted proxy), the gateway's own origin (an Origin that is not it, nor
  * listed in QW_ALLOWED_ORIGINS, is refused for admin writes and upgrades),
- * the admin write guard (JSON bodies only) and the admin token check (asked
- * of auth). Runs on MHD's pool threads; nothing here is ever logged with
- * a secret.
+ * the admin write guard (JSON bodies only, a picture for the upload) and the admin token check
+ * (asked of auth). Runs on MHD's pool threads; nothing here is ever logged with a secret.
  */
 #include "http.h"
 
+#include "image.h"
 #include "log.h"
 #include "reply.h"
 #include "subjects.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,14 +93,26 @@ static int has_body(struct http_req *r) {
            (cl && strtoull(cl, NULL, 10) > 0) || http_header(r, "Content-Type");
 }
 
-/* True when Content-Type is application/json, parameters aside. */
-static int is_json_type(struct http_req *r) {
+const char *http_body_type(struct http_req *r, char *buf, size_t n) {
     const char *ct = http_header(r, "Content-Type");
-    if (!ct) return 0;
+    buf[0] = '\0';
+    if (!ct) return buf;
     while (*ct == ' ' || *ct == '\t')
         ct++;
-    size_t n = strcspn(ct, "; \t");
-    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+    size_t len = strcspn(ct, "; \t");
+    if (len >= n) return buf;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)tolower((unsigned char)ct[i]);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* True when Content-Type is what the route takes, parameters aside. */
+static int is_route_type(struct http_req *r) {
+    char type[64];
+    http_body_type(r, type, sizeof(type));
+    if (r->route && r->route->body_limit == HTTP_IMAGE_BODY) return image_mime_known(type);
+    return strcmp(type, "application/json") == 0;
 }
 
 int http_admin_write_ok(struct http_req *r, enum MHD_Result *ret) {
@@ -112,7 +125,12 @@ int http_admin_write_ok(struct http_req *r, enum MHD_Result *ret) {
                           "admin requests are taken only from this site's own pages");
         return 0;
     }
-    if (has_body(r) && !is_json_type(r)) {
+    if (r->route && r->route->body_limit == HTTP_IMAGE_BODY && !is_route_type(r)) {
+        *ret = http_error(r, 415, "unsupported_media_type",
+                          "the picture must be sent as image/png, image/jpeg or image/webp");
+        return 0;
+    }
+    if (has_body(r) && !is_route_type(r)) {
         *ret = http_error(r, 415, "unsupported_media_type",
                           "the request body must be sent as application/json");
         return 0;

@@ -39,6 +39,7 @@ int main(void) {
     gw.head_timeout_ms = config_int("QW_HTTP_HEAD_TIMEOUT_MS");
     gw.heads = http_heads_new(gw.head_timeout_ms);
     if (!gw.heads) goto out;
+    if (routes_images_start(&gw) != 0) goto out;
     if (ws_server_start(&gw) != 0) goto out;
     if (http_start(&gw) != 0) goto out;
     if (daemon_ready(&gw.d) != 0) goto out;
@@ -49,6 +50,7 @@ out:
     http_stop(&gw);
     ws_server_free(&gw);
     http_heads_free(gw.heads);
+    routes_images_stop(&gw);
     daemon_finish(&gw.d);
     config_list_free(gw.allowed_origins);
     netaddr_list_free(gw.trusted_proxies);

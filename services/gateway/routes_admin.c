@@ -180,6 +180,9 @@ static enum MHD_Result lobby_two_step(struct http_req *r) {
 static enum MHD_Result lobby_remove(struct http_req *r) {
     return forward_body(r, SUBJ_LOBBY_REMOVE, r->params[0]);
 }
+static enum MHD_Result time_factor(struct http_req *r) {
+    return forward_body(r, SUBJ_TIME_FACTOR, r->params[0]);
+}
 static enum MHD_Result lobby_shapes(struct http_req *r) {
     http_add_header(r, "Cache-Control", "no-store");
     return forward(r, SUBJ_LOBBY_SHAPES, json_pack("{s:s}", "sid", r->params[0]));
@@ -248,7 +251,27 @@ static const char *cell_text(json_t *v, char *tmp, size_t n) {
     return tmp;
 }
 
-/* Renders the results object (borrowed) as CSV into b. */
+/* The text of an answer's or a question's labels: the list under
+ * `list_key` joined by "+" ("A+C", a multi's set) when present, else the
+ * string under `key` ("" for a poll's answer). */
+static const char *labels_text(json_t *o, const char *key, const char *list_key, char *tmp,
+                               size_t n) {
+    json_t *list = json_object_get(o, list_key);
+    if (!json_is_array(list)) return cell_text(json_object_get(o, key), tmp, n);
+    size_t i, k = 0;
+    json_t *l;
+    tmp[0] = '\0';
+    json_array_foreach(list, i, l) {
+        const char *t = json_string_value(l);
+        int w = snprintf(tmp + k, n - k, "%s%s", i ? "+" : "", t ? t : "");
+        if (w < 0 || (size_t)w >= n - k) break;
+        k += (size_t)w;
+    }
+    return tmp;
+}
+
+/* Renders the results object (borrowed) as CSV into b: a multi's choice as
+ * its set ("A+C"), a poll's `correct` empty. */
 static void results_csv(json_t *res, struct buf *b) {
     static const char *const student_cols[] = {"student_id", "name", "score", "rank"};
     static const char *const answer_cols[] = {"question_idx", "choice", "correct", "points",
@@ -267,28 +290,35 @@ static void results_csv(json_t *res, struct buf *b) {
             for (int c = 0; c < 4; c++)
                 csv_cell(b, cell_text(json_object_get(s, student_cols[c]), tmp, sizeof(tmp)), 0);
             for (int c = 0; c < 5; c++)
-                csv_cell(
-                    b, ans ? cell_text(json_object_get(ans, answer_cols[c]), tmp, sizeof(tmp)) : "",
-                    c == 4);
+                csv_cell(b,
+                         !ans ? ""
+                         : c == 1
+                             ? labels_text(ans, "choice", "choices", tmp, sizeof(tmp))
+                             : cell_text(json_object_get(ans, answer_cols[c]), tmp, sizeof(tmp)),
+                         c == 4);
         }
     }
 }
 
 /* Renders the report of the results object (borrowed) as CSV into b: one row
- * per question, hardest first, the counts of A..D in the last columns
- * (empty past the question's choices). */
+ * per question, hardest first, its kind, its answer (a multi's set "A+C", a
+ * poll's empty, as are its correct and share_right), the counts of A..F in
+ * the last columns (empty past the question's choices). */
 static void report_csv(json_t *res, struct buf *b) {
-    static const char *const cols[] = {"question_idx", "text",        "answer",   "answered",
-                                       "correct",      "share_right", "median_ms"};
+    static const char *const cols[] = {"question_idx", "kind",    "text",        "answer",
+                                       "answered",     "correct", "share_right", "median_ms"};
     static const char header[] =
-        "question_idx,text,answer,answered,correct,share_right,median_ms,A,B,C,D\r\n";
+        "question_idx,kind,text,answer,answered,correct,share_right,median_ms,A,B,C,D,E,F\r\n";
     buf_add(b, header, sizeof(header) - 1);
     size_t i;
     json_t *q;
     char tmp[64];
     json_array_foreach(json_object_get(res, "questions"), i, q) {
         for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-            csv_cell(b, cell_text(json_object_get(q, cols[c]), tmp, sizeof(tmp)), 0);
+            csv_cell(b,
+                     c == 3 ? labels_text(q, "answer", "answers", tmp, sizeof(tmp))
+                            : cell_text(json_object_get(q, cols[c]), tmp, sizeof(tmp)),
+                     0);
         json_t *counts = json_object_get(q, "counts");
         for (int c = 0; c < QUIZ_MAX_CHOICES; c++)
             csv_cell(b, cell_text(json_object_get(counts, quiz_label(c)), tmp, sizeof(tmp)),
@@ -465,6 +495,7 @@ const struct http_route routes_admin[] = {
     {"POST", "/admin/api/sessions/*/two_step", 0, lobby_two_step},
     {"POST", "/admin/api/sessions/*/remove", 0, lobby_remove},
     {"GET", "/admin/api/sessions/*/shapes", 0, lobby_shapes},
+    {"POST", "/admin/api/sessions/*/time_factor", 0, time_factor},
     {"GET", "/admin/api/sessions/*/results", 0, results},
     {"GET", "/admin/api/sessions/*/results.csv", 0, results_csv_route},
     {"GET", "/admin/api/sessions/*/report.csv", 0, report_csv_route},

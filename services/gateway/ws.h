@@ -175,7 +175,8 @@ struct ws_req_ctx {
     struct ws_conn *c;        /* borrowed; the asking socket, see above */
     long long snap_gen;       /* WS_REQ_SNAPSHOT: c->snap_gen when asked */
     long long qidx;           /* WS_REQ_SUBMIT: the question answered */
-    char choice[16];          /* WS_REQ_SUBMIT: the choice sent */
+    char choice[16];          /* WS_REQ_SUBMIT: the choice sent (a set's stored form) */
+    int is_set;               /* WS_REQ_SUBMIT: sent as `choices`, a list of labels */
     char sid[WS_SID_MAX + 1]; /* WS_REQ_RESYNC: the session */
 };
 

@@ -4,6 +4,10 @@
  * and what the instructor gets are rendered once per event; each socket
  * adds a small tail of its own (remaining_ms at send time, my_choice,
  * points, score, rank from `results`). Nobody sees another's points.
+ * A question_open carries `time_factors` (the few students with extra
+ * time); nobody but the console sees that map, and a student in it gets a
+ * rendering of their own with their own limit and deadline (rare: the
+ * common path only looks their id up in the map).
  * Loop thread only.
  */
 #include "ws.h"
@@ -32,6 +36,25 @@ int64_t ws_remaining_ms(const json_t *obj) {
     if (!json_is_integer(d)) return 0;
     int64_t r = (int64_t)json_integer_value(d) - clock_wall_ms();
     return r < 0 ? 0 : r;
+}
+
+/* question_open for a student with extra time (`pct`): the student's
+ * parts with their own time_limit_ms, deadline_ms and remaining_ms. */
+static void deliver_own_time(struct ws_conn *c, const json_t *ev, int pct) {
+    json_t *copy = json_copy((json_t *)ev);
+    char *text = NULL;
+    if (!copy) return;
+    json_object_del(copy, "time_factors");
+    long long limit = quiz_limit_ms(json_integer_value(json_object_get(ev, "time_limit_ms")), pct);
+    long long deadline = json_integer_value(json_object_get(ev, "opened_at_ms")) + limit;
+    json_object_set_new(copy, "time_limit_ms", json_integer(limit));
+    json_object_set_new(copy, "deadline_ms", json_integer(deadline));
+    json_object_set_new(copy, "time_factor", json_real(pct / 100.0));
+    json_object_set_new(copy, "remaining_ms", json_integer(ws_remaining_ms(copy)));
+    text = json_dumps(copy, JSON_COMPACT);
+    if (text) ws_conn_send(c, text, strlen(text));
+    free(text);
+    json_decref(copy);
 }
 
 /* Sends prefix + tail, where tail closes the object. */
@@ -80,7 +103,8 @@ void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r) {
         json_t *copy = json_copy(r->ev);
         if (!copy) return;
         json_object_del(copy, "results");
-        json_object_del(copy, "student_id"); /* lobby_update: the console's, not the class's */
+        json_object_del(copy, "student_id");   /* lobby_update: the console's, not the class's */
+        json_object_del(copy, "time_factors"); /* question_open: who has extra time */
         r->student = open_text(copy);
         json_decref(copy);
     }
@@ -88,6 +112,12 @@ void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r) {
     if (is_open) {
         rtt_question_queued(&c->rtt, json_integer_value(json_object_get(r->ev, "question_idx")),
                             json_integer_value(json_object_get(r->ev, "opened_at_ms")));
+        json_t *factors = json_object_get(r->ev, "time_factors");
+        int pct = factors ? quiz_factor_of(factors, c->who.student_id) : QUIZ_FACTOR_NONE;
+        if (pct != QUIZ_FACTOR_NONE) {
+            deliver_own_time(c, r->ev, pct);
+            return;
+        }
         snprintf(tail, sizeof(tail), ",\"remaining_ms\":%lld}", (long long)ws_remaining_ms(r->ev));
     } else if (t == QUIZ_EV_QUESTION_CLOSED) {
         /* results[student_id] = [choice|null, points, score] */

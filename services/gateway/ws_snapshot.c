@@ -86,7 +86,7 @@ void ws_snapshot_answer(struct ws_conn *c, const json_t *reply, long long gen) {
      * a question is open only the instructor gets the counts (answered so
      * far), as with answer_stats. */
     if (snap && (quiz_state_reveals_answer(st) || (open && c->who.admin))) {
-        static const char *const reveal[] = {"answer", "counts", "points"};
+        static const char *const reveal[] = {"answer", "counts", "points", "answers"};
         for (size_t k = 0; k < sizeof(reveal) / sizeof(reveal[0]); k++) {
             json_t *v = json_object_get(reply, reveal[k]);
             if (v && (open ? strcmp(reveal[k], "counts") == 0 : !c->who.admin || k != 2))

@@ -16,6 +16,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The kind of question `idx` among report[0..nq) (in index order before
+ * sorting, so report[idx] is it); single when there is no such question. */
+static enum quiz_kind kind_of(const struct quiz_question_report *report, size_t nq, int idx) {
+    if (idx >= 0 && (size_t)idx < nq && report[idx].question_idx == idx) return report[idx].kind;
+    return QUIZ_KIND_SINGLE;
+}
+
+/* One answer of the results: {question_idx, choice, correct, points,
+ * latency_ms}, with `choices` (the set as a list) for a multi and `correct`
+ * null for a poll (the question's kind is in `questions`). Caller owns. */
+static json_t *answer_json(enum quiz_kind kind, int idx, const char *choice, int correct,
+                           int points, int latency_ms) {
+    json_t *o = json_pack("{s:i,s:s,s:o,s:i,s:i}", "question_idx", idx, "choice", choice, "correct",
+                          quiz_kind_scored(kind) ? json_boolean(correct) : json_null(), "points",
+                          points, "latency_ms", latency_ms);
+    if (o && kind == QUIZ_KIND_MULTI) json_object_set_new(o, "choices", quiz_set_json(choice));
+    return o;
+}
+
 json_t *handle_results(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     PGresult *s = NULL, *st = NULL, *a = NULL, *qs = NULL;
@@ -73,9 +92,10 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
         report[k] = (struct quiz_question_report){
             .question_idx = atoi(PQgetvalue(qs, (int)k, 0)),
             .text = PQgetvalue(qs, (int)k, 1),
-            .answer = PQgetvalue(qs, (int)k, 2),
+            .answer = PQgetisnull(qs, (int)k, 2) ? NULL : PQgetvalue(qs, (int)k, 2),
             .choices = json_loads(PQgetvalue(qs, (int)k, 3), 0, NULL),
         };
+        quiz_kind_parse(PQgetvalue(qs, (int)k, 4), &report[k].kind);
         quiz_counts_init(&report[k].counts, (int)json_array_size(report[k].choices));
     }
     size_t ngiven = 0;
@@ -85,11 +105,11 @@ json_t *handle_results(void *ctx, struct db *db, json_t *req) {
         given[ngiven++] =
             (struct quiz_answer){atoi(PQgetvalue(a, i, 1)), PQgetvalue(a, i, 2),
                                  strcmp(PQgetvalue(a, i, 3), "t") == 0, atoll(PQgetvalue(a, i, 5))};
-        json_array_append_new(
-            answers, json_pack("{s:i,s:s,s:b,s:i,s:i}", "question_idx", atoi(PQgetvalue(a, i, 1)),
-                               "choice", PQgetvalue(a, i, 2), "correct",
-                               strcmp(PQgetvalue(a, i, 3), "t") == 0, "points",
-                               atoi(PQgetvalue(a, i, 4)), "latency_ms", atoi(PQgetvalue(a, i, 5))));
+        int idx = atoi(PQgetvalue(a, i, 1));
+        json_array_append_new(answers,
+                              answer_json(kind_of(report, nq, idx), idx, PQgetvalue(a, i, 2),
+                                          strcmp(PQgetvalue(a, i, 3), "t") == 0,
+                                          atoi(PQgetvalue(a, i, 4)), atoi(PQgetvalue(a, i, 5))));
     }
     if (quiz_report_build(report, nq, given, ngiven) != 0) goto oom;
     quiz_hardest_first(report, nq);

@@ -84,17 +84,31 @@ int item_parse(struct item *it) {
     if (get_int(it->req, "received_at_ms", &it->received_ms) != 0)
         it->received_ms = clock_wall_ms();
     it->has_elapsed = get_int(it->req, "elapsed_ms", &it->elapsed_ms) == 0;
+    it->is_set = json_is_true(json_object_get(it->req, "set"));
     return 0;
 bad:
+    it->bad_field = 1;
     item_refuse(it, reply_error(400, "bad_field",
                                 "submit needs sid, student_id, choice (strings), epoch and "
-                                "question_idx (integers)"));
+                                "question_idx (integers); set (true) for a list of labels"));
     return -1;
 }
 
 void item_refuse(struct item *it, json_t *err) {
     json_decref(it->err);
     it->err = err;
+}
+
+void item_unjudge(struct item *it) {
+    if (!it->bad_field) {
+        json_decref(it->err);
+        it->err = NULL;
+    }
+    it->verdict = QUIZ_V_RECORD;
+    it->dup_of = -1;
+    it->judged_group = 0;
+    it->stored[0] = '\0';
+    it->correct = it->points = 0;
 }
 
 static struct metric *verdict_metric(enum quiz_verdict v) {

@@ -2,7 +2,8 @@
  * judge: the submits of one session in a batch, inside the batch's one
  * transaction. Locks the session row FOR SHARE (a close waits for it, so
  * each submit is recorded before the close or judged after it), checks the
- * students, judges each submit by shared/quiz's order and points rule,
+ * students, judges each submit by shared/quiz's order and points rule
+ * against that student's own limit (a time factor of the open question),
  * inserts the candidates with one multi-row INSERT ... ON CONFLICT DO
  * NOTHING, and settles each as accepted (inserted) or duplicate (the first
  * answer stands, its choice returned). Translates only between SQL and
@@ -18,7 +19,7 @@
 /* The columns of the session row and its current question, locked. */
 #define SESSION_FOR_SHARE                                                                          \
     "SELECT s.state, s.question_idx, s.deadline_ms, s.opened_at_ms, s.epoch,"                      \
-    " jsonb_array_length(q.choices), q.answer, q.time_limit_s"                                     \
+    " jsonb_array_length(q.choices), q.answer, q.time_limit_s, q.kind"                             \
     " FROM sessions s LEFT JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"   \
     " WHERE s.sid = $1 FOR SHARE OF s"
 
@@ -40,6 +41,8 @@ static void session_from_row(PGresult *s, struct session_row *out) {
     out->view.nchoices = db_val(s, 0, 5) ? atoi(db_val(s, 0, 5)) : 0;
     out->answer = db_val(s, 0, 6) ? db_val(s, 0, 6) : "";
     out->limit_ms = db_val(s, 0, 7) ? atoll(db_val(s, 0, 7)) * 1000 : 1000;
+    out->view.kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(s, 0, 8), &out->view.kind);
 }
 
 static int has_row(PGresult *r, int col, const char *value) {
@@ -48,16 +51,30 @@ static int has_row(PGresult *r, int col, const char *value) {
     return 0;
 }
 
+/* The time factor percent of a known student (known: student_id, percent),
+ * or -1 when the student is not known. */
+static int known_pct(PGresult *known, const char *student) {
+    for (int i = 0; i < PQntuples(known); i++)
+        if (strcmp(PQgetvalue(known, i, 0), student) == 0) return atoi(PQgetvalue(known, i, 1));
+    return -1;
+}
+
 /* Judges the pending items of `sid` against `row` (known: the students of
- * this session at its epoch) and adds the candidates to the columns. */
+ * this session at its epoch, with their factors) and adds the candidates
+ * to the columns. A student with extra time is judged on their own
+ * deadline and scored on their own limit. */
 static void judge_items(struct item *items, int from, int n, const char *sid,
                         const struct session_row *row, PGresult *known, struct db_array col[6]) {
     for (int i = from; i < n; i++) {
         struct item *it = &items[i];
         if (!item_pending(it) || strcmp(it->sid, sid) != 0) continue;
-        struct quiz_submit sub = {has_row(known, 0, it->student), it->epoch, it->idx, it->choice,
-                                  it->received_ms};
-        enum quiz_verdict v = quiz_judge(&row->view, &sub);
+        int pct = known_pct(known, it->student);
+        long long limit = quiz_limit_ms(row->limit_ms, pct);
+        struct quiz_view view = row->view;
+        if (limit != row->limit_ms) view.deadline_ms = row->opened_ms + limit;
+        struct quiz_submit sub = {pct > 0,    it->epoch,       it->idx,
+                                  it->choice, it->received_ms, it->is_set};
+        enum quiz_verdict v = quiz_judge(&view, &sub);
         if (v == QUIZ_V_UNAUTHORIZED) {
             item_refuse(it, reply_error(401, "unauthorized", "not a student of this session"));
             continue;
@@ -74,8 +91,8 @@ static void judge_items(struct item *items, int from, int n, const char *sid,
         if (it->dup_of >= 0) continue;
         long long elapsed =
             quiz_elapsed_ms(it->has_elapsed, it->elapsed_ms, it->received_ms, row->opened_ms);
-        it->correct = strcmp(it->choice, row->answer) == 0;
-        it->points = quiz_points(it->correct, elapsed, row->limit_ms);
+        it->correct = quiz_is_correct(row->view.kind, row->answer, it->choice);
+        it->points = quiz_points(it->correct, elapsed, limit);
         db_array_text(&col[0], it->student);
         db_array_text(&col[1], it->choice);
         db_array_text(&col[2], it->correct ? "t" : "f");
@@ -93,10 +110,13 @@ static int settle_items(struct item *items, int from, int n, const char *sid, PG
     for (int i = from; i < n; i++) {
         struct item *it = &items[i];
         if (!item_pending(it) || it->dup_of >= 0 || strcmp(it->sid, sid) != 0) continue;
-        for (int r = 0; r < PQntuples(stored); r++)
-            if (strcmp(PQgetvalue(stored, r, 0), it->student) == 0)
-                snprintf(it->stored, sizeof(it->stored), "%s", PQgetvalue(stored, r, 1));
-        it->verdict = quiz_settle(has_row(ins, 0, it->student));
+        int ours = has_row(ins, 0, it->student);
+        for (int r = 0; r < PQntuples(stored); r++) {
+            if (strcmp(PQgetvalue(stored, r, 0), it->student) != 0) continue;
+            snprintf(it->stored, sizeof(it->stored), "%s", PQgetvalue(stored, r, 1));
+            ours |= strcmp(PQgetvalue(stored, r, 2), "t") == 0;
+        }
+        it->verdict = quiz_settle(ours);
         accepted += it->verdict == QUIZ_V_ACCEPTED;
     }
     for (int i = from; i < n; i++) {
@@ -109,7 +129,7 @@ static int settle_items(struct item *items, int from, int n, const char *sid, PG
 }
 
 int judge_session(struct db_tx *tx, struct item *items, int from, int n, const char *sid,
-                  int *accepted, int *question_idx) {
+                  const char *batch_id, int *accepted, int *question_idx) {
     PGresult *s = NULL, *known = NULL, *ins = NULL, *stored = NULL;
     struct db_array ids, col[6];
     struct session_row row;
@@ -134,11 +154,12 @@ int judge_session(struct db_tx *tx, struct item *items, int from, int n, const c
     *question_idx = row.view.question_idx;
     const char *p2[2] = {sid, db_array_close(&ids)};
     if (!p2[1]) goto cleanup;
-    known = db_tx_exec(
-        tx,
-        "SELECT student_id FROM students WHERE sid = $1 AND student_id = ANY($2::text[])"
-        " AND epoch = (SELECT epoch FROM sessions WHERE sid = $1) AND removed_at IS NULL",
-        2, p2);
+    known = db_tx_exec(tx,
+                       "SELECT st.student_id, COALESCE((s.time_factors->>st.student_id)::int, 100)"
+                       " FROM students st JOIN sessions s ON s.sid = st.sid"
+                       " WHERE st.sid = $1 AND st.student_id = ANY($2::text[])"
+                       " AND st.epoch = s.epoch AND st.removed_at IS NULL",
+                       2, p2);
     if (!known) goto cleanup;
     judge_items(items, from, n, sid, &row, known, col);
     if (col[0].n == 0) {
@@ -147,23 +168,28 @@ int judge_session(struct db_tx *tx, struct item *items, int from, int n, const c
     }
     char sidx[16];
     snprintf(sidx, sizeof(sidx), "%d", row.view.question_idx);
-    const char *p8[8] = {sid, sidx};
+    const char *p9[9] = {sid, sidx};
     for (int c = 0; c < 6; c++)
-        if (!(p8[2 + c] = db_array_close(&col[c]))) goto cleanup;
+        if (!(p9[2 + c] = db_array_close(&col[c]))) goto cleanup;
+    p9[8] = batch_id;
     ins = db_tx_exec(
         tx,
         "INSERT INTO answers (sid, student_id, question_idx, choice, correct, points,"
-        " latency_ms, received_at_ms)"
-        " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r FROM unnest($3::text[],"
+        " latency_ms, received_at_ms, batch_id)"
+        " SELECT $1, u.s, $2::int, u.c, u.ok, u.p, u.l, u.r, $9::bigint FROM unnest($3::text[],"
         " $4::text[], $5::bool[], $6::int[], $7::int[], $8::bigint[]) AS u(s, c, ok, p, l, r)"
         " ON CONFLICT DO NOTHING RETURNING student_id",
-        8, p8);
+        9, p9);
     if (!ins) goto cleanup;
-    const char *p3[3] = {sid, sidx, p8[2]};
+    /* a row this same batch wrote in an earlier try counts as inserted:
+     * the batcher resolves an unknown commit before it tries again, so
+     * this only guards that resolution */
+    const char *p4[4] = {sid, sidx, p9[2], batch_id};
     stored = db_tx_exec(tx,
-                        "SELECT student_id, choice FROM answers WHERE sid = $1"
+                        "SELECT student_id, choice, batch_id IS NOT DISTINCT FROM $4::bigint"
+                        " FROM answers WHERE sid = $1"
                         " AND question_idx = $2::int AND student_id = ANY($3::text[])",
-                        3, p3);
+                        4, p4);
     if (!stored) goto cleanup;
     *accepted = settle_items(items, from, n, sid, ins, stored);
     rc = 0;

@@ -22,6 +22,7 @@ int main(void) {
     sc.db_url = config_str("QW_DB_URL");
     sc.batch_max = (int)config_int("QW_BATCH_MAX");
     sc.batch_wait_ms = (int)config_int("QW_BATCH_WAIT_MS");
+    sc.batch_retry_ms = (int)config_int("QW_BATCH_RETRY_MS");
     sc.stats_interval_ms = (int)config_int("QW_STATS_INTERVAL_MS");
     submit_metrics_register();
     queries = service_start(sc.d.nc, SUBJ_SCORING_RESULTS, QUEUE_SCORING_QUERY, query_routes,

@@ -21,6 +21,7 @@ struct scoring {
     const char *db_url;    /* QW_DB_URL */
     int batch_max;         /* QW_BATCH_MAX */
     int batch_wait_ms;     /* QW_BATCH_WAIT_MS */
+    int batch_retry_ms;    /* QW_BATCH_RETRY_MS */
     int stats_interval_ms; /* QW_STATS_INTERVAL_MS */
 };
 

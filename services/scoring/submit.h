@@ -24,12 +24,14 @@ struct item {
     int idx;
     long long epoch, received_ms, elapsed_ms;
     int has_elapsed;
+    int is_set;                /* `choice` is a set's stored form, sent as a list (multi) */
     enum quiz_verdict verdict; /* QUIZ_V_RECORD while still to be decided */
     json_t *err;               /* owned error reply (bad_field, unknown_session, ...), or NULL */
     int dup_of;                /* earlier item of this batch for the same answer, or -1 */
-    char stored[2];            /* the choice that stands (duplicate) */
+    char stored[QUIZ_MAX_CHOICES + 1]; /* the choice that stands (duplicate) */
     int correct, points;
     int judged_group; /* this item started the judging of its sid */
+    int bad_field;    /* its err is the parse's 400: kept when the batch is tried again */
 };
 
 /* True while `it` is still to be judged or inserted. */
@@ -46,6 +48,10 @@ int item_parse(struct item *it);
 /* Refuses `it` with the error reply `err` (stolen). */
 void item_refuse(struct item *it, json_t *err);
 
+/* Forgets what judging decided about `it` (verdict, duplicate, refusal
+ * other than bad_field), for a batch tried again on a new connection. */
+void item_unjudge(struct item *it);
+
 /* Answers `it`: its error, or (when `committed`) its submit_ack; after a
  * failed transaction nothing (the gateway says unavailable). Counts it in
  * the metrics, then frees what it holds and zeroes it. */
@@ -59,11 +65,13 @@ void submit_count_stats_published(void);
 /* ---- judge.c: the judging of one session's submits -------------------- */
 
 /* Judges and inserts every pending item of `sid` among items[from, n),
- * inside `tx` (which holds the session row FOR SHARE until COMMIT). Sets
+ * inside `tx` (which holds the session row FOR SHARE until COMMIT); each
+ * row inserted carries `batch_id` (decimal text), the batch's mark that
+ * lets an unknown commit be resolved by reading the record. Sets
  * *accepted to the number inserted. Returns 0, or -1 when a statement
  * failed (the whole batch is then rolled back and not answered). */
 int judge_session(struct db_tx *tx, struct item *items, int from, int n, const char *sid,
-                  int *accepted, int *question_idx);
+                  const char *batch_id, int *accepted, int *question_idx);
 
 /* ---- answer_stats.c: coalesced answer_stats events -------------------- */
 

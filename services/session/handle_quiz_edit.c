@@ -6,10 +6,12 @@
  * version no session has used is edited in place; a version a session has
  * used is never changed: saving it stores a new row that replaces it in the
  * list, so old sessions keep the questions they played and their results.
- * Every pool goes through quiz_pool_check (handle_quiz.c), the one check.
+ * Every pool goes through pool_check_stored (handle_quiz.c): the one
+ * validation (shared/quiz_json.c) and its pictures stored.
  * Runs on the session daemon's query workers; never changes a session.
  */
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "session.h"
 
@@ -65,18 +67,13 @@ json_t *handle_quiz_get(void *ctx, struct db *db, json_t *req) {
         reply = db_down();
         goto cleanup;
     }
-    /* a multi question's right set is stored as one text of labels ("AC");
-     * the pool format names it `answers`: ["A","C"] */
+    /* a multi's stored answer "AC" is the pool format's "answers": ["A","C"] */
     size_t i;
     json_t *q;
     json_array_foreach(questions, i, q) {
-        const char *kind = json_string_value(json_object_get(q, "kind"));
-        const char *set = json_string_value(json_object_get(q, "answer"));
-        if (!kind || strcmp(kind, "multi") != 0 || !set) continue;
-        json_t *labels = json_array();
-        for (const char *p = set; *p; p++)
-            json_array_append_new(labels, json_stringn(p, 1));
-        json_object_set_new(q, "answers", labels);
+        if (strcmp(json_string_value(json_object_get(q, "kind")) ?: "", "multi") != 0) continue;
+        json_object_set_new(q, "answers",
+                            quiz_set_json(json_string_value(json_object_get(q, "answer"))));
         json_object_del(q, "answer");
     }
     reply = json_pack(
@@ -115,7 +112,7 @@ json_t *handle_quiz_put(void *ctx, struct db *db, json_t *req) {
         reply = bad_id();
         goto cleanup;
     }
-    reply = quiz_pool_check(req, &title, &norm);
+    reply = pool_check_stored(db, req, &title, &norm);
     if (reply) goto cleanup;
     text = json_dumps(norm, JSON_COMPACT);
     if (!text) goto cleanup;
@@ -254,7 +251,7 @@ json_t *handle_quiz_validate(void *ctx, struct db *db, json_t *req) {
     (void)db;
     const char *title = NULL;
     json_t *norm = NULL;
-    json_t *reply = quiz_pool_check(req, &title, &norm);
+    json_t *reply = pool_check_stored(db, req, &title, &norm);
     if (!reply)
         reply = json_pack("{s:b,s:s,s:I}", "ok", 1, "title", title, "question_count",
                           (json_int_t)json_array_size(norm));

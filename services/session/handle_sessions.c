@@ -133,6 +133,12 @@ json_t *handle_session_get(void *ctx, struct db *db, json_t *req) {
     json_t *reply = session_state_read(db, sid, 0, &err);
     if (err) return reply_error(503, "db_unavailable", "the session could not be read; try again");
     if (!reply) return reply_error(404, "unknown_session", "there is no such session");
+    json_t *factors = accommodations_json(db, sid); /* who has extra time, for the console */
+    if (!factors) {
+        json_decref(reply);
+        return reply_error(503, "db_unavailable", "the session could not be read; try again");
+    }
+    json_object_set_new(reply, "time_factors", factors);
     json_object_set_new(reply, "ok", json_true());
     return reply;
 }

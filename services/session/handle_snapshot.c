@@ -9,6 +9,8 @@
  * after the end, the student's final `rank`. Every read runs in one
  * read-only snapshot transaction, so nothing mixes a moment before a close
  * with one after it. What a state shows, counts and ranks are shared/quiz's.
+ * A student with extra time on the shown question is given their own
+ * `time_limit_ms` and `deadline_ms` (and `time_factor`), nobody else's.
  */
 #include "clock.h"
 #include "quiz.h"
@@ -30,14 +32,14 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     const char *student = json_string_value(jstudent);
     if (!sid || (jstudent && !json_is_null(jstudent) && !student))
         return reply_error(400, "bad_field", "sid (and student_id when given) must be strings");
-    const char *p[1] = {sid};
+    const char *p[2] = {sid, student};
     if (db_tx_begin_snapshot(db, &tx) != 0) goto db_down;
     s = db_tx_exec(
         &tx,
         "SELECT s.state, s.question_idx, z.question_count, s.opened_at_ms, s.deadline_ms,"
-        " s.players, s.quiz_id, s.seq, s.epoch"
+        " s.players, s.quiz_id, s.seq, s.epoch, COALESCE((s.time_factors->>$2::text)::int, 100)"
         " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1",
-        1, p);
+        2, p);
     if (!s) goto db_down;
     if (PQntuples(s) != 1) {
         out = reply_error(404, "unknown_session", "no such session");
@@ -57,6 +59,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     json_object_set_new(out, "opened_at_ms",
                         shows && db_val(s, 0, 3) ? json_integer(atoll(db_val(s, 0, 3)))
                                                  : json_null());
+    int pct = atoi(db_val(s, 0, 9)); /* this student's factor on the shown question */
     json_object_set_new(out, "deadline_ms",
                         shows && db_val(s, 0, 4) ? json_integer(atoll(db_val(s, 0, 4)))
                                                  : json_null());
@@ -66,17 +69,28 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
         snprintf(sidx, sizeof(sidx), "%d", idx);
         const char *qp[2] = {db_val(s, 0, 6), sidx};
         q = db_tx_exec(&tx,
-                       "SELECT text, choices::text, time_limit_s, answer FROM questions"
-                       " WHERE quiz_id = $1::bigint AND idx = $2::int",
+                       "SELECT text, choices::text, time_limit_s, answer, kind, image, image_alt"
+                       " FROM questions WHERE quiz_id = $1::bigint AND idx = $2::int",
                        2, qp);
         if (!q) goto db_down;
         if (PQntuples(q) == 1) {
             json_t *choices = json_loads(db_val(q, 0, 1), 0, NULL);
-            json_object_set_new(out, "question",
-                                json_pack("{s:s,s:o,s:i}", "text", db_val(q, 0, 0), "choices",
-                                          choices ? choices : json_array(), "time_limit_ms",
-                                          atoi(db_val(q, 0, 2)) * 1000));
-            if (reveals) json_object_set_new(out, "answer", json_string(db_val(q, 0, 3)));
+            enum quiz_kind kind = QUIZ_KIND_SINGLE;
+            quiz_kind_parse(db_val(q, 0, 4), &kind);
+            long long limit = atoi(db_val(q, 0, 2)) * 1000LL, own = quiz_limit_ms(limit, pct);
+            json_t *question = json_pack(
+                "{s:s,s:s,s:o,s:I}", "kind", quiz_kind_name(kind), "text", db_val(q, 0, 0),
+                "choices", choices ? choices : json_array(), "time_limit_ms", (json_int_t)own);
+            if (question && own != limit) {
+                json_object_set_new(question, "time_factor", json_real(pct / 100.0));
+                if (db_val(s, 0, 3))
+                    json_object_set_new(out, "deadline_ms",
+                                        json_integer(atoll(db_val(s, 0, 3)) + own));
+            }
+            json_object_set_new(out, "question", question);
+            question_image_add(question, db_val(q, 0, 5), db_val(q, 0, 6));
+            /* answer (single, truefalse), answers (multi) or nothing (poll) */
+            if (reveals && quiz_reveal_set(out, kind, db_val(q, 0, 3)) != 0) goto db_down;
             /* How the class answered, one count per label (zeros included).
              * Public once closed; while open the gateway passes it to the
              * instructor only (as answer_stats would), never to a student. */

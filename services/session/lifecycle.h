@@ -70,6 +70,10 @@ int64_t timers_wait_ms(struct lifecycle *lc, int64_t max_ms);
 
 /* Open question `idx`: 0, or -1 (nothing changed). */
 int step_open(struct lifecycle *lc, const char *sid, int idx);
+/* Whether question `idx`'s timer must wait for students with extra time
+ * (who are in and have not answered): 1 with *until_ms the latest of
+ * their own deadlines (wall ms), 0 when nobody is left, -1 on a db error. */
+int step_hold(struct lifecycle *lc, const char *sid, int idx, int64_t *until_ms);
 /* Close question `idx` if still open: 1 closed, 0 nothing to close, -1 error. */
 int step_close(struct lifecycle *lc, const char *sid, int idx);
 /* End (not already ended, no open question): 0, or -1. */

@@ -24,12 +24,13 @@ struct session_daemon {
 /* handle_quiz.c: pools. Requests are borrowed; replies are new. */
 json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req);
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req);
-/* Checks a pool (borrowed) against every rule of SPEC §2 and docs/API.md.
- * Returns NULL with *out its normalised question list (caller owns) and
- * *title its title (borrowed from `pool`, or a constant), or the 400
- * invalid_pool reply (caller owns) with `question` (1-based, absent for the
- * pool itself) and `field`; *out is NULL then. The one check of a pool. */
-json_t *quiz_pool_check(json_t *pool, const char **title, json_t **out);
+/* Checks a pool (borrowed) with quiz_pool_check (shared/quiz_json.c, the
+ * one validation) and that every picture it names is stored. Returns NULL
+ * with *out its normalised question list (caller owns) and *title its title
+ * (borrowed from `pool`, or a constant), or the reply (caller owns): 400
+ * invalid_pool with `question` (1-based, absent for the pool itself) and
+ * `field`, or 503; *out is NULL then. */
+json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out);
 
 /* handle_quiz_edit.c: the console's editor: one quiz's pool, replace (a
  * played version is kept and a new one stored), duplicate, delete (hidden),
@@ -54,6 +55,21 @@ json_t *handle_lobby_lock(void *ctx, struct db *db, json_t *req);
 json_t *handle_lobby_two_step(void *ctx, struct db *db, json_t *req);
 json_t *handle_lobby_shapes(void *ctx, struct db *db, json_t *req);
 json_t *handle_lobby_remove(void *ctx, struct db *db, json_t *req);
+
+/* handle_image.c: pictures of questions (qw.image.put, qw.image.get). */
+json_t *handle_image_put(void *ctx, struct db *db, json_t *req);
+json_t *handle_image_get(void *ctx, struct db *db, json_t *req);
+
+/* Adds a question's picture to `obj` (a question_open event or a
+ * snapshot's question) as plain extra fields: "image" (the id) and
+ * "image_alt" when set. NULL image (no picture) adds nothing. */
+void question_image_add(json_t *obj, const char *image, const char *image_alt);
+
+/* handle_accommodations.c: extra time. {sid, student_id, factor} -> the
+ * session's factors; accommodations_json: {"<student_id>": factor} of the
+ * session (new), or NULL on a database error. */
+json_t *handle_time_factor(void *ctx, struct db *db, json_t *req);
+json_t *accommodations_json(struct db *db, const char *sid);
 
 /* handle_snapshot.c: what a new or returning socket is shown. */
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req);

@@ -2,7 +2,10 @@
  * timers: the question timers of the sessions this instance drives, one
  * per session, at the question's absolute deadline (stored in Postgres, so
  * a restart or a takeover re-arms them where they were). A close that
- * failed (the database is down) is retried after TIMER_RETRY_MS. Runs on
+ * failed (the database is down) is retried after TIMER_RETRY_MS. At the
+ * deadline a question stays open while a student with extra time is in and
+ * has not answered, looked at again every TIMER_HOLD_POLL_MS until the
+ * last such deadline (docs/API.md "Extra time"). Runs on
  * the lifecycle thread only; timers are dropped when the lease is lost.
  */
 #include "clock.h"
@@ -13,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TIMER_RETRY_MS 250 /* a close that failed (db down) is retried after */
+#define TIMER_RETRY_MS 250     /* a close that failed (db down) is retried after */
+#define TIMER_HOLD_POLL_MS 500 /* while held for extra time: how often to look again */
 
 void timer_remove(struct lifecycle *lc, const char *sid) {
     for (int i = 0; i < lc->ntimers; i++) {
@@ -55,7 +59,15 @@ void timers_fire(struct lifecycle *lc) {
         if (!lease_fresh(lc)) return; /* stepped down: no timers left */
         char sid[256];
         snprintf(sid, sizeof(sid), "%s", t->sid);
-        int rc = step_close(lc, sid, t->idx); /* removes the timer unless it failed */
+        /* students with extra time keep the question open until their own
+         * deadline (or their answer); everybody else was closed at theirs */
+        int64_t until = 0;
+        int hold = step_hold(lc, sid, t->idx, &until);
+        if (hold == 1) {
+            t->deadline_ms = until < now + TIMER_HOLD_POLL_MS ? until : now + TIMER_HOLD_POLL_MS;
+            continue;
+        }
+        int rc = hold < 0 ? -1 : step_close(lc, sid, t->idx); /* removes the timer unless failed */
         if (rc < 0) {
             for (int j = 0; j < lc->ntimers; j++)
                 if (strcmp(lc->timers[j].sid, sid) == 0)

@@ -30,7 +30,7 @@ static void publish_event(struct lifecycle *lc, const char *sid, json_t *ev) {
 int step_open(struct lifecycle *lc, const char *sid, int idx) {
     struct db_tx tx;
     PGresult *r = NULL;
-    json_t *ev = NULL;
+    json_t *ev = NULL, *pcts = NULL;
     int rc = -1;
     char sidx[16], now[32];
     snprintf(sidx, sizeof(sidx), "%d", idx);
@@ -41,19 +41,25 @@ int step_open(struct lifecycle *lc, const char *sid, int idx) {
                    "UPDATE sessions s SET state = 'question', question_idx = $2::int,"
                    " opened_at_ms = $3::bigint,"
                    " deadline_ms = $3::bigint + q.time_limit_s * 1000, closed_at_ms = NULL,"
-                   " seq = s.seq + 1"
+                   " seq = s.seq + 1, time_factors = COALESCE((SELECT jsonb_object_agg("
+                   "  t.student_id, t.factor_pct) FROM time_factors t WHERE t.sid = $1), '{}')"
                    " FROM questions q WHERE s.sid = $1 AND q.quiz_id = s.quiz_id"
                    " AND q.idx = $2::int AND s.state IN ('lobby', 'closed')"
                    " AND s.question_idx = $2::int - 1"
                    " RETURNING s.seq, s.deadline_ms, q.text, q.choices::text, q.time_limit_s,"
-                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id)",
+                   " (SELECT question_count FROM quizzes z WHERE z.quiz_id = s.quiz_id), q.kind,"
+                   " q.image, q.image_alt, s.time_factors::text",
                    3, p);
     if (!r || PQntuples(r) != 1 || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 0;
     long long seq = atoll(db_val(r, 0, 0)), deadline = atoll(db_val(r, 0, 1));
-    ev = quiz_ev_question_open(seq, idx, atoi(db_val(r, 0, 5)), db_val(r, 0, 2),
+    enum quiz_kind kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(r, 0, 6), &kind);
+    pcts = json_loads(db_val(r, 0, 9), 0, NULL);
+    ev = quiz_ev_question_open(seq, idx, atoi(db_val(r, 0, 5)), kind, db_val(r, 0, 2),
                                json_loads(db_val(r, 0, 3), 0, NULL), atoll(db_val(r, 0, 4)) * 1000,
-                               atoll(now), deadline);
+                               atoll(now), deadline, pcts);
+    question_image_add(ev, db_val(r, 0, 7), db_val(r, 0, 8));
     timer_arm(lc, sid, idx, deadline);
     publish_event(lc, sid, ev);
     LOG_INFO("question_opened", "sid=%s question_idx=%d deadline_ms=%lld seq=%lld", sid, idx,
@@ -61,20 +67,51 @@ int step_open(struct lifecycle *lc, const char *sid, int idx) {
 cleanup:
     db_tx_rollback(&tx);
     json_decref(ev);
+    json_decref(pcts);
     PQclear(r);
     return rc;
 }
 
-/* question_closed from the close's reads: counts per label and, per
- * student, [choice|null, points, score]. */
+int step_hold(struct lifecycle *lc, const char *sid, int idx, int64_t *until_ms) {
+    char sidx[16];
+    snprintf(sidx, sizeof(sidx), "%d", idx);
+    const char *p[2] = {sid, sidx};
+    *until_ms = 0;
+    /* the students with extra time on this question who are still in and
+     * have not answered it */
+    PGresult *r = db_exec(lc->db,
+                          "SELECT s.opened_at_ms, q.time_limit_s, f.value::int"
+                          " FROM sessions s JOIN questions q ON q.quiz_id = s.quiz_id"
+                          "  AND q.idx = s.question_idx"
+                          " CROSS JOIN LATERAL jsonb_each_text(s.time_factors) f"
+                          " JOIN students st ON st.sid = s.sid AND st.student_id = f.key"
+                          "  AND st.epoch = s.epoch AND st.removed_at IS NULL"
+                          " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int"
+                          " AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.sid = s.sid"
+                          "  AND a.student_id = f.key AND a.question_idx = s.question_idx)",
+                          2, p);
+    if (!r) return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        long long own = atoll(db_val(r, i, 0)) +
+                        quiz_limit_ms(atoll(db_val(r, i, 1)) * 1000, atoi(db_val(r, i, 2)));
+        if (own > *until_ms) *until_ms = own;
+    }
+    PQclear(r);
+    return *until_ms > clock_wall_ms();
+}
+
+/* question_closed from the close's reads: the reveal of the question's
+ * kind, counts per label and, per student, [choice|null, points, score]. */
 static json_t *closed_event(int idx, PGresult *u, PGresult *q, const struct quiz_counts *counts,
                             PGresult *s) {
     json_t *results = json_object();
     for (int i = 0; results && i < PQntuples(s); i++)
         quiz_closed_result_add(results, db_val(s, i, 0), db_val(s, i, 1), atoll(db_val(s, i, 2)),
                                atoll(db_val(s, i, 3)));
-    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, db_val(q, 0, 0), counts, results,
-                                   PQntuples(s));
+    enum quiz_kind kind = QUIZ_KIND_SINGLE;
+    quiz_kind_parse(db_val(q, 0, 2), &kind);
+    return quiz_ev_question_closed(atoll(db_val(u, 0, 0)), idx, kind, db_val(q, 0, 0), counts,
+                                   results, PQntuples(s));
 }
 
 int step_close(struct lifecycle *lc, const char *sid, int idx) {
@@ -100,7 +137,7 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
     }
     const char *qp[2] = {db_val(u, 0, 1), sidx};
     q = db_tx_exec(&tx,
-                   "SELECT answer, jsonb_array_length(choices) FROM questions"
+                   "SELECT answer, jsonb_array_length(choices), kind FROM questions"
                    " WHERE quiz_id = $1::bigint AND idx = $2::int",
                    2, qp);
     if (!q || PQntuples(q) != 1) goto cleanup;

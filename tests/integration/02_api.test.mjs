@@ -218,8 +218,8 @@ test('each broken pool rule is refused whole with a message naming question and 
     [pool(q({}), 'text'), 'question 2: must be an object'],
     [pool(q({}), q({ text: '' })), 'question 2: text must be a non-empty string'],
     [pool(q({ text: 7 })), 'question 1: text must be a non-empty string'],
-    [pool(q({ choices: ['only'] })), 'question 1: choices must be a list of 2 to 4 entries'],
-    [pool(q({ choices: ['1', '2', '3', '4', '5'] })), 'question 1: choices must be a list of 2 to 4 entries'],
+    [pool(q({ choices: ['only'] })), 'question 1: choices must be a list of 2 to 6 entries'],
+    [pool(q({ choices: ['1', '2', '3', '4', '5', '6', '7'] })), 'question 1: choices must be a list of 2 to 6 entries'],
     [pool(q({}), q({}), q({ choices: ['1', ''] })), 'question 3: choice B must be a non-empty string'],
     [pool(q({ choices: ['1', 2] })), 'question 1: choice B must be a non-empty string'],
     [pool(q({}), q({}), q({ choices: ['1', '2'], answer: 'E' })), 'question 3: answer "E" is not one of A, B'],
@@ -514,7 +514,7 @@ test('the report after class: per question the share right, the counts and the m
   assert.deepEqual(res.json.students.find((x) => x.student_id === 'a').answers.map((x) => x.question_idx), [0, 1, 3]);
   assert.deepEqual(res.json.questions.map((q) => q.question_idx), [1, 3, 0, 2], 'hardest first, the unplayed one last');
   assert.deepEqual(res.json.questions[0], {
-    question_idx: 1, text: '=HYPERLINK("http://evil")', answer: 'C', choices: ['1', '2', '3'],
+    question_idx: 1, kind: 'single', text: '=HYPERLINK("http://evil")', answer: 'C', choices: ['1', '2', '3'],
     counts: { A: 2, B: 1, C: 1 }, answered: 4, correct: 1, share_right: 0.25, median_ms: 2500,
   });
   assert.equal(res.json.questions[1].share_right, 0.5);
@@ -522,7 +522,7 @@ test('the report after class: per question the share right, the counts and the m
   assert.equal(res.json.questions[2].share_right, 1);
   assert.equal(res.json.questions[2].median_ms, 4000);
   assert.deepEqual(res.json.questions[3], {
-    question_idx: 2, text: 'Nobody got here', answer: 'B', choices: ['p', 'q'],
+    question_idx: 2, kind: 'single', text: 'Nobody got here', answer: 'B', choices: ['p', 'q'],
     counts: { A: 0, B: 0 }, answered: 0, correct: 0, share_right: null, median_ms: null,
   });
 
@@ -531,11 +531,11 @@ test('the report after class: per question the share right, the counts and the m
   assert.equal(csv.headers.get('content-type'), 'text/csv; charset=utf-8');
   assert.equal(csv.headers.get('content-disposition'), `attachment; filename="quizwire-${s.sid}-report.csv"`);
   assert.deepEqual(csv.text.split('\r\n'), [
-    'question_idx,text,answer,answered,correct,share_right,median_ms,A,B,C,D',
-    `1,"'=HYPERLINK(""http://evil"")",C,4,1,0.25,2500,2,1,1,`,
-    '3,"Split, ""quoted""",D,4,2,0.5,4000,1,0,1,2',
-    '0,Easy,A,3,3,1,4000,3,0,,',
-    '2,Nobody got here,B,0,0,,,0,0,,',
+    'question_idx,kind,text,answer,answered,correct,share_right,median_ms,A,B,C,D,E,F',
+    `1,single,"'=HYPERLINK(""http://evil"")",C,4,1,0.25,2500,2,1,1,,,`,
+    '3,single,"Split, ""quoted""",D,4,2,0.5,4000,1,0,1,2,,',
+    '0,single,Easy,A,3,3,1,4000,3,0,,,,',
+    '2,single,Nobody got here,B,0,0,,,0,0,,,,',
     '',
   ]);
 

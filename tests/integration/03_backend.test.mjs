@@ -275,7 +275,7 @@ test('snapshot shows the session clock, the question without its answer, my_choi
   assert.ok(Math.abs(snap.now_ms - t0) < 1000);
   assert.equal(snap.deadline_ms, row.deadline_ms);
   assert.equal(snap.opened_at_ms, row.opened_at_ms);
-  assert.deepEqual(Object.keys(snap.question).sort(), ['choices', 'text', 'time_limit_ms']);
+  assert.deepEqual(Object.keys(snap.question).sort(), ['choices', 'kind', 'text', 'time_limit_ms']);
   assert.equal(snap.answer, undefined);
   assert.equal(snap.my_choice, 'A');
   assert.equal(snap.score, 1000, 'the open question is not counted yet');

@@ -381,3 +381,28 @@ test('the test code runs on Debian 12\'s Node.js 18: no newer API, every locked 
   }
   assert.deepEqual(found, []);
 });
+
+test('deploy --cluster: Patroni with its drop-in verifies; strict synchronous replication, TLS routes, multi-host URLs', { skip: !fs.existsSync('/lib/systemd/system/patroni.service') && "Debian's patroni is not installed" }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qw-cluster-units-'));
+  try {
+    fs.copyFileSync('/lib/systemd/system/patroni.service', path.join(dir, 'patroni.service'));
+    fs.mkdirSync(path.join(dir, 'patroni.service.d'));
+    fs.copyFileSync(path.join(root, 'deploy/cluster/patroni-quizwire.conf'), path.join(dir, 'patroni.service.d/quizwire.conf'));
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', path.join(dir, 'patroni.service')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /quizwire\.conf/, r.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  for (const f of ['deploy/cluster.sh', 'scripts/cluster.sh']) {
+    const t = read(f);
+    assert.match(t, /^ {4}synchronous_mode: true$/m, `${f}: synchronous_mode`);
+    assert.match(t, /^ {4}synchronous_mode_strict: true$/m, `${f}: synchronous_mode_strict`);
+    assert.match(t, /^ {6}use_pg_rewind: true$/m, `${f}: the old primary rejoins by pg_rewind`);
+    assert.match(t, /tls \{ cert_file: .*verify: true/, `${f}: mutual TLS on the NATS routes`);
+  }
+  const b = read('deploy/bootstrap.sh');
+  assert.match(b, /target_session_attrs=read-write/, 'the daemons take only a writable primary');
+  assert.match(b, /^\[ -n "\$CLUSTER" \] && PKGS\+=\(etcd-server etcd-client patroni\)$/m);
+  assert.match(read('scripts/deps.sh'), /CLUSTER_PKGS=\(etcd-server etcd-client patroni haproxy openssl\)/);
+});

@@ -42,8 +42,8 @@ static void names_round_trip(void) {
     CHECK(strcmp(quiz_state_name((enum quiz_state)99), "?") == 0);
     CHECK(strcmp(quiz_verdict_name(QUIZ_V_WRONG_QUESTION), "wrong_question") == 0);
     CHECK(strcmp(quiz_verdict_name(QUIZ_V_NOT_OPEN), "not_open") == 0);
-    CHECK(quiz_label(0) && strcmp(quiz_label(3), "D") == 0 && quiz_label(4) == NULL &&
-          quiz_label(-1) == NULL);
+    CHECK(quiz_label(0) && strcmp(quiz_label(3), "D") == 0 && strcmp(quiz_label(5), "F") == 0 &&
+          quiz_label(6) == NULL && quiz_label(-1) == NULL);
 }
 
 static void state_and_event_rules(void) {
@@ -184,11 +184,45 @@ static void points_rule(void) {
     CHECK(quiz_latency_ms(9000000000LL) == 2000000000LL);
 }
 
+static void extra_time(void) {
+    static const struct {
+        double factor;
+        int pct;
+    } f[] = {{1, 100},  {1.25, 125}, {1.5, 150}, {2, 200},     {3, 300},    {0, -1},  {-2, -1},
+             {0.5, -1}, {1.75, -1},  {4, -1},    {2.0001, -1}, {1e308, -1}, {150, -1}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (quiz_factor_pct(f[i].factor) != f[i].pct)
+            fprintf(stderr, "case %zu: factor_pct(%g) = %d, want %d\n", i, f[i].factor,
+                    quiz_factor_pct(f[i].factor), f[i].pct);
+        CHECK(quiz_factor_pct(f[i].factor) == f[i].pct);
+    }
+    CHECK(quiz_factor_pct_valid(100) && quiz_factor_pct_valid(300) && !quiz_factor_pct_valid(0));
+    CHECK(!quiz_factor_pct_valid(175) && !quiz_factor_pct_valid(-200));
+    /* the student's own limit, and an invalid percent changes nothing */
+    CHECK(quiz_limit_ms(20000, 200) == 40000 && quiz_limit_ms(20000, 125) == 25000);
+    CHECK(quiz_limit_ms(5000, 150) == 7500 && quiz_limit_ms(20000, 100) == 20000);
+    CHECK(quiz_limit_ms(20000, 175) == 20000 && quiz_limit_ms(20000, 0) == 20000);
+    /* points on the student's own limit: half the extended time is 750 */
+    CHECK(quiz_points(1, 20000, quiz_limit_ms(20000, 200)) == 750);
+    CHECK(quiz_points(1, 20000, 20000) == 500);
+    CHECK(quiz_points(1, 30000, quiz_limit_ms(20000, 200)) == 625);
+    /* the map of a question_open */
+    json_t *m = json_pack("{s:f,s:f,s:i,s:s,s:f}", "a", 2.0, "b", 1.5, "c", 3, "d", "2", "e", 7.0);
+    CHECK(quiz_factor_of(m, "a") == 200 && quiz_factor_of(m, "b") == 150);
+    CHECK(quiz_factor_of(m, "c") == 300);    /* an integer factor is a factor too */
+    CHECK(quiz_factor_of(m, "d") == 100);    /* not a number: none */
+    CHECK(quiz_factor_of(m, "e") == 100);    /* not a documented factor: none */
+    CHECK(quiz_factor_of(m, "zz") == 100);   /* absent: none */
+    CHECK(quiz_factor_of(NULL, "a") == 100); /* no map: none */
+    CHECK(quiz_factor_of(m, NULL) == 100);
+    json_decref(m);
+}
+
 static void judging_order(void) {
-    static const struct quiz_view open = {QUIZ_QUESTION, 2, 10000, 3, 7};
-    static const struct quiz_view closed = {QUIZ_CLOSED, 2, 10000, 3, 7};
-    static const struct quiz_view lobby = {QUIZ_LOBBY, -1, 0, 0, 7};
-    static const struct quiz_view ended = {QUIZ_ENDED, 2, 10000, 3, 7};
+    static const struct quiz_view open = {QUIZ_QUESTION, 2, 10000, 3, 7, QUIZ_KIND_SINGLE};
+    static const struct quiz_view closed = {QUIZ_CLOSED, 2, 10000, 3, 7, QUIZ_KIND_SINGLE};
+    static const struct quiz_view lobby = {QUIZ_LOBBY, -1, 0, 0, 7, QUIZ_KIND_SINGLE};
+    static const struct quiz_view ended = {QUIZ_ENDED, 2, 10000, 3, 7, QUIZ_KIND_SINGLE};
     static const struct {
         const struct quiz_view *v;
         int known;
@@ -231,7 +265,7 @@ static void judging_order(void) {
         {&open, 1, 7, 2, NULL, 5000, QUIZ_V_INVALID},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        struct quiz_submit s = {t[i].known, t[i].epoch, t[i].idx, t[i].choice, t[i].received};
+        struct quiz_submit s = {t[i].known, t[i].epoch, t[i].idx, t[i].choice, t[i].received, 0};
         enum quiz_verdict got = quiz_judge(t[i].v, &s);
         if (got != t[i].want)
             fprintf(stderr, "case %zu: %s, want %s\n", i, quiz_verdict_name(got),
@@ -240,9 +274,244 @@ static void judging_order(void) {
     }
     CHECK(quiz_settle(1) == QUIZ_V_ACCEPTED);
     CHECK(quiz_settle(0) == QUIZ_V_DUPLICATE);
-    /* labels: 2 to 4 choices, never past D */
+    /* labels: 2 to 6 choices, never past F */
     CHECK(quiz_choice_valid("B", 2) && !quiz_choice_valid("C", 2));
-    CHECK(quiz_choice_valid("D", 4) && !quiz_choice_valid("E", 5) && !quiz_choice_valid("A", 0));
+    CHECK(quiz_choice_valid("D", 4) && quiz_choice_valid("E", 5) && !quiz_choice_valid("A", 0));
+    CHECK(quiz_choice_valid("F", 6) && !quiz_choice_valid("G", 7) && !quiz_choice_valid("F", 5));
+}
+
+/* The kinds: what a submit of each kind may be, and the scoring rule. */
+static void kinds_submit_and_score(void) {
+    static const struct {
+        enum quiz_kind kind;
+        int nchoices;
+        const char *choice;
+        int is_set;
+        int valid;
+    } v[] = {
+        {QUIZ_KIND_SINGLE, 4, "B", 0, 1},
+        {QUIZ_KIND_SINGLE, 6, "F", 0, 1},
+        {QUIZ_KIND_SINGLE, 5, "F", 0, 0},
+        {QUIZ_KIND_SINGLE, 4, "B", 1, 0}, /* a list on a single question */
+        {QUIZ_KIND_SINGLE, 4, "AB", 0, 0},
+        {QUIZ_KIND_TRUEFALSE, 2, "A", 0, 1},
+        {QUIZ_KIND_TRUEFALSE, 2, "C", 0, 0},
+        {QUIZ_KIND_TRUEFALSE, 2, "A", 1, 0},
+        {QUIZ_KIND_POLL, 3, "C", 0, 1},
+        {QUIZ_KIND_POLL, 3, "AC", 1, 0},
+        {QUIZ_KIND_MULTI, 4, "AC", 1, 1},
+        {QUIZ_KIND_MULTI, 4, "A", 1, 1}, /* a set of one */
+        {QUIZ_KIND_MULTI, 6, "ABCDEF", 1, 1},
+        {QUIZ_KIND_MULTI, 4, "A", 0, 0}, /* a multi takes a list */
+        {QUIZ_KIND_MULTI, 4, "AE", 1, 0},
+        {QUIZ_KIND_MULTI, 4, "CA", 1, 0}, /* not the stored form */
+        {QUIZ_KIND_MULTI, 4, "AA", 1, 0},
+        {QUIZ_KIND_MULTI, 4, "", 1, 0},
+        {QUIZ_KIND_MULTI, 4, NULL, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        int got = quiz_submit_valid(v[i].kind, v[i].choice, v[i].is_set, v[i].nchoices);
+        if (got != v[i].valid) fprintf(stderr, "valid case %zu: %d\n", i, got);
+        CHECK(got == v[i].valid);
+    }
+    static const struct {
+        enum quiz_kind kind;
+        const char *answer, *choice;
+        int correct;
+    } c[] = {
+        {QUIZ_KIND_SINGLE, "B", "B", 1},    {QUIZ_KIND_SINGLE, "B", "A", 0},
+        {QUIZ_KIND_TRUEFALSE, "A", "A", 1}, {QUIZ_KIND_TRUEFALSE, "A", "B", 0},
+        {QUIZ_KIND_MULTI, "AC", "AC", 1},   {QUIZ_KIND_MULTI, "AC", "A", 0}, /* a subset */
+        {QUIZ_KIND_MULTI, "AC", "ACD", 0},                                   /* a superset */
+        {QUIZ_KIND_MULTI, "AC", "BD", 0},   {QUIZ_KIND_MULTI, "B", "B", 1},
+        {QUIZ_KIND_POLL, NULL, "A", 0},     {QUIZ_KIND_POLL, "A", "A", 0}, /* never right */
+        {QUIZ_KIND_SINGLE, NULL, "A", 0},   {QUIZ_KIND_SINGLE, "A", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        int got = quiz_is_correct(c[i].kind, c[i].answer, c[i].choice);
+        if (got != c[i].correct) fprintf(stderr, "correct case %zu: %d\n", i, got);
+        CHECK(got == c[i].correct);
+        /* the points follow: 0 unless right */
+        CHECK((quiz_points(got, 0, 20000) > 0) == c[i].correct);
+    }
+    CHECK(quiz_kind_scored(QUIZ_KIND_MULTI) && !quiz_kind_scored(QUIZ_KIND_POLL));
+    /* the judge applies the kind: a multi at its open question */
+    static const struct quiz_view multi = {QUIZ_QUESTION, 0, 10000, 4, 1, QUIZ_KIND_MULTI};
+    struct quiz_submit set = {1, 1, 0, "BD", 5000, 1}, one = {1, 1, 0, "B", 5000, 0};
+    CHECK(quiz_judge(&multi, &set) == QUIZ_V_RECORD);
+    CHECK(quiz_judge(&multi, &one) == QUIZ_V_INVALID);
+    for (int k = 0; k < QUIZ_KIND_COUNT; k++) {
+        enum quiz_kind back = QUIZ_KIND_COUNT;
+        CHECK(quiz_kind_parse(quiz_kind_name((enum quiz_kind)k), &back) == 0 && (int)back == k);
+    }
+    enum quiz_kind none = QUIZ_KIND_SINGLE;
+    CHECK(quiz_kind_parse("Multi", &none) == -1 && quiz_kind_parse(NULL, &none) == -1);
+    /* a poll is never the hardest: it goes last, with the unanswered */
+    struct quiz_question_report r[3] = {{.question_idx = 0, .kind = QUIZ_KIND_POLL},
+                                        {.question_idx = 1, .kind = QUIZ_KIND_MULTI},
+                                        {.question_idx = 2, .kind = QUIZ_KIND_SINGLE}};
+    for (int k = 0; k < 3; k++)
+        quiz_counts_init(&r[k].counts, 2);
+    struct quiz_answer a[] = {{0, "A", 0, 10}, {1, "AB", 0, 10}, {2, "A", 1, 10}};
+    CHECK(quiz_report_build(r, 3, a, 3) == 0);
+    CHECK(quiz_share_right(&r[0]) < 0 && quiz_share_right(&r[1]) == 0);
+    quiz_hardest_first(r, 3);
+    CHECK(r[0].question_idx == 1 && r[1].question_idx == 2 && r[2].question_idx == 0);
+    CHECK(r[0].counts.n[0] == 1 && r[0].counts.n[1] == 1 && r[0].counts.answered == 1);
+}
+
+/* A list of labels to its stored form, and back. */
+static void label_sets(void) {
+    static const struct {
+        const char *json, *want; /* want NULL: refused */
+    } t[] = {
+        {"[\"C\",\"A\"]", "AC"},
+        {"[\"A\"]", "A"},
+        {"[\"F\",\"E\",\"D\",\"C\",\"B\",\"A\"]", "ABCDEF"},
+        {"[]", NULL},
+        {"[\"A\",\"A\"]", NULL},
+        {"[\"A\",\"B\",\"C\",\"D\",\"E\",\"F\",\"A\"]", NULL},
+        {"[\"G\"]", NULL},
+        {"[\"a\"]", NULL},
+        {"[\"AB\"]", NULL},
+        {"[1]", NULL},
+        {"\"AC\"", NULL},
+        {"{}", NULL},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        json_t *j = json_loads(t[i].json, JSON_DECODE_ANY, NULL);
+        char out[QUIZ_MAX_CHOICES + 1];
+        int rc = quiz_set_from_json(j, out);
+        if (t[i].want)
+            CHECK(rc == 0 && strcmp(out, t[i].want) == 0);
+        else
+            CHECK(rc == -1 && out[0] == '\0');
+        json_decref(j);
+    }
+    json_t *j = quiz_set_json("ACF"), *want = json_pack("[s,s,s]", "A", "C", "F");
+    CHECK(j && json_equal(j, want));
+    json_decref(j);
+    json_decref(want);
+    CHECK(quiz_set_valid("ACF", 6) && !quiz_set_valid("ACF", 5) && !quiz_set_valid("", 6));
+    CHECK(!quiz_set_valid("CA", 6) && !quiz_set_valid("AAB", 6) && !quiz_set_valid(NULL, 6));
+    /* a multi answer counts each label picked; answered counts the answer once */
+    struct quiz_counts c;
+    quiz_counts_init(&c, 4);
+    quiz_counts_add(&c, "AC", 2);
+    quiz_counts_add(&c, "C", 1);
+    quiz_counts_add(&c, "CA", 1); /* no stored form: answered, in no label */
+    CHECK(c.n[0] == 2 && c.n[1] == 0 && c.n[2] == 3 && c.n[3] == 0 && c.answered == 4);
+    /* the reveal per kind */
+    json_t *o = json_object();
+    quiz_reveal_set(o, QUIZ_KIND_MULTI, "BD");
+    quiz_reveal_set(o, QUIZ_KIND_POLL, NULL);
+    want = json_pack("{s:[s,s]}", "answers", "B", "D");
+    CHECK(json_equal(o, want));
+    json_decref(want);
+    json_decref(o);
+    o = json_object();
+    quiz_reveal_set(o, QUIZ_KIND_TRUEFALSE, "B");
+    CHECK(strcmp(json_string_value(json_object_get(o, "answer")), "B") == 0 &&
+          json_object_size(o) == 1);
+    json_decref(o);
+}
+
+/* Every rule of the pool format, each refusal naming question and field. */
+static void pool_rules(void) {
+    static const struct {
+        const char *question; /* the one question of the pool, as JSON */
+        int ok;
+        const char *field, *message;
+    } t[] = {
+        {"{\"text\":\"q\",\"choices\":[\"1\",\"2\"],\"answer\":\"B\"}", 1, NULL, NULL},
+        {"{\"text\":\"q\",\"kind\":\"single\",\"choices\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\"],"
+         "\"answer\":\"F\"}",
+         1, NULL, NULL},
+        {"{\"text\":\"q\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\",\"3\"],\"answers\":[\"C\","
+         "\"A\"]}",
+         1, NULL, NULL},
+        {"{\"text\":\"q\",\"kind\":\"truefalse\",\"choices\":[\"T\",\"F\"],\"answer\":\"A\"}", 1,
+         NULL, NULL},
+        {"{\"text\":\"q\",\"kind\":\"poll\",\"choices\":[\"x\",\"y\",\"z\"]}", 1, NULL, NULL},
+        {"{\"text\":\"q\",\"kind\":\"poll\",\"choices\":[\"x\",\"y\"],\"answer\":\"A\"}", 0,
+         "answer", "question 1: answer: a poll has no right answer"},
+        {"{\"text\":\"q\",\"kind\":\"poll\",\"choices\":[\"x\",\"y\"],\"answers\":[\"A\"]}", 0,
+         "answers", "question 1: answers: a poll has no right answers"},
+        {"{\"text\":\"q\",\"kind\":\"truefalse\",\"choices\":[\"T\",\"F\"],\"answers\":[\"A\","
+         "\"B\"]}",
+         0, "answers",
+         "question 1: answers: a truefalse question has one right answer, \"answer\""},
+        {"{\"text\":\"q\",\"kind\":\"truefalse\",\"choices\":[\"T\",\"F\",\"?\"],\"answer\":\"A\"}",
+         0, "choices", "question 1: choices: a truefalse question has exactly 2, got 3"},
+        {"{\"text\":\"q\",\"choices\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"],\"answer\":"
+         "\"A\"}",
+         0, "choices", "question 1: choices must be a list of 2 to 6 entries"},
+        {"{\"text\":\"q\",\"choices\":[\"1\",\"2\",\"3\",\"4\",\"5\"],\"answer\":\"F\"}", 0,
+         "answer", "question 1: answer \"F\" is not one of A, B, C, D, E"},
+        {"{\"text\":\"q\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\",\"3\"],\"answers\":[\"A\","
+         "\"A\"]}",
+         0, "answers", "question 1: answers must be a list of distinct labels of A, B, C"},
+        {"{\"text\":\"q\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\",\"3\"],\"answers\":[\"D\"]}",
+         0, "answers", "question 1: answers must be a list of distinct labels of A, B, C"},
+        {"{\"text\":\"q\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\"],\"answers\":[]}", 0,
+         "answers", "question 1: answers must be a list of distinct labels of A, B"},
+        {"{\"text\":\"q\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\"],\"answer\":\"A\"}", 0,
+         "answer", "question 1: answer: a multi question takes \"answers\", a list"},
+        {"{\"text\":\"q\",\"choices\":[\"1\",\"2\"],\"answer\":\"A\",\"answers\":[\"A\"]}", 0,
+         "answers", "question 1: answers: a single question has one right answer, \"answer\""},
+        {"{\"text\":\"q\",\"kind\":\"essay\",\"choices\":[\"1\",\"2\"]}", 0, "kind",
+         "question 1: kind must be single, multi, truefalse or poll"},
+        {"{\"text\":\"q\",\"choices\":[\"1\",\"2\"],\"answer\":\"A\",\"image\":\"abc\"}", 0,
+         "image", "question 1: image must be a picture id (64 lowercase hex digits)"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "{\"title\":\"t\",\"questions\":[%s]}", t[i].question);
+        json_t *pool = json_loads(text, 0, NULL), *out = NULL;
+        const char *title = NULL;
+        struct quiz_pool_error err = {0, NULL, ""};
+        CHECK(pool != NULL);
+        int rc = quiz_pool_check(pool, &title, &out, &err);
+        if (t[i].ok) {
+            if (rc != 0) fprintf(stderr, "pool case %zu: %s\n", i, err.message);
+            CHECK(rc == 0 && json_array_size(out) == 1 && strcmp(title, "t") == 0);
+        } else {
+            if (rc == 0 || strcmp(err.message, t[i].message) != 0)
+                fprintf(stderr, "pool case %zu: %s\n", i, err.message);
+            CHECK(rc == -1 && !out && err.question == 1 && strcmp(err.field, t[i].field) == 0 &&
+                  strcmp(err.message, t[i].message) == 0);
+        }
+        json_decref(out);
+        json_decref(pool);
+    }
+    /* the normalised form: kind filled in, a multi's answers stored sorted, a poll none */
+    json_t *pool = json_loads(
+        "{\"questions\":[{\"text\":\"a\",\"choices\":[\"1\",\"2\"],\"answer\":\"B\"},"
+        "{\"text\":\"b\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\",\"3\"],\"answers\":[\"C\","
+        "\"A\"],"
+        "\"time_limit_s\":30},{\"text\":\"c\",\"kind\":\"poll\",\"choices\":[\"x\",\"y\"]}]}",
+        0, NULL);
+    json_t *out = NULL,
+           *want = json_loads(
+               "[{\"text\":\"a\",\"kind\":\"single\",\"choices\":[\"1\",\"2\"],\"answer\":\"B\","
+               "\"time_limit_s\":20},{\"text\":\"b\",\"kind\":\"multi\",\"choices\":[\"1\",\"2\","
+               "\"3\"],"
+               "\"answer\":\"AC\",\"time_limit_s\":30},{\"text\":\"c\",\"kind\":\"poll\","
+               "\"choices\":[\"x\","
+               "\"y\"],\"time_limit_s\":20}]",
+               0, NULL);
+    const char *title = NULL;
+    struct quiz_pool_error err;
+    CHECK(quiz_pool_check(pool, &title, &out, &err) == 0 && json_equal(out, want));
+    CHECK(strcmp(title, "Untitled quiz") == 0);
+    json_decref(out);
+    json_decref(want);
+    json_decref(pool);
+    /* about the pool itself: question 0 */
+    pool = json_loads("{\"title\":5,\"questions\":[]}", 0, NULL);
+    CHECK(quiz_pool_check(pool, &title, &out, &err) == -1 && err.question == 0 &&
+          strcmp(err.field, "title") == 0 && strcmp(err.message, "title must be a string") == 0);
+    json_decref(pool);
 }
 
 static void counts_per_choice(void) {
@@ -258,9 +527,9 @@ static void counts_per_choice(void) {
     CHECK(j && json_equal(j, want));
     json_decref(j);
     json_decref(want);
-    /* capped at four labels; none for a question not found */
+    /* capped at six labels; none for a question not found */
     quiz_counts_init(&c, 9);
-    CHECK(c.nchoices == 4);
+    CHECK(c.nchoices == 6);
     quiz_counts_init(&c, 0);
     j = quiz_counts_json(&c);
     CHECK(j && json_object_size(j) == 0);
@@ -378,13 +647,30 @@ static void report_after_class(void) {
     quiz_counts_add(&one.counts, "A", 1);
     quiz_counts_add(&one.counts, "B", 3);
     json_t *j = quiz_question_report_json(&one);
-    json_t *want_j =
-        json_pack("{s:i,s:s,s:s,s:[s,s],s:{s:i,s:i},s:i,s:i,s:f,s:i}", "question_idx", 1, "text",
-                  "=1+1", "answer", "A", "choices", "yes", "no", "counts", "A", 1, "B", 3,
-                  "answered", 4, "correct", 1, "share_right", 0.25, "median_ms", 1200);
+    json_t *want_j = json_pack("{s:i,s:s,s:s,s:s,s:[s,s],s:{s:i,s:i},s:i,s:i,s:f,s:i}",
+                               "question_idx", 1, "kind", "single", "text", "=1+1", "answer", "A",
+                               "choices", "yes", "no", "counts", "A", 1, "B", 3, "answered", 4,
+                               "correct", 1, "share_right", 0.25, "median_ms", 1200);
     CHECK(j && json_equal(j, want_j));
     json_decref(j);
     json_decref(want_j);
+    /* a multi reveals its set; a poll no answer, and correct and share_right null */
+    one.kind = QUIZ_KIND_MULTI;
+    one.answer = "AB";
+    j = quiz_question_report_json(&one);
+    CHECK(j && !json_object_get(j, "answer") &&
+          json_array_size(json_object_get(j, "answers")) == 2 &&
+          strcmp(json_string_value(json_object_get(j, "kind")), "multi") == 0);
+    json_decref(j);
+    one.kind = QUIZ_KIND_POLL;
+    one.answer = NULL;
+    one.correct = 0;
+    j = quiz_question_report_json(&one);
+    CHECK(j && !json_object_get(j, "answer") && !json_object_get(j, "answers") &&
+          json_is_null(json_object_get(j, "correct")) &&
+          json_is_null(json_object_get(j, "share_right")) &&
+          json_integer_value(json_object_get(j, "answered")) == 4);
+    json_decref(j);
     json_decref(choices);
     struct quiz_question_report none = {.question_idx = 0, .median_ms = -1};
     quiz_counts_init(&none.counts, 2);
@@ -482,18 +768,31 @@ static void session_object(void) {
 }
 
 static void events(void) {
-    json_t *j = quiz_ev_question_open(4, 1, 3, "2 + 2 = ?", json_pack("[s,s]", "3", "4"), 20000,
-                                      1000, 21000);
-    json_t *want =
-        json_pack("{s:s,s:i,s:i,s:i,s:s,s:[s,s],s:i,s:i,s:i}", "type", "question_open", "seq", 4,
-                  "question_idx", 1, "question_count", 3, "text", "2 + 2 = ?", "choices", "3", "4",
-                  "time_limit_ms", 20000, "opened_at_ms", 1000, "deadline_ms", 21000);
+    json_t *j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "2 + 2 = ?",
+                                      json_pack("[s,s]", "3", "4"), 20000, 1000, 21000, NULL);
+    json_t *want = json_pack("{s:s,s:i,s:i,s:i,s:s,s:s,s:[s,s],s:i,s:i,s:i}", "type",
+                             "question_open", "seq", 4, "question_idx", 1, "question_count", 3,
+                             "kind", "single", "text", "2 + 2 = ?", "choices", "3", "4",
+                             "time_limit_ms", 20000, "opened_at_ms", 1000, "deadline_ms", 21000);
     CHECK(j && json_equal(j, want));
     json_decref(j);
     json_decref(want);
-    j = quiz_ev_question_open(4, 1, 3, "t", NULL, 20000, 1000, 21000);
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_POLL, "t", NULL, 20000, 1000, 21000, NULL);
     CHECK(j && json_array_size(json_object_get(j, "choices")) == 0);
     json_decref(j);
+    /* time_factors: only the students whose factor is not 1, as factors */
+    json_t *pcts = json_pack("{s:i,s:i,s:i,s:i}", "s1", 200, "s2", 100, "s3", 150, "s4", 175);
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "t", NULL, 20000, 1000, 21000, pcts);
+    want = json_pack("{s:f,s:f}", "s1", 2.0, "s3", 1.5);
+    CHECK(j && json_equal(json_object_get(j, "time_factors"), want));
+    json_decref(j);
+    json_decref(want);
+    json_object_del(pcts, "s1");
+    json_object_del(pcts, "s3");
+    j = quiz_ev_question_open(4, 1, 3, QUIZ_KIND_SINGLE, "t", NULL, 20000, 1000, 21000, pcts);
+    CHECK(j && !json_object_get(j, "time_factors")); /* nobody with extra time: no map */
+    json_decref(j);
+    json_decref(pcts);
 
     struct quiz_counts c;
     quiz_counts_init(&c, 2);
@@ -501,16 +800,17 @@ static void events(void) {
     json_t *results = json_object();
     CHECK(quiz_closed_result_add(results, "s1", "B", 900, 1900) == 0);
     CHECK(quiz_closed_result_add(results, "s2", NULL, 0, 0) == 0);
-    j = quiz_ev_question_closed(5, 1, "B", &c, results, 2);
-    want = json_pack("{s:s,s:i,s:i,s:s,s:{s:i,s:i},s:{s:[s,i,i],s:[n,i,i]},s:i}", "type",
-                     "question_closed", "seq", 5, "question_idx", 1, "answer", "B", "counts", "A",
-                     0, "B", 1, "results", "s1", "B", 900, 1900, "s2", 0, 0, "players", 2);
+    j = quiz_ev_question_closed(5, 1, QUIZ_KIND_SINGLE, "B", &c, results, 2);
+    want = json_pack("{s:s,s:i,s:i,s:s,s:s,s:{s:i,s:i},s:{s:[s,i,i],s:[n,i,i]},s:i}", "type",
+                     "question_closed", "seq", 5, "question_idx", 1, "kind", "single", "answer",
+                     "B", "counts", "A", 0, "B", 1, "results", "s1", "B", 900, 1900, "s2", 0, 0,
+                     "players", 2);
     CHECK(j && json_equal(j, want));
     json_decref(j);
     json_decref(want);
     /* an empty session closes with no results */
     quiz_counts_init(&c, 4);
-    j = quiz_ev_question_closed(6, 0, "A", &c, json_object(), 0);
+    j = quiz_ev_question_closed(6, 0, QUIZ_KIND_SINGLE, "A", &c, json_object(), 0);
     CHECK(j && json_object_size(json_object_get(j, "results")) == 0 &&
           json_object_size(json_object_get(j, "counts")) == 4);
     json_decref(j);
@@ -568,7 +868,11 @@ int main(void) {
     state_and_event_rules();
     lifecycle_table();
     points_rule();
+    extra_time();
     judging_order();
+    kinds_submit_and_score();
+    label_sets();
+    pool_rules();
     counts_per_choice();
     ranks_share_ties();
     report_after_class();

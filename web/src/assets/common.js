@@ -1,13 +1,21 @@
 // common.js: what the student page and the instructor console share: DOM
 // helpers that only ever insert text with textContent (never innerHTML: every
 // name and question comes from users), the answer shapes, the connection
-// banner, and a WebSocket that reconnects by itself with backoff.
+// banner, the bar chart of how the class answered, and a WebSocket that
+// reconnects by itself with backoff.
 'use strict';
 
 const QW = (() => {
   const SVGNS = 'http://www.w3.org/2000/svg';
-  const LABELS = ['A', 'B', 'C', 'D'];
-  const SHAPES = { A: 'triangle', B: 'diamond', C: 'circle', D: 'square' };
+  const LABELS = ['A', 'B', 'C', 'D', 'E', 'F'];
+  const SHAPES = { A: 'triangle', B: 'diamond', C: 'circle', D: 'square', E: 'pentagon', F: 'hexagon' };
+  // What each kind of question asks of a student (docs/API.md "Kinds of question").
+  const KINDS = {
+    single: 'One right answer',
+    multi: 'Several right answers: pick every one, then Submit',
+    truefalse: 'True or false',
+    poll: 'Poll: no right answer, your vote counts',
+  };
 
   // el('div.cls', {attr: v}, child, 'text', ...): builds an element.
   function el(spec, attrs, ...kids) {
@@ -54,6 +62,14 @@ const QW = (() => {
         s = document.createElementNS(SVGNS, 'circle');
         s.setAttribute('cx', '50'); s.setAttribute('cy', '50'); s.setAttribute('r', '44');
         break;
+      case 'pentagon':
+        s = document.createElementNS(SVGNS, 'polygon');
+        s.setAttribute('points', '50,5 95,38 78,92 22,92 5,38');
+        break;
+      case 'hexagon':
+        s = document.createElementNS(SVGNS, 'polygon');
+        s.setAttribute('points', '27,8 73,8 96,50 73,92 27,92 4,50');
+        break;
       default:
         s = document.createElementNS(SVGNS, 'rect');
         s.setAttribute('x', '10'); s.setAttribute('y', '10');
@@ -65,6 +81,39 @@ const QW = (() => {
   }
 
   function shapeName(label) { return SHAPES[label] || ''; }
+
+  // A bar per choice: shape, letter, choice text, count. `right` (a list of
+  // labels: one for single/truefalse, several for multi; null for a poll or
+  // while open) marks the right ones and fades the others.
+  function drawChart(box, choices, counts, right) {
+    clear(box);
+    box.classList.toggle('many', choices.length > 4); // five or six bars: tighter labels
+    const marks = Array.isArray(right) && right.length ? right : null;
+    const max = Math.max(1, ...choices.map((_, i) => counts[LABELS[i]] || 0));
+    choices.forEach((text, i) => {
+      const L = LABELS[i];
+      if (!L) return;
+      const n = counts[L] || 0;
+      const isRight = !!marks && marks.includes(L);
+      const bar = el('div.bar-fill');
+      bar.style.height = Math.round((n / max) * 100) + '%';
+      bar.style.setProperty('--share', Math.round((n / max) * 100) + '%'); // a phone's bars run across
+      const col = el('div.bar.ans-' + L + (marks ? (isRight ? '.right' : '.faded') : ''),
+        { role: 'img', 'aria-label': L + ' ' + text + ': ' + n + (isRight ? ' (right answer)' : '') },
+        el('div.bar-count', { text: String(n) }),
+        el('div.bar-track', null, bar),
+        el('div.bar-label', null, shape(L), el('span.letter', { text: L }), el('span.choice-text', { text }),
+          isRight ? el('span.tick', { text: '✓', 'aria-hidden': 'true' }) : null));
+      box.append(col);
+    });
+  }
+
+  // The right labels a question_closed, snapshot or report row reveals:
+  // ["A"] (single, truefalse), ["A","C"] (multi), [] (a poll: none).
+  function rightLabels(m) {
+    if (Array.isArray(m.answers)) return m.answers.filter((l) => LABELS.includes(l));
+    return typeof m.answer === 'string' && LABELS.includes(m.answer) ? [m.answer] : [];
+  }
 
   // Connection banner: shown while the socket is down, then "back" for 2.5 s.
   let bannerTimer = null;
@@ -227,5 +276,8 @@ const QW = (() => {
     return n + (s[(v - 20) % 10] || s[v] || s[0]);
   }
 
-  return { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS };
+  return {
+    el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart,
+    rightLabels,
+  };
 })();

@@ -15,7 +15,7 @@
 'use strict';
 
 (() => {
-  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart, rightLabels } = QW;
   const HINT = 'qw_host_logged_in';
 
   const st = {
@@ -37,6 +37,9 @@
     setText('hq-seconds', Math.ceil(ms / 1000));
     $('hq-timebar').style.transform = 'scaleX(' + frac.toFixed(4) + ')';
     $('stage-question').classList.toggle('hurry', ms <= 5000);
+    // Past the common deadline the question stays open for students with
+    // extra time who have not answered yet (docs/API.md "Extra time").
+    $('hq-extra').hidden = !(ms <= 0 && st.extended > 0);
   });
 
   function announce(text) { setText('live', ''); setTimeout(() => setText('live', text), 30); }
@@ -53,7 +56,8 @@
   function stage(name) {
     for (const s of document.querySelectorAll('.stage')) s.hidden = s.id !== 'stage-' + name;
     document.body.dataset.stage = name;
-    const labels = { lobby: 'Lobby', question: 'Question open', closed: 'Answer revealed', ended: 'Ended' };
+    const poll = name === 'closed' && st.question && st.question.kind === 'poll';
+    const labels = { lobby: 'Lobby', question: 'Question open', closed: poll ? 'Poll closed' : 'Answer revealed', ended: 'Ended' };
     setText('h-state', labels[name] || '');
     $('btn-next').hidden = name === 'ended';
     $('btn-close').hidden = name !== 'question';
@@ -197,22 +201,24 @@
     setText('report-meta', when + ' · ' + students.length + ' students · ' + questions.length + ' questions · ' + r.json.state);
     for (const q of questions) {
       const choices = Array.isArray(q.choices) ? q.choices : [];
-      const right = LABELS.indexOf(q.answer);
+      const right = rightLabels(q);
       const counts = el('ul.report-counts');
       for (let i = 0; i < choices.length && i < LABELS.length; i++) {
         const n = q.counts && q.counts[LABELS[i]] !== undefined ? q.counts[LABELS[i]] : 0;
-        counts.append(el('li' + (i === right ? '.right' : ''), { 'data-label': LABELS[i], text: LABELS[i] + ' ' + choices[i] + ': ' + n }));
+        counts.append(el('li' + (right.includes(LABELS[i]) ? '.right' : ''), { 'data-label': LABELS[i], text: LABELS[i] + ' ' + choices[i] + ': ' + n }));
       }
-      qBody.append(el('tr', { 'data-question-idx': String(q.question_idx) },
+      const poll = q.kind === 'poll';
+      qBody.append(el('tr', { 'data-question-idx': String(q.question_idx), 'data-kind': q.kind || 'single' },
         el('td', null, el('b', { text: (q.question_idx + 1) + '. ' }), q.text),
-        el('td', { text: q.answer + (choices[right] !== undefined ? ' — ' + choices[right] : '') }),
-        el('td.share', { text: percent(q.share_right) + ' (' + q.correct + ' / ' + q.answered + ')' }),
+        el('td', { text: poll ? 'Poll (no right answer)' : rightText(right, choices) }),
+        el('td.share', { text: poll ? q.answered + ' votes' : percent(q.share_right) + ' (' + q.correct + ' / ' + q.answered + ')' }),
         el('td', null, counts),
         el('td.median', { text: seconds(q.median_ms) })));
     }
     for (const s of students) {
       const answers = Array.isArray(s.answers) ? s.answers : [];
-      const given = answers.map((a) => (a.question_idx + 1) + ': ' + a.choice + (a.correct ? ' ✓' : ' ✗')).join(' · ');
+      const given = answers.map((a) => (a.question_idx + 1) + ': ' + labelsOf(a) +
+        (a.correct === null || a.correct === undefined ? '' : a.correct ? ' ✓' : ' ✗')).join(' · ');
       sBody.append(el('tr', { 'data-student-id': s.student_id }, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
         el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
         el('td', { text: given || 'no answers' })));
@@ -322,7 +328,7 @@
     if (!st.sid) return;
     const r = await api('GET', '/admin/api/sessions/' + encodeURIComponent(st.sid));
     if (needLogin(r)) return;
-    if (r.status === 200 && r.json && r.json.sid === st.sid) { st.info = r.json; renderLobbyTools(); }
+    if (r.status === 200 && r.json && r.json.sid === st.sid) { st.info = r.json; renderLobbyTools(); renderTimes(); }
   }
 
   // The shapes on the projector; read again as soon as they change.
@@ -391,7 +397,83 @@
   function rosterItem(p, fresh) {
     const b = el('button.btn-remove', { type: 'button', 'aria-label': 'Remove ' + p.name + ' (' + p.student_id + ')', title: 'Remove ' + p.student_id, text: '×' });
     b.addEventListener('click', () => removePlayer(p, b));
-    return el('li' + (fresh ? '.new' : ''), { 'data-student-id': p.student_id }, el('span', { text: p.name }), b);
+    const sel = factorSelect(factorOf(p.student_id), 'Time for ' + p.name + ' (' + p.student_id + ')');
+    sel.classList.add('roster-time');
+    sel.addEventListener('change', () => setFactor(p.student_id, Number(sel.value), sel));
+    return el('li' + (fresh ? '.new' : ''), { 'data-student-id': p.student_id }, el('span', { text: p.name }),
+      timeMark(p.student_id), sel, b);
+  }
+
+  // ---- extra time (accommodations) ----------------------------------------------
+
+  const FACTORS = [1, 1.25, 1.5, 2, 3];
+
+  function factorOf(id) {
+    const f = st.info && st.info.time_factors ? st.info.time_factors[id] : undefined;
+    return typeof f === 'number' ? f : 1;
+  }
+
+  function factorText(f) { return f === 1 ? 'normal time' : f + '× time'; }
+
+  function factorSelect(value, label) {
+    const sel = el('select', label ? { 'aria-label': label, title: label } : {});
+    for (const f of FACTORS) sel.append(el('option', { value: String(f), text: factorText(f), selected: f === value }));
+    return sel;
+  }
+
+  // The mark beside a player who has extra time (empty otherwise).
+  function timeMark(id) {
+    const f = factorOf(id);
+    return el('b.time-mark', { 'data-factor': String(f), hidden: f === 1, text: f === 1 ? '' : '⏱ ' + f + '×' });
+  }
+
+  function renderTimes() {
+    const all = (st.info && st.info.time_factors) || {};
+    const ids = Object.keys(all);
+    setText('time-count', ids.length);
+    setText('time-word', ids.length === 1 ? 'student' : 'students');
+    const ul = $('time-list');
+    clear(ul);
+    for (const id of ids) {
+      const b = el('button.btn.btn-ghost', { type: 'button', text: 'Normal time', 'aria-label': 'Normal time for ' + id });
+      b.addEventListener('click', () => setFactor(id, 1, b));
+      ul.append(el('li', { 'data-student-id': id }, el('span', { text: id }), el('b.time-mark', { text: '⏱ ' + all[id] + '×' }), b));
+    }
+    for (const li of $('lobby-names').querySelectorAll('li[data-student-id]')) {
+      const id = li.dataset.studentId;
+      const old = li.querySelector('.time-mark');
+      if (old) old.replaceWith(timeMark(id));
+      const sel = li.querySelector('select');
+      if (sel) sel.value = String(factorOf(id));
+    }
+  }
+
+  async function setFactor(id, factor, control) {
+    if (control) control.disabled = true;
+    const r = await api('POST', '/admin/api/sessions/' + encodeURIComponent(st.sid) + '/time_factor', { student_id: id, factor });
+    if (control) control.disabled = false;
+    if (needLogin(r)) return false;
+    if (r.status !== 200 || !r.json) {
+      toast(r.message || 'The time could not be changed.');
+      renderTimes();
+      return false;
+    }
+    if (st.info) st.info.time_factors = r.json.time_factors || {};
+    renderTimes();
+    announce(factor === 1 ? id + ' has normal time' : id + ' has ' + factor + '× time');
+    return true;
+  }
+
+  async function onTimeSubmit(e) {
+    e.preventDefault();
+    const id = $('time-student').value;
+    $('time-error').hidden = true;
+    if (!id.trim()) {
+      setText('time-error', 'Type the student id.');
+      $('time-error').hidden = false;
+      return;
+    }
+    if (await setFactor(id, Number($('time-factor').value))) $('time-student').value = '';
   }
 
   async function openConsole(sid) {
@@ -419,6 +501,7 @@
     $('csv-link').href = '/admin/api/sessions/' + encodeURIComponent(sid) + '/results.csv';
     $('report-link').href = '#report=' + encodeURIComponent(sid);
     renderLobbyTools();
+    renderTimes();
     if (r.json.two_step) refreshShapes();
     st.infoTimer = setInterval(() => { if (st.state === 'lobby') refreshInfo(); }, 5000);
     show('console');
@@ -497,13 +580,13 @@
       return onQuestion({
         question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, players: m.players,
-        counts: m.counts,
+        counts: m.counts, kind: m.question.kind, image: m.question.image, image_alt: m.question.image_alt,
       });
     }
-    if (m.state === 'closed' && m.answer && m.counts) {
-      // A reload after the reveal: the snapshot carries answer and counts.
-      st.question = m.question || st.question;
-      return onClosed({ question_idx: m.question_idx, answer: m.answer, counts: m.counts });
+    if (m.state === 'closed' && m.question && m.counts) {
+      // A reload after the reveal: the snapshot carries the reveal and counts.
+      st.question = { text: m.question.text, choices: m.question.choices || [], kind: m.question.kind || 'single' };
+      return onClosed({ question_idx: m.question_idx, kind: st.question.kind, answer: m.answer, answers: m.answers, counts: m.counts });
     }
     if (m.state === 'closed') {
       st.state = 'closed';
@@ -557,13 +640,20 @@
     st.state = 'question';
     st.qIdx = m.question_idx;
     if (m.question_count) st.qCount = m.question_count;
-    st.question = { text: m.text, choices: m.choices || [] };
+    st.question = { text: m.text, choices: m.choices || [], kind: m.kind || 'single' };
+    if (m.time_factors) st.extended = Object.keys(m.time_factors).length;
+    else if (m.type === 'question_open') st.extended = 0;
     if (typeof m.players === 'number') st.players = m.players;
     setText('hq-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    setText('hq-kind', KINDS[st.question.kind] || '');
+    $('hq-kind').hidden = st.question.kind === 'single';
     setText('hq-text', m.text);
+    QWPictures.show($('hq-figure'), m.image, m.image_alt || m.text);
     // A reload mid-question: the snapshot's counts are the answers so far.
     const counts = m.counts || {};
-    setText('hq-answered', Object.values(counts).reduce((a, n) => a + (Number(n) || 0), 0));
+    // (a multi counts each label picked: the sum is picks, a lower bound is the top bar)
+    const picks = Object.values(counts).map((n) => Number(n) || 0);
+    setText('hq-answered', st.question.kind === 'multi' ? Math.max(0, ...picks) : picks.reduce((a, n) => a + n, 0));
     setText('hq-players', st.players);
     drawChart($('hq-chart'), st.question.choices, counts, null);
     countdown.sync(m.remaining_ms, m.time_limit_ms);
@@ -578,37 +668,33 @@
     drawChart($('hq-chart'), st.question.choices, m.counts || {}, null);
   }
 
-  // A bar per choice: shape, letter, choice text, count. With `answer`, the
-  // right one is marked and the others fade.
-  function drawChart(box, choices, counts, answer) {
-    clear(box);
-    const max = Math.max(1, ...choices.map((_, i) => counts[LABELS[i]] || 0));
-    choices.forEach((text, i) => {
-      const L = LABELS[i];
-      const n = counts[L] || 0;
-      const bar = el('div.bar-fill');
-      bar.style.height = Math.round((n / max) * 100) + '%';
-      const col = el('div.bar.ans-' + L + (answer ? (L === answer ? '.right' : '.faded') : ''),
-        { role: 'img', 'aria-label': L + ': ' + n + (answer === L ? ' (right answer)' : '') },
-        el('div.bar-count', { text: String(n) }),
-        el('div.bar-track', null, bar),
-        el('div.bar-label', null, shape(L), el('span.letter', { text: L }), el('span.choice-text', { text }),
-          answer === L ? el('span.tick', { text: '✓', 'aria-hidden': 'true' }) : null));
-      box.append(col);
-    });
+  // "A — Paris" or "A — 2, C — 5": the right labels with their texts.
+  function rightText(labels, choices) {
+    return labels.map((L) => L + (choices[LABELS.indexOf(L)] !== undefined ? ' — ' + choices[LABELS.indexOf(L)] : '')).join(', ');
   }
 
+  // An answer of the results as its labels: "A", or "A+C" for a multi's set.
+  function labelsOf(a) {
+    return Array.isArray(a.choices) ? a.choices.join('+') : String(a.choice);
+  }
+
+  // The reveal per kind: single/truefalse the right answer, multi every
+  // right label, a poll no reveal (the chart is the point).
   function onClosed(m) {
     st.state = 'closed';
     st.qIdx = m.question_idx;
     countdown.stop();
     const choices = st.question ? st.question.choices : LABELS.filter((L) => m.counts && L in m.counts);
+    const kind = m.kind || (st.question && st.question.kind) || 'single';
     setText('hc-text', st.question ? st.question.text : '');
-    const i = LABELS.indexOf(m.answer);
-    setText('hc-answer', 'Right answer: ' + m.answer + (choices[i] !== undefined ? ' — ' + choices[i] : ''));
-    drawChart($('hc-chart'), choices, m.counts || {}, m.answer);
+    const right = kind === 'poll' ? [] : rightLabels(m);
+    const say = kind === 'poll' ? 'Poll: no right answer. How the class voted:'
+      : (right.length > 1 ? 'Right answers: ' : 'Right answer: ') + rightText(right, choices);
+    setText('hc-answer', say);
+    $('stage-closed').dataset.kind = kind;
+    drawChart($('hc-chart'), choices, m.counts || {}, kind === 'poll' ? null : right);
     stage('closed');
-    announce('Closed. The right answer is ' + m.answer);
+    announce(kind === 'poll' ? 'Closed. Poll results are shown.' : 'Closed. ' + say);
     loadLeaderboard();
   }
 
@@ -652,7 +738,7 @@
     }
     for (const s of students) {
       const answers = Array.isArray(s.answers) ? s.answers : [];
-      const right = answers.filter((a) => a.correct).length;
+      const right = answers.filter((a) => a.correct === true).length;
       body.append(el('tr', null, el('td', { text: String(s.rank) }), el('td', { text: s.name }),
         el('td', { text: s.student_id }), el('td', { text: String(s.score) }),
         el('td', { text: right + ' / ' + st.qCount })));
@@ -710,6 +796,7 @@
   function start() {
     $('login-form').addEventListener('submit', onLogin);
     $('upload-form').addEventListener('submit', onUpload);
+    $('picture-card').append(QWPictures.control());
     $('h-logout').addEventListener('click', onLogout);
     $('h-new').addEventListener('click', () => { history.pushState(null, '', '/host'); showSetup(); });
     $('btn-next').addEventListener('click', () => command('next'));
@@ -717,6 +804,9 @@
     $('btn-end').addEventListener('click', () => command('end'));
     $('btn-lock').addEventListener('click', onLockToggle);
     $('btn-two-step').addEventListener('click', onTwoStepToggle);
+    $('time-form').addEventListener('submit', onTimeSubmit);
+    const factor = $('time-factor');
+    for (const f of FACTORS.slice(1)) factor.append(el('option', { value: String(f), text: factorText(f), selected: f === 2 }));
     window.addEventListener('hashchange', () => {
       if (editFromHash() || reportFromHash() || sidFromHash() !== st.sid ||
         document.body.dataset.view === 'report' || document.body.dataset.view === 'editor') route();

@@ -7,7 +7,7 @@
 'use strict';
 
 (() => {
-  const { el, $, setText, clear, shape, shapeName, banner, Socket, Countdown, api, ordinal, LABELS } = QW;
+  const { el, $, setText, clear, shape, banner, Socket, Countdown, api, ordinal, LABELS, KINDS, drawChart, rightLabels } = QW;
   const STORE = 'qw_student_seat'; // {sid, student_id, name, join_code}: who this browser joined as (no secret)
   const KEY_STORE = 'qw_join_key'; // this browser's random join key (myJoinKey)
 
@@ -18,7 +18,9 @@
     qIdx: -1,
     qCount: 0,
     choices: [],
-    myChoice: null,       // choice the server acknowledged
+    kind: 'single',       // single | multi | truefalse | poll (docs/API.md "Kinds of question")
+    picked: [],           // multi: the labels toggled on, not yet sent
+    myChoice: null,       // choice the server acknowledged ("A"; a multi's set as "AC")
     pending: null,        // choice sent, not yet acknowledged
     resends: 0,
     refusals: 0,          // upgrades refused in a row while the server was healthy
@@ -269,15 +271,22 @@
     if (m.state === 'lobby') return showLobby();
     if (m.state === 'question' && m.question) {
       return onQuestion({
-        question_idx: m.question_idx, text: m.question.text, choices: m.question.choices,
+        question_idx: m.question_idx, text: m.question.text, choices: m.question.choices, kind: m.question.kind,
         time_limit_ms: m.question.time_limit_ms, remaining_ms: m.remaining_ms, my_choice: m.my_choice,
+        image: m.question.image, image_alt: m.question.image_alt,
+        time_factor: m.question.time_factor,
       }, true);
     }
-    if (m.state === 'closed' && m.answer) {
+    const kind = m.question && m.question.kind ? m.question.kind : 'single';
+    if (m.state === 'closed' && (m.answer || m.answers || (kind === 'poll' && m.counts))) {
       // After a reload the snapshot carries the reveal: show it again.
       st.qIdx = m.question_idx;
       st.choices = m.question && Array.isArray(m.question.choices) ? m.question.choices : st.choices;
-      return onClosed({ question_idx: m.question_idx, answer: m.answer, my_choice: m.my_choice, points: m.points, score: m.score });
+      st.kind = kind;
+      return onClosed({
+        question_idx: m.question_idx, kind, answer: m.answer, answers: m.answers, counts: m.counts,
+        my_choice: m.my_choice, points: m.points, score: m.score,
+      });
     }
     if (m.state === 'closed') {
       st.state = 'closed';
@@ -288,6 +297,7 @@
       setText('r-title', 'Question ' + (m.question_idx + 1) + ' is closed');
       setText('r-points', m.my_choice ? 'You answered ' + m.my_choice + '.' : '');
       setText('r-answer', '');
+      $('r-chart').hidden = true;
       setText('r-score', st.score);
       return show('reveal');
     }
@@ -317,23 +327,39 @@
     st.state = 'question';
     st.qIdx = m.question_idx;
     if (m.question_count) st.qCount = m.question_count;
-    st.choices = Array.isArray(m.choices) ? m.choices : [];
-    if (fresh) { st.announced = {}; st.pending = null; }
+    st.choices = Array.isArray(m.choices) ? m.choices.slice(0, LABELS.length) : [];
+    st.kind = KINDS[m.kind] ? m.kind : 'single';
+    if (fresh) { st.announced = {}; st.pending = null; st.picked = []; }
     st.myChoice = m.my_choice || (fresh ? null : st.myChoice);
-    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : ''));
+    // a student with extra time sees that the timer is their own
+    setText('q-progress', 'Question ' + (m.question_idx + 1) + (st.qCount ? ' of ' + st.qCount : '') +
+      (m.time_factor > 1 ? ' · ' + m.time_factor + '× time' : ''));
     setText('q-text', m.text);
+    // what this kind asks: nothing to add for a plain single question
+    setText('q-kind', st.kind === 'single' ? '' : KINDS[st.kind]);
+    $('q-kind').hidden = st.kind === 'single';
+    $('q-kind').className = 'q-kind q-kind-' + st.kind;
+    QWPictures.show($('q-figure'), m.image, m.image_alt || m.text);
     const box = $('answers');
     clear(box);
     box.classList.toggle('two', st.choices.length === 2);
+    box.classList.toggle('many', st.choices.length > 4);
+    box.classList.toggle('tf', st.kind === 'truefalse');
+    box.dataset.kind = st.kind;
     st.choices.forEach((text, i) => {
       const label = LABELS[i];
+      // The name is the visible letter and text themselves (WCAG 2.5.3
+      // "label in name"); the shape is decoration beside the letter.
       const b = el('button.answer.ans-' + label, {
         type: 'button', 'data-choice': label,
-        'aria-label': label + ' (' + shapeName(label) + '): ' + text,
-      }, shape(label), el('span.letter', { text: label }), el('span.choice-text', { text }));
-      b.addEventListener('click', () => submit(label));
+        'aria-pressed': st.kind === 'multi' ? 'false' : null,
+      }, shape(label), el('span.letter', { text: label }), el('span.sr-only', { text: ': ' }),
+      el('span.choice-text', { text }));
+      b.addEventListener('click', () => (st.kind === 'multi' ? toggle(label) : submit(label)));
       box.append(b);
     });
+    $('q-submit').hidden = st.kind !== 'multi';
+    renderPicked();
     $('q-status').hidden = true;
     countdown.sync(m.remaining_ms, m.time_limit_ms);
     show('question');
@@ -343,23 +369,54 @@
     else if (fresh) announce('Question ' + (m.question_idx + 1) + ' is open: ' + m.text);
   }
 
+  // "A" or, for a multi's set "AC", "A, C".
+  function setText2(choice) { return String(choice || '').split('').join(', '); }
+
+  // `chosen`: a label, or a multi's set ("AC"): each of its labels is mine.
   function lockButtons(chosen, locked) {
     for (const b of $('answers').querySelectorAll('button')) {
-      const mine = b.dataset.choice === chosen;
+      const mine = !!chosen && (st.kind === 'multi' ? chosen.includes(b.dataset.choice) : b.dataset.choice === chosen);
       b.disabled = true;
       b.classList.toggle('chosen', mine);
       b.classList.toggle('dimmed', !!chosen && !mine);
       b.setAttribute('aria-pressed', mine ? 'true' : 'false');
     }
-    if (chosen && locked) showStatus('Answer ' + chosen + ' locked in', 'ok');
+    $('q-submit').disabled = true;
+    if (chosen && locked) {
+      showStatus((st.kind === 'poll' ? 'Vote ' : st.kind === 'multi' && chosen.length > 1 ? 'Answers ' : 'Answer ') +
+        setText2(chosen) + ' locked in', 'ok');
+    }
   }
 
   function unlockButtons() {
     for (const b of $('answers').querySelectorAll('button')) {
       b.disabled = false;
       b.classList.remove('chosen', 'dimmed');
-      b.removeAttribute('aria-pressed');
+      if (st.kind === 'multi') b.setAttribute('aria-pressed', 'false');
+      else b.removeAttribute('aria-pressed');
     }
+    renderPicked();
+  }
+
+  // multi: the toggled labels shown pressed, and Submit says how many.
+  function renderPicked() {
+    if (st.kind !== 'multi') return;
+    for (const b of $('answers').querySelectorAll('button')) {
+      const on = st.picked.includes(b.dataset.choice);
+      b.classList.toggle('picked', on);
+      if (!b.disabled) b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+    const n = st.picked.length;
+    const btn = $('q-submit');
+    btn.disabled = n === 0 || !!st.myChoice || !!st.pending;
+    btn.textContent = n ? 'Submit ' + n + (n === 1 ? ' answer' : ' answers') : 'Pick your answers';
+  }
+
+  function toggle(label) {
+    if (st.state !== 'question' || st.myChoice || st.pending || countdown.left() <= 0) return;
+    if (!st.choices[LABELS.indexOf(label)]) return;
+    st.picked = st.picked.includes(label) ? st.picked.filter((l) => l !== label) : st.picked.concat(label);
+    renderPicked();
   }
 
   function showStatus(text, kind) {
@@ -369,14 +426,20 @@
     s.hidden = false;
   }
 
+  // Sends one label (single, truefalse, poll) or, for a multi, the set of
+  // toggled labels as `choices` (label: its stored form "AC").
   function submit(label) {
     if (st.state !== 'question' || st.myChoice || st.pending) return;
-    if (!st.choices[LABELS.indexOf(label)]) return;
+    const multi = st.kind === 'multi';
+    if (multi) label = LABELS.filter((l) => st.picked.includes(l)).join('');
+    if (!label || !label.split('').every((l) => st.choices[LABELS.indexOf(l)])) return;
     if (countdown.left() <= 0) return;
     st.pending = label;
     lockButtons(label, false);
-    showStatus('Sending ' + label + '…', 'info');
-    if (!st.socket || !st.socket.send({ type: 'submit', question_idx: st.qIdx, choice: label })) {
+    showStatus('Sending ' + setText2(label) + '…', 'info');
+    const msg = multi ? { type: 'submit', question_idx: st.qIdx, choices: label.split('') }
+      : { type: 'submit', question_idx: st.qIdx, choice: label };
+    if (!st.socket || !st.socket.send(msg)) {
       // Not connected: the snapshot after the reconnect says whether it arrived.
       st.pending = null;
       unlockButtons();
@@ -391,9 +454,9 @@
     switch (m.status) {
       case 'accepted':
       case 'duplicate':
-        st.myChoice = m.choice || sent;
+        st.myChoice = Array.isArray(m.choices) ? m.choices.join('') : m.choice || sent;
         lockButtons(st.myChoice, true);
-        announce('Answer ' + st.myChoice + ' locked in');
+        announce((st.kind === 'poll' ? 'Vote ' : 'Answer ') + setText2(st.myChoice) + ' locked in');
         return;
       case 'closed':
         lockButtons(null);
@@ -414,6 +477,7 @@
     if (m.code === 'unavailable' && st.state === 'question' && !st.myChoice && st.resends < 3) {
       // Nothing was recorded; resend the last choice after a short pause.
       const label = st.pending || (document.querySelector('#answers .chosen') || {}).dataset?.choice;
+      if (label && st.kind === 'multi') st.picked = label.split('');
       st.pending = null;
       if (label) {
         st.resends++;
@@ -429,27 +493,43 @@
     }
   }
 
+  // The reveal per kind: single and truefalse the right label, multi every
+  // right label (right only for exactly that set), a poll no right answer
+  // but the chart of the votes.
   function onClosed(m) {
     st.state = 'closed';
     countdown.stop();
     setScore(m.score);
-    const answer = m.answer;
+    const kind = KINDS[m.kind] ? m.kind : st.kind;
+    const poll = kind === 'poll';
+    const answer = rightLabels(m).join('');
     const mine = m.my_choice || null;
-    const right = !!mine && mine === answer;
+    const right = !poll && !!mine && mine === answer;
     const badge = $('r-badge');
     clear(badge);
-    badge.className = 'badge ' + (right ? 'badge-right' : mine ? 'badge-wrong' : 'badge-none');
-    badge.append(el('span', { text: right ? '✓' : mine ? '✗' : '–' }));
-    setText('r-title', right ? 'Correct!' : mine ? 'Not this time' : 'No answer');
+    badge.className = 'badge ' + (poll ? (mine ? 'badge-vote' : 'badge-none') : right ? 'badge-right' : mine ? 'badge-wrong' : 'badge-none');
+    badge.append(el('span', { text: poll ? (mine ? '✓' : '–') : right ? '✓' : mine ? '✗' : '–' }));
     const pts = typeof m.points === 'number' ? m.points : 0;
-    setText('r-points', right ? '+' + pts + ' points' : mine ? 'You answered ' + mine + '. 0 points' : "You didn't answer in time. 0 points");
-    const idx = LABELS.indexOf(answer);
-    const atext = st.choices[idx];
-    setText('r-answer', 'Right answer: ' + answer + (atext !== undefined ? ' — ' + atext : ''));
+    const chart = $('r-chart');
+    if (poll) {
+      setText('r-title', mine ? 'Thanks for voting' : 'No vote');
+      setText('r-points', mine ? 'You voted ' + setText2(mine) + '. A poll gives no points.' : "You didn't vote in time.");
+      setText('r-answer', 'No right answer: here is how the class voted.');
+      drawChart(chart, st.choices, m.counts || {}, null);
+      chart.hidden = false;
+    } else {
+      setText('r-title', right ? 'Correct!' : mine ? 'Not this time' : 'No answer');
+      setText('r-points', right ? '+' + pts + ' points' : mine ? 'You answered ' + setText2(mine) + '. 0 points' : "You didn't answer in time. 0 points");
+      const texts = answer.split('').map((l) => l + (st.choices[LABELS.indexOf(l)] !== undefined ? ' — ' + st.choices[LABELS.indexOf(l)] : ''));
+      setText('r-answer', (answer.length > 1 ? 'Right answers: ' : 'Right answer: ') + texts.join(', '));
+      clear(chart);
+      chart.hidden = true;
+    }
     setText('r-score', st.score);
     show('reveal');
-    announce((right ? 'Correct! Plus ' + pts + ' points.' : mine ? 'Wrong answer.' : 'No answer.') +
-      ' The right answer was ' + answer + '. Your score is ' + st.score + '.');
+    announce(poll ? (mine ? 'Vote counted.' : 'No vote.') + ' The chart shows how the class voted.'
+      : (right ? 'Correct! Plus ' + pts + ' points.' : mine ? 'Wrong answer.' : 'No answer.') +
+        ' The right answer was ' + setText2(answer) + '. Your score is ' + st.score + '.');
   }
 
   function onEnded(m) {
@@ -478,16 +558,24 @@
     if (st.state !== 'question' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
     const k = ev.key.toUpperCase();
-    const i = '1234'.indexOf(k) >= 0 ? '1234'.indexOf(k) : LABELS.indexOf(k);
+    if (k === 'ENTER' && st.kind === 'multi') {
+      if (ev.target && ev.target.tagName === 'BUTTON') return; // a focused button's own Enter
+      ev.preventDefault();
+      submit(null);
+      return;
+    }
+    const i = '123456'.indexOf(k) >= 0 ? '123456'.indexOf(k) : LABELS.indexOf(k);
     if (i < 0 || i >= st.choices.length) return;
     ev.preventDefault();
-    submit(LABELS[i]);
+    if (st.kind === 'multi') toggle(LABELS[i]);
+    else submit(LABELS[i]);
   });
 
   // ---- start ---------------------------------------------------------------
 
   function start() {
     $('join-form').addEventListener('submit', onJoin);
+    $('q-submit').addEventListener('click', () => submit(null));
     for (const b of document.querySelectorAll('.ts-btn')) {
       b.append(shape(SHAPE_LABEL[b.dataset.shape]));
       b.addEventListener('click', () => onShape(b.dataset.shape));
