@@ -87,7 +87,8 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-q1-text').waitFor();
   assert.equal(await host.locator('#ed-draft-note').isVisible(), false, 'no draft is left after saving');
 
-  // import the template with three bad rows: nothing is stored before Save
+  // import the template (one row of each kind) with three bad rows: nothing
+  // is stored before Save
   const template = fs.readFileSync(path.join(env.root, 'examples/quiz_template.csv'), 'utf8');
   const csvPath = path.join(process.env.QW_TEST_TMP || '/tmp', `import-${Date.now()}.csv`);
   fs.writeFileSync(csvPath, template.trimEnd() + '\r\n' +
@@ -99,7 +100,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-import-summary').filter({ hasText: 'rows,' }).waitFor();
   const rows = await host.$$eval('#ed-import-rows tr', (trs) => Object.fromEntries(trs.map((tr) =>
     [tr.dataset.row, { bad: tr.classList.contains('bad'), status: tr.querySelector('.ed-row-status').textContent }])));
-  for (const r of ['2', '4', '6']) assert.deepEqual(rows[r], { bad: false, status: 'OK' }, `row ${r}`);
+  for (const r of ['2', '3', '4', '5', '6']) assert.deepEqual(rows[r], { bad: false, status: 'OK' }, `row ${r}`);
   assert.match(rows['7'].status, /^row 7, right: right answer\(s\) "Z" must be letters A to F/);
   assert.match(rows['8'].status, /^row 8, time_limit_s: time_limit_s must be a whole number from 5 to 600/);
   assert.match(rows['9'].status, /^row 9, text: text must be a non-empty string/);
@@ -122,7 +123,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(csv.name, `quiz-${id}.csv`);
   const lines = csv.text.split('\r\n');
   assert.equal(lines[0], 'question,kind,choice A,choice B,choice C,choice D,choice E,choice F,right answer(s),time limit (s),image');
-  assert.equal(lines[1], 'The sun is a star.,single,True,False,,,,,A,15,');
+  assert.equal(lines[1], 'The sun is a star.,truefalse,True,False,,,,,A,15,');
   const json = await readDownload(host, '#ed-export-json');
   assert.equal(json.name, `quiz-${id}.json`);
   assert.equal(JSON.parse(json.text).questions.length, 2 + good);
