@@ -3,7 +3,8 @@
 // reloads and finds the unsaved draft, reorders and saves it; imports the
 // CSV template of examples/ with bad rows added and sees an error per row
 // before anything is stored; adds the good rows, saves, and downloads the
-// quiz as CSV and as pool JSON, duplicates it and deletes the copy. Question text stays text, the page keeps
+// quiz as CSV and as pool JSON, duplicates it and deletes the copy; a
+// picture uploaded with the console's picture control lands in a question. Question text stays text, the page keeps
 // its CSP (no violations) and fits a 360 px screen.
 // QW_SCREENSHOTS=1 saves docs/screenshots/editor.png and editor-import.png.
 import { test, before, after } from 'node:test';
@@ -87,6 +88,11 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-q1-text').waitFor();
   assert.equal(await host.locator('#ed-draft-note').isVisible(), false, 'no draft is left after saving');
 
+  // a picture through the console's picture control: its id lands in the question
+  await host.setInputFiles('#ed-q0-picture input[type=file]', path.join(env.root, 'docs/screenshots/join.png'));
+  await host.waitForFunction(() => /^[0-9a-f]{64}$/.test(document.getElementById('ed-q0-image').value));
+  const picture = await host.inputValue('#ed-q0-image');
+
   // import the template (one row of each kind) with three bad rows: nothing
   // is stored before Save
   const template = fs.readFileSync(path.join(env.root, 'examples/quiz_template.csv'), 'utf8');
@@ -116,6 +122,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-status').filter({ hasText: 'Saved.' }).waitFor();
   const saved = await http(gw, 'GET', `/admin/api/quizzes/${id}`, { cookie: admin });
   assert.equal(saved.json.questions.length, 2 + good);
+  assert.equal(saved.json.questions[0].image, picture);
   assert.equal(saved.json.version, 2);
 
   // export as the CSV template and as pool JSON
@@ -123,7 +130,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(csv.name, `quiz-${id}.csv`);
   const lines = csv.text.split('\r\n');
   assert.equal(lines[0], 'question,kind,choice A,choice B,choice C,choice D,choice E,choice F,right answer(s),time limit (s),image');
-  assert.equal(lines[1], 'The sun is a star.,truefalse,True,False,,,,,A,15,');
+  assert.equal(lines[1], `The sun is a star.,truefalse,True,False,,,,,A,15,${picture}`);
   const json = await readDownload(host, '#ed-export-json');
   assert.equal(json.name, `quiz-${id}.json`);
   assert.equal(JSON.parse(json.text).questions.length, 2 + good);
