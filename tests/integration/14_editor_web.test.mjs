@@ -11,11 +11,28 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { env, http, adminLogin } from '../lib/stack.mjs';
 import { launch, watchPage, shot } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser;
+
+// axe-core's WCAG 2.1 A and AA rules (label-in-name included) on the page
+// as it is now, as 14_access_web runs them on the game's screens.
+async function audit(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      rules: { 'label-content-name-mismatch': { enabled: true } },
+      resultTypes: ['violations'],
+    });
+    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  assert.deepEqual(violations, [], `axe on ${screen}:\n${JSON.stringify(violations, null, 2)}`);
+}
 
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
@@ -60,6 +77,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(await host.locator('#ed-q0-text-error').isVisible(), false);
   await host.locator('#ed-q1-time').scrollIntoViewIfNeeded();
   await shot(host, 'editor');
+  await audit(host, 'the editor with an inline error');
 
   // a reload keeps the unsaved draft
   await host.reload();
@@ -112,6 +130,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.match(rows['9'].status, /^row 9, text: text must be a non-empty string/);
   await host.locator('#ed-import').scrollIntoViewIfNeeded();
   await shot(host, 'editor-import');
+  await audit(host, 'the import preview');
   assert.deepEqual((await http(gw, 'GET', `/admin/api/quizzes/${id}`, { cookie: admin })).json, before.json, 'a preview stores nothing');
 
   const good = Object.values(rows).filter((r) => !r.bad).length;
@@ -150,6 +169,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   // the list shows the quiz with its version; the page fits a phone
   await host.locator(`#quiz-list li[data-quiz-id="${id}"]`).waitFor();
   assert.equal(await host.locator(`#quiz-list li[data-quiz-id="${copyId}"]`).count(), 0);
+  await audit(host, 'the list of quizzes');
   assert.match(await host.textContent(`#quiz-list li[data-quiz-id="${id}"]`), /version 2/);
   await host.setViewportSize({ width: 360, height: 740 });
   await host.goto(`${gw}/host#edit=${id}`);
