@@ -80,7 +80,7 @@ test('list, get, edit in place, duplicate, export and delete a quiz nobody playe
 
   const got = await getQuiz(id, GW2);
   assert.equal(got.title, 'Capitals');
-  assert.deepEqual(got.questions[0], { text: 'Capital of France?', kind: 'single', choices: ['Paris', 'Rome'], answer: 'A', time_limit_s: 20 });
+  assert.deepEqual(got.questions[0], { kind: 'single', text: 'Capital of France?', choices: ['Paris', 'Rome'], answer: 'A', time_limit_s: 20 });
   assert.equal(got.questions[1].time_limit_s, 30);
 
   // the exported pool goes back in as it is: PUT edits it in place (same id)
@@ -278,4 +278,22 @@ test('a pool over 1 MiB is refused with 413 on PUT and validate, and a flood of 
   const checks = await Promise.all(Array.from({ length: 200 }, (_, i) =>
     req('POST', '/admin/api/quizzes/validate', i % 2 ? makePool(2) : { questions: [] })));
   assert.ok(checks.every((r, i) => r.status === (i % 2 ? 200 : 400)), checks.map((r) => r.status).join(','));
+});
+
+test('each kind goes out and back: GET gives the pool format (multi as answers), PUT takes it back, the CSV writes A;C', async () => {
+  const pool = { title: 'Kinds round trip', questions: [
+    { kind: 'multi', text: 'Primes?', choices: ['2', '4', '7', '9', '11', '15'], answers: ['A', 'C', 'E'], time_limit_s: 30 },
+    { kind: 'truefalse', text: 'The sun is a star.', choices: ['True', 'False'], answer: 'A' },
+    { kind: 'poll', text: 'Next topic?', choices: ['Fractions', 'Geometry', 'Equations'] }] };
+  const id = await store(pool);
+  const got = await getQuiz(id);
+  assert.deepEqual(got.questions.map((q) => [q.kind, q.answer, q.answers]),
+    [['multi', undefined, ['A', 'C', 'E']], ['truefalse', 'A', undefined], ['poll', undefined, undefined]]);
+  const put = await req('PUT', `/admin/api/quizzes/${id}`, { title: got.title, questions: got.questions });
+  assert.equal(put.status, 200, put.text);
+  assert.deepEqual((await getQuiz(id)).questions, got.questions);
+  const csv = (await req('GET', `/admin/api/quizzes/${id}/export.csv`)).text.split('\r\n');
+  assert.equal(csv[1], 'Primes?,multi,2,4,7,9,11,15,A;C;E,30,');
+  assert.equal(csv[2], 'The sun is a star.,truefalse,True,False,,,,,A,20,');
+  assert.equal(csv[3], 'Next topic?,poll,Fractions,Geometry,Equations,,,,,20,');
 });

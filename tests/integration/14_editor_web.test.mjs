@@ -3,18 +3,36 @@
 // reloads and finds the unsaved draft, reorders and saves it; imports the
 // CSV template of examples/ with bad rows added and sees an error per row
 // before anything is stored; adds the good rows, saves, and downloads the
-// quiz as CSV and as pool JSON, duplicates it and deletes the copy. Question text stays text, the page keeps
+// quiz as CSV and as pool JSON, duplicates it and deletes the copy; a
+// picture uploaded with the console's picture control lands in a question. Question text stays text, the page keeps
 // its CSP (no violations) and fits a 360 px screen.
 // QW_SCREENSHOTS=1 saves docs/screenshots/editor.png and editor-import.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { env, http, adminLogin } from '../lib/stack.mjs';
 import { launch, watchPage, shot } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser;
+
+// axe-core's WCAG 2.1 A and AA rules (label-in-name included) on the page
+// as it is now, as 14_access_web runs them on the game's screens.
+async function audit(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      rules: { 'label-content-name-mismatch': { enabled: true } },
+      resultTypes: ['violations'],
+    });
+    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  assert.deepEqual(violations, [], `axe on ${screen}:\n${JSON.stringify(violations, null, 2)}`);
+}
 
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
@@ -59,6 +77,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(await host.locator('#ed-q0-text-error').isVisible(), false);
   await host.locator('#ed-q1-time').scrollIntoViewIfNeeded();
   await shot(host, 'editor');
+  await audit(host, 'the editor with an inline error');
 
   // a reload keeps the unsaved draft
   await host.reload();
@@ -87,7 +106,13 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-q1-text').waitFor();
   assert.equal(await host.locator('#ed-draft-note').isVisible(), false, 'no draft is left after saving');
 
-  // import the template with three bad rows: nothing is stored before Save
+  // a picture through the console's picture control: its id lands in the question
+  await host.setInputFiles('#ed-q0-picture input[type=file]', path.join(env.root, 'docs/screenshots/join.png'));
+  await host.waitForFunction(() => /^[0-9a-f]{64}$/.test(document.getElementById('ed-q0-image').value));
+  const picture = await host.inputValue('#ed-q0-image');
+
+  // import the template (one row of each kind) with three bad rows: nothing
+  // is stored before Save
   const template = fs.readFileSync(path.join(env.root, 'examples/quiz_template.csv'), 'utf8');
   const csvPath = path.join(process.env.QW_TEST_TMP || '/tmp', `import-${Date.now()}.csv`);
   fs.writeFileSync(csvPath, template.trimEnd() + '\r\n' +
@@ -99,12 +124,13 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-import-summary').filter({ hasText: 'rows,' }).waitFor();
   const rows = await host.$$eval('#ed-import-rows tr', (trs) => Object.fromEntries(trs.map((tr) =>
     [tr.dataset.row, { bad: tr.classList.contains('bad'), status: tr.querySelector('.ed-row-status').textContent }])));
-  for (const r of ['2', '4', '6']) assert.deepEqual(rows[r], { bad: false, status: 'OK' }, `row ${r}`);
+  for (const r of ['2', '3', '4', '5', '6']) assert.deepEqual(rows[r], { bad: false, status: 'OK' }, `row ${r}`);
   assert.match(rows['7'].status, /^row 7, right: right answer\(s\) "Z" must be letters A to F/);
   assert.match(rows['8'].status, /^row 8, time_limit_s: time_limit_s must be a whole number from 5 to 600/);
   assert.match(rows['9'].status, /^row 9, text: text must be a non-empty string/);
   await host.locator('#ed-import').scrollIntoViewIfNeeded();
   await shot(host, 'editor-import');
+  await audit(host, 'the import preview');
   assert.deepEqual((await http(gw, 'GET', `/admin/api/quizzes/${id}`, { cookie: admin })).json, before.json, 'a preview stores nothing');
 
   const good = Object.values(rows).filter((r) => !r.bad).length;
@@ -115,6 +141,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-status').filter({ hasText: 'Saved.' }).waitFor();
   const saved = await http(gw, 'GET', `/admin/api/quizzes/${id}`, { cookie: admin });
   assert.equal(saved.json.questions.length, 2 + good);
+  assert.equal(saved.json.questions[0].image, picture);
   assert.equal(saved.json.version, 2);
 
   // export as the CSV template and as pool JSON
@@ -122,7 +149,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   assert.equal(csv.name, `quiz-${id}.csv`);
   const lines = csv.text.split('\r\n');
   assert.equal(lines[0], 'question,kind,choice A,choice B,choice C,choice D,choice E,choice F,right answer(s),time limit (s),image');
-  assert.equal(lines[1], 'The sun is a star.,truefalse,True,False,,,,,A,15,');
+  assert.equal(lines[1], `The sun is a star.,truefalse,True,False,,,,,A,15,${picture}`);
   const json = await readDownload(host, '#ed-export-json');
   assert.equal(json.name, `quiz-${id}.json`);
   assert.equal(JSON.parse(json.text).questions.length, 2 + good);
@@ -142,6 +169,7 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   // the list shows the quiz with its version; the page fits a phone
   await host.locator(`#quiz-list li[data-quiz-id="${id}"]`).waitFor();
   assert.equal(await host.locator(`#quiz-list li[data-quiz-id="${copyId}"]`).count(), 0);
+  await audit(host, 'the list of quizzes');
   assert.match(await host.textContent(`#quiz-list li[data-quiz-id="${id}"]`), /version 2/);
   await host.setViewportSize({ width: 360, height: 740 });
   await host.goto(`${gw}/host#edit=${id}`);

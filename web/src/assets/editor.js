@@ -1,7 +1,7 @@
 // editor.js: the quiz editor of the instructor console (issue 18). Opens a
 // stored quiz (#edit=ID) or a new one (#edit=new), edits its title and
 // questions (text, kind, 2..6 choices A..F, which are right, time limit, an
-// optional picture id), reorders them, and saves with POST (new) or PUT
+// optional picture, uploaded with pictures.js's control), reorders them, and saves with POST (new) or PUT
 // (docs/API.md "Quiz editor"); a stored quiz is also duplicated (the copy
 // opens) or deleted (a second press within 3 s) from here. Every change is kept in localStorage
 // (qw_editor_draft:<id>) until the server has the quiz, so a reload restores
@@ -44,7 +44,7 @@ const QWEditor = (() => {
     let right = [];
     if (Array.isArray(q.answers)) right = q.answers.filter((a) => typeof a === 'string');
     else if (typeof q.answers === 'string') right = q.answers.split('');
-    else if (typeof q.answer === 'string') right = [q.answer];
+    else if (typeof q.answer === 'string') right = kind === 'multi' ? q.answer.split('') : [q.answer];
     return {
       text: typeof q.text === 'string' ? q.text : '',
       kind,
@@ -201,11 +201,19 @@ const QWEditor = (() => {
     image.value = q.image;
     image.addEventListener('input', () => { q.image = image.value.trim(); changed(); });
     const pictureHook = el('div.ed-picture-hook', { id: pre + '-picture' });
-    // HOOK(pictures): the pictures engineer's upload control goes here. When
-    // the console defines QWPictures.attach(holder, input, onId), it gets this
-    // question's holder and id field; it sets the uploaded picture's id.
-    if (typeof window.QWPictures === 'object' && window.QWPictures && typeof window.QWPictures.attach === 'function') {
-      window.QWPictures.attach(pictureHook, image, (id) => { image.value = id; q.image = id; changed(); });
+    // HOOK(pictures): the console's picture control (pictures.js,
+    // QWPictures.control) uploads a file and sets this question's image id;
+    // the current picture is shown under it.
+    if (typeof QWPictures !== 'undefined' && QWPictures && typeof QWPictures.control === 'function') {
+      pictureHook.append(QWPictures.control({
+        label: 'Upload a picture for question ' + (i + 1) + ' (PNG, JPEG or WebP)',
+        onUploaded: (p) => { image.value = p.image; q.image = p.image; changed(); },
+      }));
+      if (q.image) {
+        const fig = el('figure.q-figure.picture-preview');
+        pictureHook.append(fig);
+        QWPictures.show(fig, q.image, q.text);
+      }
     }
 
     return el('li.card.ed-q', { id: pre, 'aria-labelledby': pre + '-h' },
