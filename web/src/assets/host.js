@@ -694,7 +694,8 @@
     $('stage-closed').dataset.kind = kind;
     drawChart($('hc-chart'), choices, m.counts || {}, kind === 'poll' ? null : right);
     stage('closed');
-    announce(kind === 'poll' ? 'Closed. Poll results are shown.' : 'Closed. ' + say);
+    announce(kind === 'poll' ? 'Closed. Poll results are shown.'
+      : 'Closed. The right answer' + (right.length > 1 ? 's are ' : ' is ') + right.join(', '));
     loadLeaderboard();
   }
 
