@@ -101,14 +101,15 @@ test('the console gives one student double time; their timer, deadline and point
   await audit(host, 'console: lobby');
   await shot(host, 'host-extra-time');
 
-  // the question: Sam's timer shows about twice Kim's
+  // the question: Sam's timer shows twice Kim's limit, so 10 s more than
+  // hers whenever both are read (at the same moment: a busy machine may
+  // show the pages late, but never shifts one against the other)
   await host.click('#btn-next');
   await host.locator('#stage-question').waitFor({ state: 'visible' });
-  for (const s of [slow, quick]) await s.page.locator('#view-question').waitFor({ state: 'visible' });
-  const [ts, tq] = [await seconds(slow.page), await seconds(quick.page)];
-  assert.ok(ts >= 15 && ts <= 20, `extended timer ${ts}`);
-  assert.ok(tq >= 5 && tq <= 10, `normal timer ${tq}`);
-  assert.ok(ts - tq >= 8, `timers ${ts} and ${tq}`);
+  await Promise.all([slow, quick].map((s) => s.page.locator('#view-question').waitFor({ state: 'visible' })));
+  const [ts, tq] = await Promise.all([seconds(slow.page), seconds(quick.page)]);
+  assert.ok(ts <= 20 && tq <= 10, `timers ${ts} and ${tq}`);
+  assert.ok(ts - tq >= 9 && ts - tq <= 11, `timers ${ts} and ${tq}: 10 s apart`);
   assert.equal(await slow.page.textContent('#q-progress'), 'Question 1 of 1 · 2× time');
   assert.equal(await quick.page.textContent('#q-progress'), 'Question 1 of 1');
   await audit(slow.page, 'student: question');

@@ -424,7 +424,7 @@
   // The mark beside a player who has extra time (empty otherwise).
   function timeMark(id) {
     const f = factorOf(id);
-    return el('b.time-mark', { 'data-factor': String(f), hidden: f === 1, text: f === 1 ? '' : '⏱ ' + f + '×' });
+    return el('b.time-mark', { 'data-factor': String(f), hidden: f === 1, text: f === 1 ? '' : f + '× time' });
   }
 
   function renderTimes() {
@@ -437,7 +437,7 @@
     for (const id of ids) {
       const b = el('button.btn.btn-ghost', { type: 'button', text: 'Normal time', 'aria-label': 'Normal time for ' + id });
       b.addEventListener('click', () => setFactor(id, 1, b));
-      ul.append(el('li', { 'data-student-id': id }, el('span', { text: id }), el('b.time-mark', { text: '⏱ ' + all[id] + '×' }), b));
+      ul.append(el('li', { 'data-student-id': id }, el('span', { text: id }), el('b.time-mark', { text: all[id] + '× time' }), b));
     }
     for (const li of $('lobby-names').querySelectorAll('li[data-student-id]')) {
       const id = li.dataset.studentId;
