@@ -54,6 +54,9 @@ int64_t ws_server_rtt_cap_ms(struct ws_server *srv) {
 struct ws_sess **ws_server_sessions(struct ws_server *srv) {
     return &srv->sessions;
 }
+struct ws_rx **ws_server_spare_rx(struct ws_server *srv) {
+    return &srv->spare_rx;
+}
 
 /* Appends `it` (taken) to the inbox; `lock` held. */
 static void append_locked(struct ws_server *srv, struct item *it) {
@@ -267,6 +270,7 @@ void ws_server_free(struct gateway *gw) {
     if (!srv) return;
     if (srv->epfd >= 0) close(srv->epfd);
     if (srv->evfd >= 0) close(srv->evfd);
+    ws_frame_rx_free(srv->spare_rx);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
     gw->ws = NULL;
