@@ -102,6 +102,21 @@ struct ws_claims {
     char token[WS_TOKEN_MAX + 1]; /* checked again after a NATS reconnect; never logged */
 };
 
+/* What a socket keeps of its claims: the small fields, and the student id
+ * and token in one allocation of their own length (a token is a few
+ * hundred bytes, not WS_TOKEN_MAX; an idle socket's memory is the point). */
+struct ws_who {
+    int admin;
+    char sid[WS_SID_MAX + 1];
+    long long epoch;
+    char login[40];
+    long long exp_s;
+    char *student_id; /* into strs */
+    char *token;      /* into strs; checked again after a NATS reconnect; never logged */
+    char *strs;       /* owned: student_id, NUL, token, NUL */
+    size_t strs_len;
+};
+
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
  * bytes MHD read past the HTTP request. */
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
@@ -144,7 +159,7 @@ struct ws_conn {
     struct ws_conn *snext, *sprev; /* every socket of the session */
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
-    struct ws_claims who;
+    struct ws_who who;
     unsigned armed;         /* epoll events currently armed */
     int ready;              /* snapshot written: events flow */
     json_t *held;           /* events received before the snapshot */

@@ -164,9 +164,24 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     c->fd = fd;
     c->urh = urh;
     c->srv = srv;
-    c->who = *who;
     c->extra = extra;
     c->extra_len = extra_len;
+    c->who.admin = who->admin;
+    memcpy(c->who.sid, who->sid, sizeof(c->who.sid));
+    c->who.epoch = who->epoch;
+    memcpy(c->who.login, who->login, sizeof(c->who.login));
+    c->who.exp_s = who->exp_s;
+    size_t id_len = strnlen(who->student_id, sizeof(who->student_id) - 1);
+    size_t tok_len = strnlen(who->token, sizeof(who->token) - 1);
+    c->who.strs_len = id_len + tok_len + 2;
+    c->who.strs = malloc(c->who.strs_len);
+    if (!c->who.strs) goto fail;
+    memcpy(c->who.strs, who->student_id, id_len);
+    c->who.strs[id_len] = '\0';
+    memcpy(c->who.strs + id_len + 1, who->token, tok_len);
+    c->who.strs[id_len + 1 + tok_len] = '\0';
+    c->who.student_id = c->who.strs;
+    c->who.token = c->who.strs + id_len + 1;
     rtt_init(&c->rtt, clock_mono_us());
     int fl = fcntl(c->fd, F_GETFL);
     if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;
@@ -188,7 +203,8 @@ void ws_conn_free(struct ws_conn *c) {
     ws_frame_clear(c);
     json_decref(c->held);
     free(c->extra);
-    explicit_bzero(c->who.token, sizeof(c->who.token));
+    if (c->who.strs) explicit_bzero(c->who.strs, c->who.strs_len);
+    free(c->who.strs);
     free(c);
 }
 
