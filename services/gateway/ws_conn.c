@@ -10,6 +10,8 @@
  */
 #include "ws.h"
 
+#include "ws_server.h"
+
 #include "clock.h"
 #include "log.h"
 
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* 1 when the socket holds more queued frames (control frames included)
  * than QW_WS_MAX_QUEUE. */
@@ -152,6 +155,28 @@ void ws_conn_ping(struct ws_conn *c) {
     ws_server_dirty(c);
 }
 
+/* libmicrohttpd keeps an upgraded connection (its struct and its
+ * QW_HTTP_CONN_MEMORY_KB pool) until told the socket is done with. The
+ * socket gets a descriptor of its own, MHD's descriptor number is pointed
+ * at the server's placeholder socket (an unconnected one), and MHD is told
+ * to close: it frees the connection, and its shutdown() and close() reach
+ * only the placeholder. MHD holds a suspended upgraded connection outside
+ * its epoll set, so nothing of it watches our socket any more. Without a
+ * spare descriptor, MHD's connection is simply kept. */
+static void release_mhd(struct ws_conn *c) {
+    int placeholder = ws_server_placeholder_fd(c->srv);
+    if (placeholder < 0) return;
+    int mine = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0) return;
+    if (dup3(placeholder, c->fd, O_CLOEXEC) < 0) {
+        close(mine);
+        return;
+    }
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    c->urh = NULL;
+    c->fd = mine;
+}
+
 struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
                              int fd, struct MHD_UpgradeResponseHandle *urh, char *extra,
                              size_t extra_len) {
@@ -190,16 +215,21 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     /* the kernel's share of a socket's memory is bounded too (see ws.h) */
     int sndbuf = WS_SNDBUF;
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    release_mhd(c);
     return c;
 fail:
-    c->urh = NULL; /* the caller still holds it */
+    c->urh = NULL; /* the caller still holds it, and the descriptor */
+    c->fd = -1;
     ws_conn_free(c);
     return NULL;
 }
 
 void ws_conn_free(struct ws_conn *c) {
     if (!c) return;
-    if (c->urh) MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (c->urh)
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    else if (c->fd >= 0)
+        close(c->fd); /* released from MHD: ours */
     ws_frame_clear(c);
     json_decref(c->held);
     free(c->extra);

@@ -55,11 +55,10 @@ static void conn_adopt(struct ws_server *srv, struct item *it) {
     return;
 fail:
     LOG_WARN("ws_adopt_failed", "errno=%d", errno);
-    if (c) {
-        c->urh = NULL; /* closed below, once */
-        ws_conn_free(c);
-    }
-    MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (c)
+        ws_conn_free(c); /* the socket is c's (MHD's handle, or released from it) */
+    else
+        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 /* Loop: frees a socket that is dead. */

@@ -57,6 +57,9 @@ struct ws_sess **ws_server_sessions(struct ws_server *srv) {
 struct ws_rx **ws_server_spare_rx(struct ws_server *srv) {
     return &srv->spare_rx;
 }
+int ws_server_placeholder_fd(struct ws_server *srv) {
+    return srv->placeholder_fd;
+}
 
 /* Appends `it` (taken) to the inbox; `lock` held. */
 static void append_locked(struct ws_server *srv, struct item *it) {
@@ -191,6 +194,8 @@ int ws_server_start(struct gateway *gw) {
     if (!srv) return -1;
     srv->gw = gw;
     srv->epfd = srv->evfd = -1;
+    /* without it every socket keeps MHD's connection: more memory, still correct */
+    srv->placeholder_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
     srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
@@ -270,6 +275,7 @@ void ws_server_free(struct gateway *gw) {
     if (!srv) return;
     if (srv->epfd >= 0) close(srv->epfd);
     if (srv->evfd >= 0) close(srv->evfd);
+    if (srv->placeholder_fd >= 0) close(srv->placeholder_fd);
     ws_frame_rx_free(srv->spare_rx);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
