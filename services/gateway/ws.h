@@ -124,7 +124,7 @@ void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
 
 /* Metrics (registered by ws_server_start). */
 extern struct metric ws_metric_open, ws_metric_in, ws_metric_out, ws_metric_dropped,
-    ws_metric_pongs_ignored;
+    ws_metric_pongs_ignored, ws_metric_read_states, ws_metric_mhd_held;
 
 /* ---- upgrade (ws_upgrade.c), HTTP pool threads ---------------------------- */
 

@@ -216,6 +216,7 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     int sndbuf = WS_SNDBUF;
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     release_mhd(c);
+    if (c->urh) metric_add(&ws_metric_mhd_held, 1);
     return c;
 fail:
     c->urh = NULL; /* the caller still holds it, and the descriptor */
@@ -226,9 +227,10 @@ fail:
 
 void ws_conn_free(struct ws_conn *c) {
     if (!c) return;
-    if (c->urh)
+    if (c->urh) {
         MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-    else if (c->fd >= 0)
+        metric_add(&ws_metric_mhd_held, -1);
+    } else if (c->fd >= 0)
         close(c->fd); /* released from MHD: ours */
     ws_frame_clear(c);
     json_decref(c->held);

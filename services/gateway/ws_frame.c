@@ -251,11 +251,13 @@ static struct ws_rx *rx_new(void) {
         free(rx);
         rx = NULL;
     }
+    if (rx) metric_add(&ws_metric_read_states, 1);
     return rx;
 }
 
 void ws_frame_rx_free(struct ws_rx *rx) {
     if (!rx) return;
+    metric_add(&ws_metric_read_states, -1);
     wslay_frame_context_free(rx->fc);
     free(rx->msg);
     free(rx);

@@ -35,6 +35,11 @@ struct metric ws_metric_in = {"qw_ws_messages_in_total", "WebSocket text message
 struct metric ws_metric_out = {"qw_ws_messages_out_total", "WebSocket text messages queued", 0, 0};
 struct metric ws_metric_dropped = {"qw_ws_dropped_slow_total",
                                    "sockets dropped because their write queue overflowed", 0, 0};
+struct metric ws_metric_read_states = {
+    "qw_ws_read_states",
+    "frame read states allocated (a socket borrows one only while a frame is partly read)", 1, 0};
+struct metric ws_metric_mhd_held = {
+    "qw_ws_mhd_held", "sockets still holding libmicrohttpd's connection (not released)", 1, 0};
 struct metric ws_metric_pongs_ignored = {
     "qw_ws_pongs_ignored_total", "pongs that echoed no outstanding ping (unsolicited, forged)", 0,
     0};
@@ -206,6 +211,8 @@ int ws_server_start(struct gateway *gw) {
     metrics_register(&ws_metric_out);
     metrics_register(&ws_metric_dropped);
     metrics_register(&ws_metric_pongs_ignored);
+    metrics_register(&ws_metric_read_states);
+    metrics_register(&ws_metric_mhd_held);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (srv->epfd < 0 || srv->evfd < 0) goto fail;
