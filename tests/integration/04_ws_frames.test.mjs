@@ -129,23 +129,34 @@ class RawWs {
 test('idle sockets hold no read state and no libmicrohttpd connection', { timeout: 60000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const socks = [];
-  for (let i = 0; i < 20; i++) {
-    const s = await join(GW0, sid, `idle${i}`);
-    socks.push((await connect(GW0, s.cookie)).ws);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const s = await join(GW0, sid, `idle${i}`);
+      socks.push((await connect(GW0, s.cookie)).ws);
+    }
+    for (const ws of socks) ws.send({ type: 'ping' }); // each socket reads a message
+    for (const ws of socks) await ws.next('pong');
+    // the one spare read state at most, however many sockets are open
+    assert.ok(await metric(OPS0, 'qw_ws_open_sockets') >= 20);
+    await waitFor('read states back to the spare', async () => (await metric(OPS0, 'qw_ws_read_states')) <= 1);
+    assert.equal(await metric(OPS0, 'qw_ws_mhd_held'), 0);
+  } finally {
+    for (const ws of socks) ws.close();
   }
-  for (const ws of socks) ws.send({ type: 'ping' }); // each socket reads a message
-  for (const ws of socks) await ws.next('pong');
-  // the one spare read state at most, however many sockets are open
-  assert.ok(await metric(OPS0, 'qw_ws_open_sockets') >= 20);
-  await waitFor('read states back to the spare', async () => (await metric(OPS0, 'qw_ws_read_states')) <= 1);
-  assert.equal(await metric(OPS0, 'qw_ws_mhd_held'), 0);
-  for (const ws of socks) ws.close();
 });
 
 test('a message in three fragments with a ping between them, written a byte at a time, is read whole', { timeout: 60000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
   const s = await join(GW0, sid, 'fragments');
   const ws = await RawWs.open(GW0, s.cookie);
+  try {
+    await fragments(ws);
+  } finally {
+    ws.sock.destroy();
+  }
+});
+
+async function fragments(ws) {
   await ws.next('the snapshot', (f) => f.op === 1 && JSON.parse(f.payload).type === 'snapshot');
   const bytes = Buffer.concat([
     frame(1, '{"type":', { fin: false }),
@@ -160,8 +171,9 @@ test('a message in three fragments with a ping between them, written a byte at a
   assert.equal(ws.texts().filter((m) => m.type === 'error').length, 0);
   // the read state went back once the message was whole
   await waitFor('read states back to the spare', async () => (await metric(OPS0, 'qw_ws_read_states')) <= 1);
-  ws.sock.end(frame(8, Buffer.from([0x03, 0xe8])));
-});
+  ws.sock.write(frame(8, Buffer.from([0x03, 0xe8])));
+  assert.equal(await ws.closeCode(), 1000, 'our close is answered with its code');
+}
 
 test('malformed frames close 1002, 1007 or 1009 and the gateway serves the next socket', { timeout: 60000 }, async () => {
   const { sid } = await newSession(admin, makePool(1));
@@ -180,9 +192,12 @@ test('malformed frames close 1002, 1007 or 1009 and the gateway serves the next 
   ];
   for (const [what, bytes, code] of cases) {
     const ws = await RawWs.open(GW0, s.cookie);
-    ws.sock.write(bytes);
-    assert.equal(await ws.closeCode(), code, what);
-    ws.sock.destroy();
+    try {
+      ws.sock.write(bytes);
+      assert.equal(await ws.closeCode(), code, what);
+    } finally {
+      ws.sock.destroy();
+    }
   }
   const { ws } = await connect(GW0, s.cookie);
   ws.send({ type: 'ping' });
