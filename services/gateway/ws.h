@@ -365,10 +365,10 @@ void ws_snapshot_answer(struct ws_conn *c, const json_t *reply, long long gen);
 
 /* One event being written, with its renderings made once. */
 struct ws_rendering {
-    json_t *ev;           /* borrowed */
-    enum quiz_event type; /* parsed from ev */
-    char *student;        /* owned: the event minus results, without its closing '}' */
-    char *admin;          /* owned: the whole event, without its closing '}' */
+    json_t *ev;                /* borrowed */
+    enum quiz_event type;      /* parsed from ev */
+    struct ws_shared *student; /* a reference: the event minus results, without its '}' */
+    struct ws_shared *admin;   /* a reference: the whole event, without its closing '}' */
 };
 
 /* Writes event `r` to socket `c`, rendering the shared parts on first use. */
