@@ -105,10 +105,11 @@ const struct config_def config_table[] = {
      "Time a client has to send a whole request head, from connecting or from the end of its "
      "last answer; a client still sending after it is dropped (slowloris)."},
     {"QW_HTTP_CONN_MEMORY_KB", CFG_GATEWAY, CFG_INT, "6", 4, 64,
-     "Per-connection memory of the HTTP server in KiB; kept by every WebSocket for its life. "
-     "Request headers must fit in about half of it (6: about 2.7 KB of headers, else 431)."},
+     "Per-connection memory of the HTTP server in KiB (a WebSocket releases it after the "
+     "upgrade). Request headers must fit in about half of it (6: about 2.7 KB of headers, else "
+     "431)."},
     {"QW_WS_MAX_QUEUE", CFG_GATEWAY, CFG_INT, "256", 8, 100000,
-     "Most messages queued to one socket, control frames included (wslay queues a pong for every "
+     "Most messages queued to one socket, control frames included (a pong is queued for every "
      "ping), before it is dropped."},
     {"QW_PING_INTERVAL_MS", CFG_GATEWAY, CFG_INT, "20000", 100, 600000,
      "WebSocket ping interval; a socket with no pong echoing its pings for two intervals is "

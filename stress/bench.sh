@@ -3,8 +3,9 @@
 # with scripts/stack.sh (random ports, its own data folder), measures the
 # baselines on the same machine and the same PostgreSQL (pgbench with one
 # one-row INSERT per transaction; a NATS request/reply round trip with
-# qw-natsrtt), then runs qw-loadgen at N = 50, 500, 2000 (and 5000 unless
-# QW_BENCH_QUICK=1), one saturating run (--mode flood) at the largest N for
+# qw-natsrtt), then runs qw-loadgen at N = 50, 500, 2000 (and 5000 and
+# 10000, the lecture hall over both gateways, unless QW_BENCH_QUICK=1),
+# one saturating run (--mode flood) at the largest N for
 # durable acks/s against pgbench at the scoring daemon's concurrency (and at
 # QW_BENCH_PG_CONTEXT clients for context), plus 10,000 idle sockets on one
 # gateway, prints a table
@@ -19,7 +20,7 @@ if [ ! -x "$LOADGEN" ] || [ ! -x "$NATSRTT" ]; then
   echo "bench.sh: build $BUILD first (make build)" >&2
   exit 2
 fi
-SIZES=${QW_BENCH_SIZES:-50 500 2000 5000}
+SIZES=${QW_BENCH_SIZES:-50 500 2000 5000 10000}
 [ "${QW_BENCH_QUICK:-0}" = 1 ] && SIZES="50 500 2000"
 IDLE=${QW_BENCH_IDLE:-10000}
 QUESTIONS=${QW_BENCH_QUESTIONS:-3}
@@ -70,7 +71,10 @@ for n in $SIZES; do
   timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$n" --questions "$QUESTIONS" --mode burst \
     --pids "$QW_RUN_DIR" --label "bench-$n" >>"$OUT" || status=1
 done
+# the flood at 5,000 when that size ran (10,000 at once is the hall row's
+# burst, not a capacity figure), else at the largest size
 FLOOD_N=${SIZES##* }
+case " $SIZES " in *" 5000 "*) FLOOD_N=5000 ;; esac
 echo "bench.sh: $FLOOD_N students x $QUESTIONS questions, flood (saturating)" >&2
 timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$FLOOD_N" --questions "$QUESTIONS" --mode flood \
   --pids "$QW_RUN_DIR" --label "flood-$FLOOD_N" >>"$OUT" || status=1
@@ -101,7 +105,7 @@ print(f"\nbaselines: pgbench {tps:.0f} tps (one-row INSERT, {commit:.2f} ms/comm
       f"floor for one ack = {floor:.2f} ms")
 print("(f = --mode flood: every student submits at once; its acks/s is the capacity)")
 print(f"{'N':>6} {'ok':3} {'joins/s':>8} {'conn s':>7} {'fan p50':>8} {'fan p99':>8} {'ack p50':>8} {'ack p99':>8} "
-      f"{'ack max':>8} {'acks/s':>8} {'/pgbench':>8} {'p50/floor':>9} {'mism':>5}")
+      f"{'ack max':>8} {'acks/s':>8} {'/pgbench':>8} {'p50/floor':>9} {'mism':>5} {'PSS MB':>7} {'lg cpu s':>8}")
 for line in open(out):
     r = json.loads(line)
     if r.get("tool") == "pgbench" and r.get("context"):
@@ -117,7 +121,8 @@ for line in open(out):
     print(f"{r['students']:>6}{'f' if r['mode'] == 'flood' else ' '}{'yes' if r['ok'] else 'NO':3} {r['joins_per_s']:>8.0f} {r['connect_s']:>7.2f} "
           f"{f.get('p50', 0):>8.1f} {f.get('p99', 0):>8.1f} {a.get('p50', 0):>8.1f} {a.get('p99', 0):>8.1f} "
           f"{a.get('max', 0):>8.1f} {r.get('acks_per_s', 0):>8.0f} {r.get('acks_per_s', 0) / tps:>8.2f} "
-          f"{a.get('p50', 0) / floor:>9.2f} {r.get('mismatches', 0):>5}")
+          f"{a.get('p50', 0) / floor:>9.2f} {r.get('mismatches', 0):>5} {r.get('pss_total_kb', 0) / 1024:>7.0f} "
+          f"{r.get('loadgen_cpu_s', 0):>8.2f}")
     if not r["ok"]:
         print(f"       error: {r.get('error')}")
 PY

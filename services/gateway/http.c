@@ -267,11 +267,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 }
 
 /* libmicrohttpd's per-connection memory pool (its default is 32 KiB) is
- * QW_HTTP_CONN_MEMORY_KB. An upgraded WebSocket keeps its HTTP connection,
- * pool included, for its whole life, so this is paid per idle student; the
- * request headers must fit in about half of it (measured: 4 KiB took
- * 1 KB of headers and refused 2 KB with 431; 6 KiB takes 2.7 KB), and
- * bodies are streamed. */
+ * QW_HTTP_CONN_MEMORY_KB. An upgraded WebSocket releases its HTTP
+ * connection, pool included, right after the upgrade (ws_conn.c), so this
+ * is paid per HTTP connection, not per idle student; the request headers
+ * must fit in about half of it (measured: 4 KiB took 1 KB of headers and
+ * refused 2 KB with 431; 6 KiB takes 2.7 KB), and bodies are streamed. */
 
 int http_start(struct gateway *gw) {
     const char *addr = config_str("QW_HTTP_ADDR");

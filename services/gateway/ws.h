@@ -34,10 +34,49 @@
 #define WS_CLOSE_LINGER_MS 2000
 #define WS_CODE_SESSION_RESET 4001
 /* SO_SNDBUF of a WebSocket (the kernel doubles it): a quiz message is a few
- * KB, and a peer that does not read then fills wslay's queue, which is
+ * KB, and a peer that does not read then fills the socket's queue, which is
  * bounded (QW_WS_MAX_QUEUE), instead of megabytes of kernel buffer. */
 #define WS_SNDBUF (64 * 1024)
 #define WS_CODE_REMOVED 4003 /* the instructor removed the student */
+
+/* ---- frames on the wire (ws_frame.c) ------------------------------------- */
+
+/* Bytes several sockets write (the part of an event every student gets),
+ * freed with its last reference. Loop thread only. */
+struct ws_shared {
+    unsigned refs;
+    size_t len;
+    char data[]; /* len bytes and a NUL */
+};
+
+/* A copy of `data` with one reference, or NULL. */
+struct ws_shared *ws_shared_new(const char *data, size_t len);
+/* Drops one reference (NULL allowed). */
+void ws_shared_unref(struct ws_shared *s);
+
+struct ws_out; /* one frame in a socket's queue */
+struct ws_rx;  /* a frame or message being read */
+struct ws_conn;
+
+/* Queues a frame of `opcode`: `shared` (a reference is taken; NULL = none)
+ * then `tail` (copied); `ahead` (pings, pongs, a close answering the peer)
+ * puts it before the data frames not yet started, else it goes last.
+ * Returns 0, or -1 (no memory, a control frame over 125 bytes, or our
+ * close already written). */
+int ws_frame_queue(struct ws_conn *c, uint8_t opcode, struct ws_shared *shared, const void *tail,
+                   size_t tail_len, int ahead);
+/* Writes what the socket takes of the queue, up to 64 frames a sendmsg().
+ * Returns 0 (all written, or the socket is full), -1 when it failed. */
+int ws_frame_flush(struct ws_conn *c);
+/* Reads what the socket has: messages and pongs to ws_conn_message, pings
+ * answered, the peer's close answered; a protocol error queues a close
+ * (1002, 1007, 1009) and stops reading. Returns 0, or -1 when the
+ * connection failed or the peer went away. */
+int ws_frame_read(struct ws_conn *c);
+/* Frees the queue and read state of `c`. */
+void ws_frame_clear(struct ws_conn *c);
+/* Frees a read state (NULL allowed). */
+void ws_frame_rx_free(struct ws_rx *rx);
 
 /* ---- server (ws_server.c) ------------------------------------------------ */
 
@@ -63,6 +102,21 @@ struct ws_claims {
     char token[WS_TOKEN_MAX + 1]; /* checked again after a NATS reconnect; never logged */
 };
 
+/* What a socket keeps of its claims: the small fields, and the student id
+ * and token in one allocation of their own length (a token is a few
+ * hundred bytes, not WS_TOKEN_MAX; an idle socket's memory is the point). */
+struct ws_who {
+    int admin;
+    char sid[WS_SID_MAX + 1];
+    long long epoch;
+    char login[40];
+    long long exp_s;
+    char *student_id; /* into strs */
+    char *token;      /* into strs; checked again after a NATS reconnect; never logged */
+    char *strs;       /* owned: student_id, NUL, token, NUL */
+    size_t strs_len;
+};
+
 /* Hands an upgraded socket to the loop (any thread). `extra` (copied) are
  * bytes MHD read past the HTTP request. */
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
@@ -70,7 +124,7 @@ void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
 
 /* Metrics (registered by ws_server_start). */
 extern struct metric ws_metric_open, ws_metric_in, ws_metric_out, ws_metric_dropped,
-    ws_metric_pongs_ignored;
+    ws_metric_pongs_ignored, ws_metric_read_states, ws_metric_mhd_held;
 
 /* ---- upgrade (ws_upgrade.c), HTTP pool threads ---------------------------- */
 
@@ -92,14 +146,20 @@ struct ws_conn {
     uint64_t id;
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
-    wslay_event_context_ptr ctx;
     struct ws_server *srv;
+    struct ws_out *out, *out_tail; /* frames to write, oldest first (ws_frame.c) */
+    size_t out_count;              /* frames queued, control frames included */
+    size_t out_off;                /* bytes of the first frame already written */
+    struct ws_rx *rx;              /* read state, only while a frame is partly read */
+    uint8_t rd_closed;             /* the peer's close read, or reading stopped on an error */
+    uint8_t wr_closed;             /* our close frame is written: nothing more goes out */
+    uint8_t close_queued;          /* a close frame waits in the queue */
     struct ws_sess *sess;
     struct ws_conn *next, *prev;   /* every socket of the server */
     struct ws_conn *snext, *sprev; /* every socket of the session */
     char *extra;                   /* bytes MHD read past the request, fed first */
     size_t extra_len, extra_off;
-    struct ws_claims who;
+    struct ws_who who;
     unsigned armed;         /* epoll events currently armed */
     int ready;              /* snapshot written: events flow */
     json_t *held;           /* events received before the snapshot */
@@ -112,22 +172,16 @@ struct ws_conn {
     int bad_count;
     int64_t bad_window_ms;
     int64_t close_deadline_ms; /* 0 = not closing */
-    int close_pending;         /* close waits for queued messages to leave */
-    uint16_t close_code;
-    char close_reason[64];
-    int reverify;             /* its token is to be checked again (ws_reverify.c) */
-    int reverify_tries;       /* checks that got no answer */
-    long long reverify_at_ms; /* the next check not before (monotonic ms) */
-    int dead;                 /* remove on the next sweep */
-    int dirty;                /* on the server's dirty list */
+    int reverify;              /* its token is to be checked again (ws_reverify.c) */
+    int reverify_tries;        /* checks that got no answer */
+    long long reverify_at_ms;  /* the next check not before (monotonic ms) */
+    int dead;                  /* remove on the next sweep */
+    int dirty;                 /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
 
-/* Builds the wslay context of `c`. Returns 0 or -1. */
-int ws_conn_init(struct ws_conn *c);
-
 /* A new socket of `srv` for the upgraded `fd` (non-blocking, TCP_NODELAY,
- * a bounded send buffer, its wslay context). Takes `extra` (bytes read
+ * a bounded send buffer). Takes `extra` (bytes read
  * past the handshake) in every case; `urh` stays the caller's on failure.
  * Returns NULL on failure. */
 struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
@@ -143,14 +197,33 @@ int ws_conn_tick(struct ws_conn *c, int64_t now_ms, long long wall_s);
 
 /* Does the socket's I/O after epoll said it is ready (or after queueing).
  * Marks c->dead on error or when the close handshake is over. Reading stops
- * while the socket's wslay queue (control frames included: the pong wslay
- * queues for every ping read) is over QW_WS_MAX_QUEUE; a socket still over
- * it after sending what it can is closed 1008 and freed (counted). */
+ * while the socket's queue (control frames included: the pong queued for
+ * every ping read) is over QW_WS_MAX_QUEUE; a socket still over it after
+ * sending what it can is closed 1008 and freed (counted). */
 void ws_conn_io(struct ws_conn *c, int readable);
+
+/* What epoll should wait for: reading until the peer's close, writing
+ * while frames wait (none after our close frame). */
+int ws_conn_want_read(const struct ws_conn *c);
+int ws_conn_want_write(const struct ws_conn *c);
 
 /* Queues `text` (copied) as a text frame; drops the socket (counted) when
  * its queue is over QW_WS_MAX_QUEUE. */
 void ws_conn_send(struct ws_conn *c, const char *text, size_t len);
+
+/* Queues a text frame of `shared` (a reference is taken; NULL = none)
+ * followed by `tail` (copied), like ws_conn_send. */
+void ws_conn_send_parts(struct ws_conn *c, struct ws_shared *shared, const char *tail,
+                        size_t tail_len);
+
+/* A whole message or pong read by ws_frame.c (text, binary or pong
+ * opcode; `data` borrowed). Only queues work. */
+void ws_conn_message(struct ws_conn *c, uint8_t opcode, const uint8_t *data, size_t len);
+
+/* Queues a close frame with `code` (0 = none) and `reason`: ahead of the
+ * data not yet started when `ctrl`, else after every queued message.
+ * Once per socket. */
+void ws_conn_queue_close(struct ws_conn *c, uint16_t code, const char *reason, int ctrl);
 
 /* Queues {"type":"error","code","message"}. */
 void ws_conn_error(struct ws_conn *c, const char *code, const char *message);
@@ -293,10 +366,10 @@ void ws_snapshot_answer(struct ws_conn *c, const json_t *reply, long long gen);
 
 /* One event being written, with its renderings made once. */
 struct ws_rendering {
-    json_t *ev;           /* borrowed */
-    enum quiz_event type; /* parsed from ev */
-    char *student;        /* owned: the event minus results, without its closing '}' */
-    char *admin;          /* owned: the whole event, without its closing '}' */
+    json_t *ev;                /* borrowed */
+    enum quiz_event type;      /* parsed from ev */
+    struct ws_shared *student; /* a reference: the event minus results, without its '}' */
+    struct ws_shared *admin;   /* a reference: the whole event, without its closing '}' */
 };
 
 /* Writes event `r` to socket `c`, rendering the shared parts on first use. */

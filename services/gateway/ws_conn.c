@@ -1,15 +1,16 @@
 /*
- * ws_conn: one upgraded socket and its wslay context (see ws.h). Owns the
- * socket's write queue (inside wslay) and feeds its pings and pongs to its
- * fair-timing state (rtt.c).
+ * ws_conn: one upgraded socket (see ws.h): its timers, its close, what it
+ * does with a message read, and its pings and pongs fed to its fair-timing
+ * state (rtt.c). Its frames on the wire are ws_frame.c's.
  *
- * Loop thread only. The wslay callbacks never block: EAGAIN becomes
- * WSLAY_ERR_WOULDBLOCK; the message callback only queues work. A socket
- * whose queue grows past QW_WS_MAX_QUEUE is dropped, never waited for; the
- * queue counts control frames too (wslay queues a pong for every ping it
- * reads), so reading stops while the queue is over the bound.
+ * Loop thread only; nothing here blocks, and a message read only queues
+ * work. A socket whose queue grows past QW_WS_MAX_QUEUE is dropped, never
+ * waited for; the queue counts control frames too (a pong is queued for
+ * every ping read), so reading stops while the queue is over the bound.
  */
 #include "ws.h"
+
+#include "ws_server.h"
 
 #include "clock.h"
 #include "log.h"
@@ -22,88 +23,57 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-/* 1 when the socket holds more queued messages (control frames included)
+/* 1 when the socket holds more queued frames (control frames included)
  * than QW_WS_MAX_QUEUE. */
 static int over_queue(struct ws_conn *c) {
-    return wslay_event_get_queued_msg_count(c->ctx) > (size_t)ws_server_max_queue(c->srv);
+    return c->out_count > (size_t)ws_server_max_queue(c->srv);
 }
 
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *user) {
-    (void)flags;
-    struct ws_conn *c = user;
-    if (over_queue(c)) {
-        /* what we read could only queue more (a pong a ping): send first */
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off;
-        if (n > len) n = len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
-        return (ssize_t)n;
-    }
-    ssize_t r;
-    do {
-        r = recv(c->fd, buf, len, 0);
-    } while (r < 0 && errno == EINTR);
-    if (r > 0) return r;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+int ws_conn_want_read(const struct ws_conn *c) {
+    return !c->rd_closed;
 }
 
-static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *user) {
-    (void)flags;
-    struct ws_conn *c = user;
-    ssize_t r;
-    do {
-        r = send(c->fd, data, len, MSG_NOSIGNAL);
-    } while (r < 0 && errno == EINTR);
-    if (r >= 0) return r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
+int ws_conn_want_write(const struct ws_conn *c) {
+    return c->out != NULL && !c->wr_closed;
 }
 
-static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                   void *user) {
-    (void)ctx;
-    struct ws_conn *c = user;
+void ws_conn_message(struct ws_conn *c, uint8_t opcode, const uint8_t *data, size_t len) {
     if (c->dead || c->close_deadline_ms) return;
-    switch (arg->opcode) {
+    switch (opcode) {
     case WSLAY_TEXT_FRAME:
         metric_add(&ws_metric_in, 1);
-        handle_client_text(c, arg->msg, arg->msg_length);
+        handle_client_text(c, data, len);
         break;
     case WSLAY_BINARY_FRAME:
         ws_conn_close(c, WSLAY_CODE_UNSUPPORTED_DATA, "binary frames are not accepted");
         break;
     case WSLAY_PONG:
-        if (!rtt_pong(&c->rtt, arg->msg, arg->msg_length, clock_mono_us()))
-            metric_add(&ws_metric_pongs_ignored, 1);
+        if (!rtt_pong(&c->rtt, data, len, clock_mono_us())) metric_add(&ws_metric_pongs_ignored, 1);
         break;
     default:
         break;
     }
 }
 
-int ws_conn_init(struct ws_conn *c) {
-    struct wslay_event_callbacks cb = {
-        .recv_callback = on_recv,
-        .send_callback = on_send,
-        .on_msg_recv_callback = on_msg,
-    };
-    if (wslay_event_context_server_init(&c->ctx, &cb, c) != 0) return -1;
-    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_MSG);
-    return 0;
+void ws_conn_queue_close(struct ws_conn *c, uint16_t code, const char *reason, int ctrl) {
+    if (c->close_queued || c->wr_closed) return;
+    uint8_t body[2 + 123];
+    size_t n = 0;
+    if (code) {
+        size_t rl = strlen(reason);
+        if (rl > sizeof(body) - 2) rl = sizeof(body) - 2;
+        body[0] = (uint8_t)(code >> 8);
+        body[1] = (uint8_t)code;
+        memcpy(body + 2, reason, rl);
+        n = 2 + rl;
+    }
+    int r = ws_frame_queue(c, WSLAY_CONNECTION_CLOSE, NULL, body, n, ctrl);
+    if (r != 0)
+        c->dead = 1;
+    else
+        c->close_queued = 1;
 }
 
 /* Closes `c` (1008) when its queue is still over the bound after sending:
@@ -112,48 +82,43 @@ int ws_conn_init(struct ws_conn *c) {
  * memory returns now, not after a linger the peer controls. */
 static void drop_if_over(struct ws_conn *c) {
     if (c->dead || !over_queue(c)) return;
-    LOG_WARN("ws_dropped_slow", "conn=%llu sid=%s queued=%zu bytes=%zu", (unsigned long long)c->id,
-             c->who.sid, wslay_event_get_queued_msg_count(c->ctx),
-             wslay_event_get_queued_msg_length(c->ctx));
+    LOG_WARN("ws_dropped_slow", "conn=%llu sid=%s queued=%zu", (unsigned long long)c->id,
+             c->who.sid, c->out_count);
     metric_add(&ws_metric_dropped, 1);
-    const char *why = "too many queued frames";
-    if (wslay_event_queue_close(c->ctx, WSLAY_CODE_POLICY_VIOLATION, (const uint8_t *)why,
-                                strlen(why)) == 0)
-        wslay_event_send(c->ctx);
+    ws_conn_queue_close(c, WSLAY_CODE_POLICY_VIOLATION, "too many queued frames", 0);
+    ws_frame_flush(c);
     c->dead = 1;
 }
 
 void ws_conn_io(struct ws_conn *c, int readable) {
     if (c->dead) return;
-    if (readable && wslay_event_want_read(c->ctx) && !over_queue(c)) {
-        if (wslay_event_recv(c->ctx) != 0) {
+    /* bytes MHD read past the handshake are read without waiting for epoll */
+    if ((readable || c->extra) && ws_conn_want_read(c) && !over_queue(c)) {
+        if (ws_frame_read(c) != 0) {
             c->dead = 1;
             return;
         }
     }
-    if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) c->dead = 1;
+    if (ws_conn_want_write(c) && ws_frame_flush(c) != 0) c->dead = 1;
     drop_if_over(c);
-    if (!c->dead && c->close_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
-        c->close_pending = 0;
-        wslay_event_queue_close(c->ctx, c->close_code, (const uint8_t *)c->close_reason,
-                                strlen(c->close_reason));
-        if (wslay_event_send(c->ctx) != 0) c->dead = 1;
-    }
 }
 
 void ws_conn_send(struct ws_conn *c, const char *text, size_t len) {
+    ws_conn_send_parts(c, NULL, text, len);
+}
+
+void ws_conn_send_parts(struct ws_conn *c, struct ws_shared *shared, const char *tail,
+                        size_t tail_len) {
     if (c->dead || c->close_deadline_ms) return;
-    if (wslay_event_get_queued_msg_count(c->ctx) >= (size_t)ws_server_max_queue(c->srv)) {
+    if (c->out_count >= (size_t)ws_server_max_queue(c->srv)) {
         LOG_WARN("ws_dropped_slow", "conn=%llu sid=%s queued=%zu", (unsigned long long)c->id,
-                 c->who.sid, wslay_event_get_queued_msg_count(c->ctx));
+                 c->who.sid, c->out_count);
         metric_add(&ws_metric_dropped, 1);
         c->dead = 1;
         ws_server_dirty(c);
         return;
     }
-    struct wslay_event_msg m = {
-        .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text, .msg_length = len};
-    if (wslay_event_queue_msg(c->ctx, &m) != 0) {
+    if (ws_frame_queue(c, WSLAY_TEXT_FRAME, shared, tail, tail_len, 0) != 0) {
         c->dead = 1;
     } else {
         metric_add(&ws_metric_out, 1);
@@ -171,16 +136,8 @@ void ws_conn_error(struct ws_conn *c, const char *code, const char *message) {
 
 void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
     if (c->dead || c->close_deadline_ms) return;
-    /* wslay sends control frames before queued data: a close queued now
-     * would overtake the messages (e.g. the `error`s) queued before it, so
-     * it waits in close_pending until they have left (ws_conn_io). */
-    if (wslay_event_get_queued_msg_count(c->ctx) > 0) {
-        c->close_pending = 1;
-        c->close_code = code;
-        snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-    } else {
-        wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
-    }
+    /* behind the messages (e.g. the `error`s) queued before it */
+    ws_conn_queue_close(c, code, reason, 0);
     c->close_deadline_ms = clock_mono_ms() + WS_CLOSE_LINGER_MS;
     ws_server_dirty(c);
 }
@@ -188,14 +145,36 @@ void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason) {
 void ws_conn_ping(struct ws_conn *c) {
     if (c->dead || c->close_deadline_ms) return;
     uint8_t nonce[RTT_NONCE_LEN];
-    struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = nonce, .msg_length = sizeof(nonce)};
-    if (rtt_nonce(nonce) != 0 || wslay_event_queue_msg(c->ctx, &m) != 0) {
+    if (rtt_nonce(nonce) != 0 ||
+        ws_frame_queue(c, WSLAY_PING, NULL, nonce, sizeof(nonce), 1) != 0) {
         c->dead = 1;
     } else {
         rtt_sent(&c->rtt, nonce, clock_mono_us());
         c->next_ping_ms = clock_mono_ms() + rtt_next_ping_ms(&c->rtt, ws_server_ping_ms(c->srv));
     }
     ws_server_dirty(c);
+}
+
+/* libmicrohttpd keeps an upgraded connection (its struct and its
+ * QW_HTTP_CONN_MEMORY_KB pool) until told the socket is done with. The
+ * socket gets a descriptor of its own, MHD's descriptor number is pointed
+ * at the server's placeholder socket (an unconnected one), and MHD is told
+ * to close: it frees the connection, and its shutdown() and close() reach
+ * only the placeholder. MHD holds a suspended upgraded connection outside
+ * its epoll set, so nothing of it watches our socket any more. Without a
+ * spare descriptor, MHD's connection is simply kept. */
+static void release_mhd(struct ws_conn *c) {
+    int placeholder = ws_server_placeholder_fd(c->srv);
+    if (placeholder < 0) return;
+    int mine = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+    if (mine < 0) return;
+    if (dup3(placeholder, c->fd, O_CLOEXEC) < 0) {
+        close(mine);
+        return;
+    }
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    c->urh = NULL;
+    c->fd = mine;
 }
 
 struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
@@ -210,9 +189,24 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     c->fd = fd;
     c->urh = urh;
     c->srv = srv;
-    c->who = *who;
     c->extra = extra;
     c->extra_len = extra_len;
+    c->who.admin = who->admin;
+    memcpy(c->who.sid, who->sid, sizeof(c->who.sid));
+    c->who.epoch = who->epoch;
+    memcpy(c->who.login, who->login, sizeof(c->who.login));
+    c->who.exp_s = who->exp_s;
+    size_t id_len = strnlen(who->student_id, sizeof(who->student_id) - 1);
+    size_t tok_len = strnlen(who->token, sizeof(who->token) - 1);
+    c->who.strs_len = id_len + tok_len + 2;
+    c->who.strs = malloc(c->who.strs_len);
+    if (!c->who.strs) goto fail;
+    memcpy(c->who.strs, who->student_id, id_len);
+    c->who.strs[id_len] = '\0';
+    memcpy(c->who.strs + id_len + 1, who->token, tok_len);
+    c->who.strs[id_len + 1 + tok_len] = '\0';
+    c->who.student_id = c->who.strs;
+    c->who.token = c->who.strs + id_len + 1;
     rtt_init(&c->rtt, clock_mono_us());
     int fl = fcntl(c->fd, F_GETFL);
     if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) goto fail;
@@ -221,21 +215,28 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     /* the kernel's share of a socket's memory is bounded too (see ws.h) */
     int sndbuf = WS_SNDBUF;
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-    if (ws_conn_init(c) != 0) goto fail;
+    release_mhd(c);
+    if (c->urh) metric_add(&ws_metric_mhd_held, 1);
     return c;
 fail:
-    c->urh = NULL; /* the caller still holds it */
+    c->urh = NULL; /* the caller still holds it, and the descriptor */
+    c->fd = -1;
     ws_conn_free(c);
     return NULL;
 }
 
 void ws_conn_free(struct ws_conn *c) {
     if (!c) return;
-    if (c->urh) MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-    if (c->ctx) wslay_event_context_free(c->ctx);
+    if (c->urh) {
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+        metric_add(&ws_metric_mhd_held, -1);
+    } else if (c->fd >= 0)
+        close(c->fd); /* released from MHD: ours */
+    ws_frame_clear(c);
     json_decref(c->held);
     free(c->extra);
-    explicit_bzero(c->who.token, sizeof(c->who.token));
+    if (c->who.strs) explicit_bzero(c->who.strs, c->who.strs_len);
+    free(c->who.strs);
     free(c);
 }
 

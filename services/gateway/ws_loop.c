@@ -2,7 +2,7 @@
  * ws_loop: the gateway's one WebSocket thread. It waits on epoll (every
  * socket plus the inbox's eventfd) at most TICK_MS, handles what the inbox
  * brought (new sockets, events, replies, resyncs, revoked logins), runs
- * each socket's wslay I/O, ticks (request deadlines, pings, expiries), and
+ * each socket's I/O (ws_frame.c), ticks (request deadlines, pings, expiries), and
  * before every wait flushes, re-arms or frees the sockets it touched. It
  * never blocks on anything but epoll_wait. At shutdown it closes every
  * socket with 1001 and lingers WS_CLOSE_LINGER_MS for the closes.
@@ -55,11 +55,10 @@ static void conn_adopt(struct ws_server *srv, struct item *it) {
     return;
 fail:
     LOG_WARN("ws_adopt_failed", "errno=%d", errno);
-    if (c) {
-        c->urh = NULL; /* closed below, once */
-        ws_conn_free(c);
-    }
-    MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (c)
+        ws_conn_free(c); /* the socket is c's (MHD's handle, or released from it) */
+    else
+        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 /* Loop: frees a socket that is dead. */
@@ -84,13 +83,12 @@ static void sweep(struct ws_server *srv) {
         srv->dirty = c->dirty_next;
         c->dirty = 0;
         if (!c->dead) ws_conn_io(c, 0);
-        if (!c->dead && rtt_question_unwritten(&c->rtt) &&
-            wslay_event_get_queued_msg_count(c->ctx) == 0)
+        if (!c->dead && rtt_question_unwritten(&c->rtt) && c->out_count == 0)
             rtt_question_written(&c->rtt, clock_mono_us());
         unsigned want = 0;
         if (!c->dead) {
-            if (wslay_event_want_read(c->ctx)) want |= EPOLLIN;
-            if (wslay_event_want_write(c->ctx)) want |= EPOLLOUT;
+            if (ws_conn_want_read(c)) want |= EPOLLIN;
+            if (ws_conn_want_write(c)) want |= EPOLLOUT;
             if (!want) c->dead = 1;
         }
         if (c->dead) {

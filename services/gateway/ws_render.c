@@ -1,8 +1,9 @@
 /*
  * ws_render: how one event is written to one socket. The parts every
  * student gets (the event minus `results` and the console's `student_id`)
- * and what the instructor gets are rendered once per event; each socket
- * adds a small tail of its own (remaining_ms at send time, my_choice,
+ * and what the instructor gets are rendered once per event and shared,
+ * not copied, by every socket's queued frame; each socket adds a small
+ * tail of its own (remaining_ms at send time, my_choice,
  * points, score, rank from `results`). Nobody sees another's points.
  * A question_open carries `time_factors` (the few students with extra
  * time); nobody but the console sees that map, and a student in it gets a
@@ -19,16 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The compact JSON of `j` without its closing brace (malloc'd). */
-static char *open_text(const json_t *j) {
+/* The compact JSON of `j` without its closing brace, shared by every
+ * socket it is written to (one reference, the rendering's). */
+static struct ws_shared *open_text(const json_t *j) {
     char *s = json_dumps(j, JSON_COMPACT);
     size_t n = s ? strlen(s) : 0;
-    if (n < 2 || s[n - 1] != '}') {
-        free(s);
-        return NULL;
-    }
-    s[n - 1] = '\0';
-    return s;
+    struct ws_shared *out = n >= 2 && s[n - 1] == '}' ? ws_shared_new(s, n - 1) : NULL;
+    free(s);
+    return out;
 }
 
 int64_t ws_remaining_ms(const json_t *obj) {
@@ -57,21 +56,15 @@ static void deliver_own_time(struct ws_conn *c, const json_t *ev, int pct) {
     json_decref(copy);
 }
 
-/* Sends prefix + tail, where tail closes the object. */
-static void send_parts(struct ws_conn *c, const char *prefix, const char *tail) {
-    if (!prefix) return;
-    size_t a = strlen(prefix), b = strlen(tail);
-    char *buf = malloc(a + b + 1);
-    if (!buf) return;
-    memcpy(buf, prefix, a);
-    memcpy(buf + a, tail, b + 1);
-    ws_conn_send(c, buf, a + b);
-    free(buf);
+/* Queues prefix + tail (tail closes the object): the prefix is not copied,
+ * the socket's frame holds a reference to it. */
+static void send_parts(struct ws_conn *c, struct ws_shared *prefix, const char *tail) {
+    if (prefix) ws_conn_send_parts(c, prefix, tail, strlen(tail));
 }
 
 void ws_rendering_free(struct ws_rendering *r) {
-    free(r->student);
-    free(r->admin);
+    ws_shared_unref(r->student);
+    ws_shared_unref(r->admin);
 }
 
 void ws_render_deliver(struct ws_conn *c, struct ws_rendering *r) {

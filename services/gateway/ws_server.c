@@ -35,6 +35,11 @@ struct metric ws_metric_in = {"qw_ws_messages_in_total", "WebSocket text message
 struct metric ws_metric_out = {"qw_ws_messages_out_total", "WebSocket text messages queued", 0, 0};
 struct metric ws_metric_dropped = {"qw_ws_dropped_slow_total",
                                    "sockets dropped because their write queue overflowed", 0, 0};
+struct metric ws_metric_read_states = {
+    "qw_ws_read_states",
+    "frame read states allocated (a socket borrows one only while a frame is partly read)", 1, 0};
+struct metric ws_metric_mhd_held = {
+    "qw_ws_mhd_held", "sockets still holding libmicrohttpd's connection (not released)", 1, 0};
 struct metric ws_metric_pongs_ignored = {
     "qw_ws_pongs_ignored_total", "pongs that echoed no outstanding ping (unsolicited, forged)", 0,
     0};
@@ -53,6 +58,12 @@ int64_t ws_server_rtt_cap_ms(struct ws_server *srv) {
 }
 struct ws_sess **ws_server_sessions(struct ws_server *srv) {
     return &srv->sessions;
+}
+struct ws_rx **ws_server_spare_rx(struct ws_server *srv) {
+    return &srv->spare_rx;
+}
+int ws_server_placeholder_fd(struct ws_server *srv) {
+    return srv->placeholder_fd;
 }
 
 /* Appends `it` (taken) to the inbox; `lock` held. */
@@ -188,6 +199,8 @@ int ws_server_start(struct gateway *gw) {
     if (!srv) return -1;
     srv->gw = gw;
     srv->epfd = srv->evfd = -1;
+    /* without it every socket keeps MHD's connection: more memory, still correct */
+    srv->placeholder_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
     srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
@@ -198,6 +211,8 @@ int ws_server_start(struct gateway *gw) {
     metrics_register(&ws_metric_out);
     metrics_register(&ws_metric_dropped);
     metrics_register(&ws_metric_pongs_ignored);
+    metrics_register(&ws_metric_read_states);
+    metrics_register(&ws_metric_mhd_held);
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
     srv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (srv->epfd < 0 || srv->evfd < 0) goto fail;
@@ -267,6 +282,8 @@ void ws_server_free(struct gateway *gw) {
     if (!srv) return;
     if (srv->epfd >= 0) close(srv->epfd);
     if (srv->evfd >= 0) close(srv->evfd);
+    if (srv->placeholder_fd >= 0) close(srv->placeholder_fd);
+    ws_frame_rx_free(srv->spare_rx);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
     gw->ws = NULL;

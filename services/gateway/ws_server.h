@@ -50,7 +50,15 @@ struct ws_server {
     int max_queue;
     int64_t ping_ms;
     int64_t rtt_cap_ms;
+    struct ws_rx *spare_rx; /* the read state a socket borrows while it reads (ws_frame.c) */
+    int placeholder_fd;     /* an unconnected socket MHD closes in our sockets' stead (ws_conn.c) */
 };
+
+/* The placeholder socket (-1 when there is none). */
+int ws_server_placeholder_fd(struct ws_server *srv);
+
+/* The server's spare read state (NULL when lent out or not made yet). */
+struct ws_rx **ws_server_spare_rx(struct ws_server *srv);
 
 /* ws_loop.c: the loop thread's body (arg: the server). */
 void *ws_loop_run(void *arg);
