@@ -224,7 +224,7 @@ test('an instructor and three students play a two-question quiz to the podium in
   assert.ok(s1q1, 'the points of a right answer');
   assert.match(await s1.textContent('#r-answer'), /Right answer: B — Mars/);
   await s1.locator('#live', { hasText: 'The right answer was B' }).waitFor();
-  await host.locator('#live', { hasText: 'Closed. Right answer: B' }).waitFor();
+  await host.locator('#live', { hasText: 'The right answer is B' }).waitFor();
   await s2.locator('#view-reveal').waitFor({ state: 'visible' });
   assert.equal(await s2.textContent('#r-title'), 'Not this time');
   assert.match(await s2.textContent('#r-points'), /You answered A\. 0 points/);
