@@ -80,13 +80,16 @@ test('the console gives one student double time; their timer, deadline and point
   const phone = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
   const slow = await openJoin(await browser.newContext(phone), code, 's-slow', 'Sam');
   const quick = await openJoin(await browser.newContext(phone), code, 's-quick', 'Kim');
+  // Ada answers at once: her submitted screen stays up until Kim's time is
+  // out, so it is audited there (Sam's lasts only until the close it causes)
+  const ready = await openJoin(await browser.newContext(phone), code, 's-ready', 'Ada');
   await audit(slow.page, 'student: join');
-  for (const s of [slow, quick]) {
+  for (const s of [slow, quick, ready]) {
     await s.page.click('#join-button');
     await s.page.locator('#view-lobby').waitFor({ state: 'visible' });
   }
   await audit(slow.page, 'student: lobby');
-  await host.locator('#lobby-count', { hasText: '2' }).waitFor();
+  await host.locator('#lobby-count', { hasText: '3' }).waitFor();
 
   // double time for Sam from the player list; the console marks it
   const item = host.locator('#lobby-names li[data-student-id="s-slow"]');
@@ -112,7 +115,11 @@ test('the console gives one student double time; their timer, deadline and point
   assert.ok(ts - tq >= 9 && ts - tq <= 11, `timers ${ts} and ${tq}: 10 s apart`);
   assert.equal(await slow.page.textContent('#q-progress'), 'Question 1 of 1 · 2× time');
   assert.equal(await quick.page.textContent('#q-progress'), 'Question 1 of 1');
+  await ready.page.locator('#view-question').waitFor({ state: 'visible' });
+  await ready.page.click('#answers button[data-choice="B"]');
+  await ready.page.locator('#q-status', { hasText: 'Answer B locked in' }).waitFor();
   await audit(slow.page, 'student: question');
+  await audit(ready.page, 'student: submitted');
   await audit(host, 'console: question');
   await shot(slow.page, 'student-extra-time');
 
@@ -125,8 +132,9 @@ test('the console gives one student double time; their timer, deadline and point
   assert.equal(await host.locator('#stage-question').isVisible(), true, 'the question is still open for Sam');
   await host.locator('#hq-extra').waitFor({ state: 'visible' });
   await slow.page.click('#answers button[data-choice="B"]');
-  await slow.page.locator('#q-status', { hasText: 'Answer B locked in' }).waitFor();
-  await audit(slow.page, 'student: submitted');
+  // Sam's answer closes the question at once (the hold ends), so his
+  // status may already be hidden behind the reveal: its text is the proof
+  await slow.page.locator('#q-status', { hasText: 'Answer B locked in' }).waitFor({ state: 'attached' });
 
   // it closes once Sam answered: Sam is scored on 20 s, Kim gets nothing
   for (const s of [slow, quick]) await s.page.locator('#view-reveal').waitFor({ state: 'visible', timeout: 10000 });
