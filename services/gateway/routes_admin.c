@@ -59,18 +59,31 @@ static enum MHD_Result admin_logout(struct http_req *r) {
     return ret;
 }
 
-/* Checks the admin token, sends `req` (stolen) to `subject` and passes the
- * reply on. */
-static enum MHD_Result forward(struct http_req *r, const char *subject, json_t *req) {
-    enum MHD_Result ret;
-    json_t *claims = http_require_admin(r, &ret);
+/* Checks the admin token and sends `req` (stolen) to `subject`. Returns
+ * the ok reply (caller owns), or NULL once the answer is queued in *ret:
+ * 401 without the token, else the daemon's error (or 503) passed on. */
+static json_t *admin_request(struct http_req *r, const char *subject, json_t *req,
+                             enum MHD_Result *ret) {
+    json_t *claims = http_require_admin(r, ret);
     if (!claims) {
         json_decref(req);
-        return ret;
+        return NULL;
     }
     json_decref(claims);
     json_t *reply = http_bus(r, subject, req);
     json_decref(req);
+    if (reply_is_ok(reply)) return reply;
+    *ret = http_from_reply(r, reply, 200);
+    json_decref(reply);
+    return NULL;
+}
+
+/* Checks the admin token, sends `req` (stolen) to `subject` and passes the
+ * reply on. */
+static enum MHD_Result forward(struct http_req *r, const char *subject, json_t *req) {
+    enum MHD_Result ret;
+    json_t *reply = admin_request(r, subject, req, &ret);
+    if (!reply) return ret;
     ret = http_from_reply(r, reply, 200);
     json_decref(reply);
     return ret;
@@ -78,16 +91,17 @@ static enum MHD_Result forward(struct http_req *r, const char *subject, json_t *
 
 /* Like forward() for a JSON body: the token is checked before the body is
  * even parsed, so a caller without one learns nothing about its input. With
- * a sid (the routes of one session: the path's), it replaces any in the
- * body. */
-static enum MHD_Result forward_body(struct http_req *r, const char *subject, const char *sid) {
+ * a `key` (the path's sid for the routes of one session, the path's quiz_id
+ * for a PUT of a quiz), the path's `value` replaces any in the body. */
+static enum MHD_Result forward_body(struct http_req *r, const char *subject, const char *key,
+                                    const char *value) {
     enum MHD_Result ret;
     json_t *claims = http_require_admin(r, &ret);
     if (!claims) return ret;
     json_decref(claims);
     json_t *body = http_body_json(r, &ret);
     if (!body) return ret;
-    if (sid) json_object_set_new(body, "sid", json_string(sid));
+    if (key) json_object_set_new(body, key, json_string(value));
     json_t *reply = http_bus(r, subject, body);
     json_decref(body);
     ret = http_from_reply(r, reply, 200);
@@ -96,7 +110,7 @@ static enum MHD_Result forward_body(struct http_req *r, const char *subject, con
 }
 
 static enum MHD_Result quiz_create(struct http_req *r) {
-    return forward_body(r, SUBJ_QUIZ_CREATE, NULL);
+    return forward_body(r, SUBJ_QUIZ_CREATE, NULL, NULL);
 }
 static enum MHD_Result quiz_list(struct http_req *r) {
     return forward(r, SUBJ_QUIZ_LIST, json_object());
@@ -117,27 +131,16 @@ static enum MHD_Result quiz_delete(struct http_req *r) {
     return forward(r, SUBJ_QUIZ_DELETE, quiz_ref(r));
 }
 static enum MHD_Result quiz_validate(struct http_req *r) {
-    return forward_body(r, SUBJ_QUIZ_VALIDATE, NULL);
+    return forward_body(r, SUBJ_QUIZ_VALIDATE, NULL, NULL);
 }
 
 /* PUT: the pool in the body, the quiz named by the path (any quiz_id in the
  * body, e.g. from an export, is replaced by it). */
 static enum MHD_Result quiz_put(struct http_req *r) {
-    enum MHD_Result ret;
-    json_t *claims = http_require_admin(r, &ret);
-    if (!claims) return ret;
-    json_decref(claims);
-    json_t *body = http_body_json(r, &ret);
-    if (!body) return ret;
-    json_object_set_new(body, "quiz_id", json_string(r->params[0]));
-    json_t *reply = http_bus(r, SUBJ_QUIZ_PUT, body);
-    json_decref(body);
-    ret = http_from_reply(r, reply, 200);
-    json_decref(reply);
-    return ret;
+    return forward_body(r, SUBJ_QUIZ_PUT, "quiz_id", r->params[0]);
 }
 static enum MHD_Result session_create(struct http_req *r) {
-    return forward_body(r, SUBJ_SESSION_CREATE, NULL);
+    return forward_body(r, SUBJ_SESSION_CREATE, NULL, NULL);
 }
 static enum MHD_Result session_list(struct http_req *r) {
     return forward(r, SUBJ_SESSION_LIST, json_object());
@@ -175,13 +178,13 @@ static enum MHD_Result lobby_unlock(struct http_req *r) {
     return forward(r, SUBJ_LOBBY_LOCK, json_pack("{s:s,s:b}", "sid", r->params[0], "locked", 0));
 }
 static enum MHD_Result lobby_two_step(struct http_req *r) {
-    return forward_body(r, SUBJ_LOBBY_TWO_STEP, r->params[0]);
+    return forward_body(r, SUBJ_LOBBY_TWO_STEP, "sid", r->params[0]);
 }
 static enum MHD_Result lobby_remove(struct http_req *r) {
-    return forward_body(r, SUBJ_LOBBY_REMOVE, r->params[0]);
+    return forward_body(r, SUBJ_LOBBY_REMOVE, "sid", r->params[0]);
 }
 static enum MHD_Result time_factor(struct http_req *r) {
-    return forward_body(r, SUBJ_TIME_FACTOR, r->params[0]);
+    return forward_body(r, SUBJ_TIME_FACTOR, "sid", r->params[0]);
 }
 static enum MHD_Result lobby_shapes(struct http_req *r) {
     http_add_header(r, "Cache-Control", "no-store");
@@ -326,29 +329,34 @@ static void report_csv(json_t *res, struct buf *b) {
     }
 }
 
+/* Sends the built file `b` (freed here) as an attachment named by the
+ * Content-Disposition value `disp`, never cached; 500 when building it
+ * failed. */
+static enum MHD_Result send_attachment(struct http_req *r, struct buf *b, const char *type,
+                                       const char *disp) {
+    enum MHD_Result ret;
+    if (b->failed) {
+        ret = http_error(r, 500, "internal", "the file could not be built");
+    } else {
+        http_add_header(r, "Content-Disposition", disp);
+        http_add_header(r, "Cache-Control", "no-store");
+        ret = http_bytes(r, 200, type, b->data ? b->data : "", b->len);
+    }
+    free(b->data);
+    return ret;
+}
+
 /* Answers GET .../<name>.csv: the results object from scoring rendered by
  * `render` as an attachment quizwire-<sid>-<name>.csv. */
 static enum MHD_Result csv_route(struct http_req *r, void (*render)(json_t *, struct buf *),
                                  const char *name) {
     enum MHD_Result ret;
-    json_t *claims = http_require_admin(r, &ret);
-    if (!claims) return ret;
-    json_decref(claims);
-    json_t *req = json_pack("{s:s}", "sid", r->params[0]);
-    json_t *reply = http_bus(r, SUBJ_SCORING_RESULTS, req);
-    json_decref(req);
-    if (!reply_is_ok(reply)) {
-        ret = http_from_reply(r, reply, 200);
-        json_decref(reply);
-        return ret;
-    }
+    json_t *reply =
+        admin_request(r, SUBJ_SCORING_RESULTS, json_pack("{s:s}", "sid", r->params[0]), &ret);
+    if (!reply) return ret;
     struct buf b = {0};
     render(reply, &b);
     json_decref(reply);
-    if (b.failed) {
-        free(b.data);
-        return http_error(r, 500, "internal", "the CSV could not be built");
-    }
     /* the file name keeps only safe characters of the sid */
     char safe[65], disp[160];
     size_t k = 0;
@@ -358,11 +366,7 @@ static enum MHD_Result csv_route(struct http_req *r, void (*render)(json_t *, st
             safe[k++] = *p;
     safe[k] = '\0';
     snprintf(disp, sizeof(disp), "attachment; filename=\"quizwire-%s-%s.csv\"", safe, name);
-    http_add_header(r, "Content-Disposition", disp);
-    http_add_header(r, "Cache-Control", "no-store");
-    ret = http_bytes(r, 200, "text/csv; charset=utf-8", b.data ? b.data : "", b.len);
-    free(b.data);
-    return ret;
+    return send_attachment(r, &b, "text/csv; charset=utf-8", disp);
 }
 
 static enum MHD_Result results_csv_route(struct http_req *r) {
@@ -422,17 +426,8 @@ static void quiz_csv(json_t *quiz, struct buf *b) {
  * and questions, ready to upload or PUT again). */
 static enum MHD_Result quiz_export(struct http_req *r, int as_csv) {
     enum MHD_Result ret;
-    json_t *claims = http_require_admin(r, &ret);
-    if (!claims) return ret;
-    json_decref(claims);
-    json_t *req = quiz_ref(r);
-    json_t *reply = http_bus(r, SUBJ_QUIZ_GET, req);
-    json_decref(req);
-    if (!reply_is_ok(reply)) {
-        ret = http_from_reply(r, reply, 200);
-        json_decref(reply);
-        return ret;
-    }
+    json_t *reply = admin_request(r, SUBJ_QUIZ_GET, quiz_ref(r), &ret);
+    if (!reply) return ret;
     struct buf b = {0};
     if (as_csv) {
         quiz_csv(reply, &b);
@@ -450,16 +445,8 @@ static enum MHD_Result quiz_export(struct http_req *r, int as_csv) {
              (long long)json_integer_value(json_object_get(reply, "quiz_id")),
              as_csv ? "csv" : "json");
     json_decref(reply);
-    if (b.failed) {
-        free(b.data);
-        return http_error(r, 500, "internal", "the file could not be built");
-    }
-    http_add_header(r, "Content-Disposition", disp);
-    http_add_header(r, "Cache-Control", "no-store");
-    ret = http_bytes(r, 200, as_csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8",
-                     b.data ? b.data : "", b.len);
-    free(b.data);
-    return ret;
+    return send_attachment(
+        r, &b, as_csv ? "text/csv; charset=utf-8" : "application/json; charset=utf-8", disp);
 }
 
 static enum MHD_Result quiz_export_csv(struct http_req *r) {

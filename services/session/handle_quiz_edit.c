@@ -19,20 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The quiz id of the request ("quiz_id": digits from the path, or a JSON
- * integer) as decimal text into buf; -1 when it is not one. */
-static int quiz_id_of(json_t *req, char *buf, size_t n) {
-    json_t *v = json_object_get(req, "quiz_id");
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-        return 0;
-    }
-    const char *s = json_string_value(v);
-    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s)) return -1;
-    snprintf(buf, n, "%s", s);
-    return 0;
-}
-
 static json_t *bad_id(void) {
     return reply_error(404, "unknown_quiz", "there is no such quiz");
 }
@@ -44,7 +30,7 @@ static json_t *db_down(void) {
 json_t *handle_quiz_get(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     char qid[32];
-    if (quiz_id_of(req, qid, sizeof(qid)) != 0) return bad_id();
+    if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0) return bad_id();
     /* every column of a question but its keys, nulls left out: the pool
      * JSON as it was stored, whatever fields the questions table has */
     PGresult *r =
@@ -108,7 +94,7 @@ json_t *handle_quiz_put(void *ctx, struct db *db, json_t *req) {
     char *text = NULL;
     PGresult *r = NULL;
     struct db_tx tx = {0};
-    if (quiz_id_of(req, qid, sizeof(qid)) != 0) {
+    if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0) {
         reply = bad_id();
         goto cleanup;
     }
@@ -195,7 +181,7 @@ cleanup:
 json_t *handle_quiz_duplicate(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     char qid[32];
-    if (quiz_id_of(req, qid, sizeof(qid)) != 0) return bad_id();
+    if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0) return bad_id();
     /* one statement: the copy and its questions (every column) commit
      * together; the title gains " (copy)" while it stays within 200 bytes */
     PGresult *r = db_exec(
@@ -227,7 +213,7 @@ json_t *handle_quiz_duplicate(void *ctx, struct db *db, json_t *req) {
 json_t *handle_quiz_delete(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     char qid[32];
-    if (quiz_id_of(req, qid, sizeof(qid)) != 0) return bad_id();
+    if (quiz_id_text(json_object_get(req, "quiz_id"), qid, sizeof(qid)) != 0) return bad_id();
     /* hides every version of the quiz; the rows stay for the results of
      * the sessions that played them */
     PGresult *r = db_exec(db,

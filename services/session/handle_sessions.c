@@ -60,8 +60,7 @@ json_t *session_state_read(struct db *db, const char *sid, int with_timing, int 
     return o;
 }
 
-/* quiz_id as decimal text from a JSON integer or digit string. */
-static int quiz_id_text(json_t *v, char *buf, size_t n) {
+int quiz_id_text(json_t *v, char *buf, size_t n) {
     if (json_is_integer(v) && json_integer_value(v) > 0) {
         snprintf(buf, n, "%lld", (long long)json_integer_value(v));
         return 0;

@@ -42,6 +42,9 @@ json_t *handle_quiz_delete(void *ctx, struct db *db, json_t *req);
 json_t *handle_quiz_validate(void *ctx, struct db *db, json_t *req);
 
 /* handle_sessions.c: session rows. */
+/* A quiz id (a JSON integer > 0, or a string of 1..18 digits: the path's)
+ * as decimal text into buf; -1 when it is not one. */
+int quiz_id_text(json_t *v, char *buf, size_t n);
 json_t *handle_session_create(void *ctx, struct db *db, json_t *req);
 /* The <state> object of one session (new reference), with `seq` and the
  * question's timing when `with_timing` (command replies); NULL when there
