@@ -62,19 +62,22 @@ static json_t *check_images_stored(struct db *db, const char *pool, int *db_fail
     return err;
 }
 
-json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out) {
+json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out,
+                          char **text) {
     struct quiz_pool_error err;
     *out = NULL;
+    *text = NULL;
     if (quiz_pool_check(pool, title, out, &err) != 0) return pool_refusal(&err);
-    char *text = json_dumps(*out, JSON_COMPACT);
-    int db_failed = !text;
-    json_t *reply = text ? check_images_stored(db, text, &db_failed) : NULL;
-    free(text);
+    *text = json_dumps(*out, JSON_COMPACT);
+    int db_failed = !*text;
+    json_t *reply = *text ? check_images_stored(db, *text, &db_failed) : NULL;
     if (!reply && db_failed)
         reply = reply_error(503, "db_unavailable", "the pool could not be checked; try again");
     if (reply) {
         json_decref(*out);
         *out = NULL;
+        free(*text);
+        *text = NULL;
     }
     return reply;
 }
@@ -85,10 +88,8 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req) {
     json_t *norm = NULL, *reply = NULL;
     char *text = NULL;
     PGresult *r = NULL;
-    reply = pool_check_stored(db, req, &title, &norm);
+    reply = pool_check_stored(db, req, &title, &norm, &text);
     if (reply) goto cleanup;
-    text = json_dumps(norm, JSON_COMPACT);
-    if (!text) goto cleanup;
     char count[16];
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     const char *p[] = {title, count, text};

@@ -98,10 +98,8 @@ json_t *handle_quiz_put(void *ctx, struct db *db, json_t *req) {
         reply = bad_id();
         goto cleanup;
     }
-    reply = pool_check_stored(db, req, &title, &norm);
+    reply = pool_check_stored(db, req, &title, &norm, &text);
     if (reply) goto cleanup;
-    text = json_dumps(norm, JSON_COMPACT);
-    if (!text) goto cleanup;
     snprintf(count, sizeof(count), "%zu", json_array_size(norm));
     if (db_tx_begin(db, &tx) != 0) {
         reply = db_down();
@@ -237,10 +235,12 @@ json_t *handle_quiz_validate(void *ctx, struct db *db, json_t *req) {
     (void)db;
     const char *title = NULL;
     json_t *norm = NULL;
-    json_t *reply = pool_check_stored(db, req, &title, &norm);
+    char *text = NULL;
+    json_t *reply = pool_check_stored(db, req, &title, &norm, &text);
     if (!reply)
         reply = json_pack("{s:b,s:s,s:I}", "ok", 1, "title", title, "question_count",
                           (json_int_t)json_array_size(norm));
+    free(text);
     json_decref(norm);
     return reply;
 }

@@ -26,11 +26,13 @@ json_t *handle_quiz_create(void *ctx, struct db *db, json_t *req);
 json_t *handle_quiz_list(void *ctx, struct db *db, json_t *req);
 /* Checks a pool (borrowed) with quiz_pool_check (shared/quiz_json.c, the
  * one validation) and that every picture it names is stored. Returns NULL
- * with *out its normalised question list (caller owns) and *title its title
+ * with *out its normalised question list (caller owns), *text that list as
+ * compact JSON (caller frees; it is what gets stored) and *title its title
  * (borrowed from `pool`, or a constant), or the reply (caller owns): 400
  * invalid_pool with `question` (1-based, absent for the pool itself) and
- * `field`, or 503; *out is NULL then. */
-json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out);
+ * `field`, or 503; *out and *text are NULL then. */
+json_t *pool_check_stored(struct db *db, json_t *pool, const char **title, json_t **out,
+                          char **text);
 
 /* handle_quiz_edit.c: the console's editor: one quiz's pool, replace (a
  * played version is kept and a new one stored), duplicate, delete (hidden),
