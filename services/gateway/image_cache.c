@@ -4,31 +4,48 @@
  * ones being fetched; a lookup walks it (a quiz has tens of pictures, and a
  * kept one moves to the front, so the walk is short). A picture is freed
  * when it has left the list and its last holder released it, so an
- * eviction never pulls bytes from under a reply being written.
+ * eviction never pulls bytes from under a reply being written. Ids found
+ * missing sit in a small ring (the oldest overwritten), each until its
+ * time is up.
  */
 #include "image_cache.h"
 
+#include "clock.h"
+
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { BLOB_PENDING, BLOB_READY, BLOB_GONE };
+
+#define MISS_SLOTS 256 /* ids remembered as missing */
+
+struct miss {
+    char id[65];
+    long long until_ms; /* monotonic; 0 = free */
+};
 
 struct image_cache {
     pthread_mutex_t lock;
     pthread_cond_t done; /* a fetch finished */
     struct image_blob *head, *tail;
     size_t bytes, count, max_bytes;
+    long long miss_ttl_ms;
+    struct miss misses[MISS_SLOTS];
+    unsigned next_miss; /* the ring's slot written next */
     image_fetch_fn fetch;
     void *ctx;
 };
 
-struct image_cache *image_cache_new(size_t max_bytes, image_fetch_fn fetch, void *ctx) {
+struct image_cache *image_cache_new(size_t max_bytes, long long miss_ttl_ms, image_fetch_fn fetch,
+                                    void *ctx) {
     struct image_cache *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->done, NULL);
     c->max_bytes = max_bytes;
+    c->miss_ttl_ms = miss_ttl_ms;
     c->fetch = fetch;
     c->ctx = ctx;
     return c;
@@ -78,6 +95,20 @@ static void evict(struct image_cache *c) {
     }
 }
 
+/* True when `id` was found missing less than miss_ttl_ms ago. Under the
+ * lock. */
+static int known_missing(struct image_cache *c, const char *id, long long now) {
+    for (int i = 0; i < MISS_SLOTS; i++)
+        if (c->misses[i].until_ms > now && strcmp(c->misses[i].id, id) == 0) return 1;
+    return 0;
+}
+
+static void remember_missing(struct image_cache *c, const char *id, long long now) {
+    struct miss *m = &c->misses[c->next_miss++ % MISS_SLOTS];
+    snprintf(m->id, sizeof(m->id), "%s", id);
+    m->until_ms = now + c->miss_ttl_ms;
+}
+
 void image_cache_free(struct image_cache *c) {
     if (!c) return;
     while (c->head) {
@@ -112,6 +143,10 @@ enum image_fetch_result image_cache_get(struct image_cache *c, const char *id,
         res = b->result;
         goto done;
     }
+    if (known_missing(c, id, clock_mono_ms())) { /* nothing fetched, nothing held */
+        pthread_mutex_unlock(&c->lock);
+        return IMAGE_NOT_FOUND;
+    }
     b = calloc(1, sizeof(*b));
     if (!b) {
         pthread_mutex_unlock(&c->lock);
@@ -130,8 +165,10 @@ enum image_fetch_result image_cache_get(struct image_cache *c, const char *id,
         b->state = BLOB_READY;
         c->bytes += b->len;
         evict(c);
-    } else {
-        unlink_blob(c, b); /* not kept: the next request asks again */
+    } else { /* not kept: the next request asks again, or, when it was
+              * not found, the first after miss_ttl_ms does */
+        unlink_blob(c, b);
+        if (res == IMAGE_NOT_FOUND) remember_missing(c, id, clock_mono_ms());
     }
     pthread_cond_broadcast(&c->done);
 done:

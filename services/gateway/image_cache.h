@@ -4,7 +4,9 @@
  * it is fetched once over NATS and kept until memory runs short (least
  * recently used dropped first, bounded by QW_IMAGE_CACHE_MB). Concurrent
  * misses of one id share one fetch: the first asks, the others wait for
- * its answer. Any HTTP pool thread may call it; one lock guards it.
+ * its answer. An id found missing is remembered for a while, so a script
+ * asking for it again and again costs no fetch. Any HTTP pool thread may
+ * call it; one lock guards it.
  */
 #ifndef QW_IMAGE_CACHE_H
 #define QW_IMAGE_CACHE_H
@@ -33,8 +35,10 @@ enum image_fetch_result { IMAGE_FOUND, IMAGE_NOT_FOUND, IMAGE_UNAVAILABLE };
 typedef enum image_fetch_result (*image_fetch_fn)(void *ctx, const char *id,
                                                   struct image_blob *blob);
 
-/* A cache of at most max_bytes of pictures; NULL when out of memory. */
-struct image_cache *image_cache_new(size_t max_bytes, image_fetch_fn fetch, void *ctx);
+/* A cache of at most max_bytes of pictures that remembers an id found
+ * missing for miss_ttl_ms; NULL when out of memory. */
+struct image_cache *image_cache_new(size_t max_bytes, long long miss_ttl_ms, image_fetch_fn fetch,
+                                    void *ctx);
 
 /* Frees the cache and every picture no one holds. Accepts NULL. Call it
  * after every user stopped. */
@@ -42,8 +46,9 @@ void image_cache_free(struct image_cache *c);
 
 /* The picture `id` (a valid id): kept, or fetched now (once for all who ask
  * at the same time). Returns IMAGE_FOUND and *out (caller releases it with
- * image_cache_release), or what the fetch found. *fetched is set to 1 when
- * this call made the fetch. */
+ * image_cache_release), or what the fetch found (IMAGE_NOT_FOUND also,
+ * without a fetch, for an id found missing less than miss_ttl_ms ago).
+ * *fetched is set to 1 when this call made the fetch. */
 enum image_fetch_result image_cache_get(struct image_cache *c, const char *id,
                                         struct image_blob **out, int *fetched);
 

@@ -19,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How long an id found missing is answered 404 without asking again: an
+ * id names bytes, so one missing now appears only when someone uploads
+ * exactly those bytes, and a request for it made before the upload is
+ * remembered this long at most. */
+#define IMAGE_MISS_TTL_MS 10000
+
 struct metric image_metric_fetches = {
     "qw_image_fetches_total", "Pictures fetched over NATS for GET /img (cache misses)", 0, 0};
 struct metric image_metric_requests = {"qw_image_requests_total", "GET /img requests answered", 0,
@@ -59,8 +65,8 @@ int routes_images_start(struct gateway *gw) {
     metrics_register(&image_metric_not_modified);
     metrics_register(&image_metric_cache_bytes);
     gw->image_max_bytes = (size_t)config_int("QW_IMAGE_MAX_BYTES");
-    gw->images =
-        image_cache_new((size_t)config_int("QW_IMAGE_CACHE_MB") * 1024 * 1024, fetch_image, gw);
+    gw->images = image_cache_new((size_t)config_int("QW_IMAGE_CACHE_MB") * 1024 * 1024,
+                                 IMAGE_MISS_TTL_MS, fetch_image, gw);
     return gw->images ? 0 : -1;
 }
 

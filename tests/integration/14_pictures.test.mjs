@@ -10,7 +10,8 @@
 // or malformed id is refused naming the question and `image`); the
 // student on a 360 px phone sees it under the question, and many GETs of
 // one picture on one gateway, even at once, cost one NATS fetch
-// (qw_image_fetches_total). The tiny PNG is built here byte by byte; the
+// (qw_image_fetches_total), and so does a made-up id asked for again and
+// again (the miss is remembered). The tiny PNG is built here byte by byte; the
 // JPEG and WebP come from Chromium's own encoders.
 // QW_SCREENSHOTS=1 saves docs/screenshots/picture-phone.png.
 import { test, before, after } from 'node:test';
@@ -205,6 +206,20 @@ test('GET /img/{id} serves the bytes for good: immutable, ETag the id, 304 for I
     assert.equal(r.json.error, 'bad_image_id');
   }
   assert.equal((await raw(gw, 'GET', '/img/')).status, 404, 'ids are not listed');
+});
+
+test('a script asking for one made-up id again and again costs one NATS fetch: the miss is remembered', async () => {
+  const ops = env.gatewayOps[0];
+  const made = sha(crypto.randomBytes(16));
+  const before = await metric(ops, 'qw_image_fetches_total');
+  for (let i = 0; i < 25; i++) {
+    const r = await raw(gw, 'GET', `/img/${made}`);
+    assert.equal(r.status, 404, r.text);
+    assert.equal(r.json.error, 'unknown_image');
+  }
+  const burst = await Promise.all(Array.from({ length: 25 }, () => raw(gw, 'GET', `/img/${made}`)));
+  assert.ok(burst.every((r) => r.status === 404), 'a burst of the same id is 404 too');
+  assert.equal(await metric(ops, 'qw_image_fetches_total') - before, 1, 'one fetch for 50 requests');
 });
 
 test('a quiz names a stored picture per question; unknown or malformed ids are refused naming the question and image', async () => {

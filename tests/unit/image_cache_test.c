@@ -1,7 +1,8 @@
 /*
  * image_cache_test: the gateway's picture cache fetches a picture once
  * while it is kept, even when many threads miss it at the same moment; a
- * picture that was not found is not kept; the least recently used picture
+ * picture that was not found is not kept, but its id is answered 404
+ * without a fetch until its time is up; the least recently used picture
  * is dropped first when the bound is reached, and one still held by a
  * reply stays readable until released (ASan checks the frees).
  */
@@ -44,7 +45,7 @@ static void *ask(void *arg) {
 }
 
 static void concurrent_misses_share_one_fetch(void) {
-    struct image_cache *c = image_cache_new(1000, fake_fetch, NULL);
+    struct image_cache *c = image_cache_new(1000, 10000, fake_fetch, NULL);
     struct asker askers[8];
     pthread_t t[8];
     atomic_store(&fetches, 0);
@@ -69,20 +70,24 @@ static void concurrent_misses_share_one_fetch(void) {
     image_cache_free(c);
 }
 
-static void not_found_is_not_kept(void) {
-    struct image_cache *c = image_cache_new(1000, fake_fetch, NULL);
+static void not_found_is_not_kept_but_remembered(void) {
+    struct image_cache *c = image_cache_new(1000, 300, fake_fetch, NULL);
     struct image_blob *b = NULL;
     int fetched = 0;
     atomic_store(&fetches, 0);
     CHECK(image_cache_get(c, "zz", &b, &fetched) == IMAGE_NOT_FOUND && b == NULL && fetched);
-    CHECK(image_cache_get(c, "zz", &b, &fetched) == IMAGE_NOT_FOUND && fetched);
+    CHECK(image_cache_get(c, "zz", &b, &fetched) == IMAGE_NOT_FOUND && b == NULL && !fetched);
+    CHECK(image_cache_get(c, "zy", &b, &fetched) == IMAGE_NOT_FOUND && fetched);
     CHECK(atomic_load(&fetches) == 2);
     CHECK(image_cache_count(c) == 0 && image_cache_bytes(c) == 0);
+    nanosleep(&(struct timespec){0, 350 * 1000 * 1000}, NULL); /* past miss_ttl_ms */
+    CHECK(image_cache_get(c, "zz", &b, &fetched) == IMAGE_NOT_FOUND && fetched);
+    CHECK(atomic_load(&fetches) == 3);
     image_cache_free(c);
 }
 
 static void least_recently_used_goes_first(void) {
-    struct image_cache *c = image_cache_new(130, fake_fetch, NULL); /* room for two */
+    struct image_cache *c = image_cache_new(130, 10000, fake_fetch, NULL); /* room for two */
     struct image_blob *a1, *a2, *a3, *held;
     int fetched;
     atomic_store(&fetches, 0);
@@ -107,7 +112,7 @@ static void least_recently_used_goes_first(void) {
 
 int main(void) {
     concurrent_misses_share_one_fetch();
-    not_found_is_not_kept();
+    not_found_is_not_kept_but_remembered();
     least_recently_used_goes_first();
     return check_result("image_cache_test");
 }
