@@ -82,11 +82,15 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
     for (int attempt = 0; attempt < CREATE_TRIES; attempt++) {
         if (quiz_new_sid(sid) != 0 || quiz_join_code(code) != 0) return NULL;
         const char *p[] = {sid, qid, code, json_is_true(two_step) ? "true" : "false"};
-        /* ON CONFLICT covers the live join-code index: a clash inserts nothing */
+        /* ON CONFLICT covers the live join-code index: a clash inserts
+         * nothing. Only the current version of a quiz starts a session;
+         * FOR SHARE waits for an editor's save of the same quiz and then
+         * sees whether it replaced it. */
         PGresult *r = db_exec(db,
                               "INSERT INTO sessions (sid, quiz_id, join_code, two_step) "
                               "SELECT $1, quiz_id, $3, $4::boolean FROM quizzes "
                               "WHERE quiz_id = $2::bigint AND deleted_at IS NULL "
+                              "AND replaced_by IS NULL FOR SHARE "
                               "ON CONFLICT DO NOTHING RETURNING sid",
                               4, p);
         if (!r)
@@ -98,14 +102,26 @@ json_t *handle_session_create(void *ctx, struct db *db, json_t *req) {
             LOG_INFO("session_created", "sid=%s quiz_id=%s", sid, qid);
             return json_pack("{s:b,s:s,s:s}", "ok", 1, "sid", sid, "join_code", code);
         }
-        r = db_exec(db, "SELECT 1 FROM quizzes WHERE quiz_id = $1::bigint AND deleted_at IS NULL",
+        r = db_exec(db,
+                    "SELECT replaced_by FROM quizzes WHERE quiz_id = $1::bigint "
+                    "AND deleted_at IS NULL",
                     1, (const char *[]){qid});
         if (!r)
             return reply_error(503, "db_unavailable",
                                "the session could not be created; try again");
-        int exists = PQntuples(r);
+        json_t *refusal = NULL;
+        if (PQntuples(r) == 0) {
+            refusal = reply_error(404, "unknown_quiz", "there is no pool %s", qid);
+        } else if (!PQgetisnull(r, 0, 0)) { /* a stale console: say which one to start */
+            refusal = reply_error(409, "quiz_replaced",
+                                  "this quiz was edited after it was played; start its new "
+                                  "version, quiz %s",
+                                  PQgetvalue(r, 0, 0));
+            json_object_set_new(refusal, "replaced_by",
+                                json_integer(strtoll(PQgetvalue(r, 0, 0), NULL, 10)));
+        }
         PQclear(r);
-        if (!exists) return reply_error(404, "unknown_quiz", "there is no pool %s", qid);
+        if (refusal) return refusal;
     }
     LOG_WARN("session_create_failed", "reason=\"no free join code\" tries=%d", CREATE_TRIES);
     return reply_error(503, "no_join_code", "no free join code was found; try again");

@@ -9,6 +9,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, http, adminLogin, makePool } from '../lib/stack.mjs';
 import { newSession, join, studentWs, command, results } from '../lib/ws.mjs';
+import { sql } from '../lib/fixtures.mjs';
 
 const GW = env.gateways[0];
 const GW2 = env.gateways[1] || env.gateways[0];
@@ -175,6 +176,15 @@ test('editing a played quiz stores a new version; the played session keeps its q
   assert.equal(stale.status, 409, stale.text);
   assert.deepEqual([stale.json.error, stale.json.replaced_by], ['quiz_replaced', nid]);
   assert.equal((await getQuiz(nid)).questions.length, 3);
+  // ... and cannot start a class on the old questions either
+  const sessionsBefore = sql(`SELECT count(*) FROM sessions WHERE quiz_id = ${Number(id)}`)[0][0];
+  const start = await req('POST', '/admin/api/sessions', { quiz_id: id });
+  assert.equal(start.status, 409, start.text);
+  assert.deepEqual([start.json.error, start.json.replaced_by], ['quiz_replaced', nid]);
+  assert.match(start.json.message, new RegExp(`quiz ${nid}`));
+  assert.equal(sql(`SELECT count(*) FROM sessions WHERE quiz_id = ${Number(id)}`)[0][0], sessionsBefore);
+  const fresh = await req('POST', '/admin/api/sessions', { quiz_id: nid });
+  assert.equal(fresh.status, 200, fresh.text);
 
   // delete hides every version; the played session's results stay
   assert.equal((await req('DELETE', `/admin/api/quizzes/${nid}`)).status, 200);
