@@ -1,8 +1,9 @@
 # Quizwire: the two commands of the README, and the build steps behind them.
 #   make run   installs what is missing, builds, starts the whole stack on loopback
 #   make test  installs what is missing, builds with sanitizers, runs every test
-#              (unit, integration, the fault tests of make test-faults, then
-#              the start and stop of the stack in a terminal)
+#              (unit, integration, the fault tests of make test-faults, the
+#              start and stop of the stack in a terminal, then the cluster
+#              tests of make test-cluster: root)
 #   make cluster       three machines as network namespaces behind HAProxy (root)
 #   make test-cluster  a machine killed, cut off and rolled under 300 students
 BUILD      ?= build/release
@@ -57,14 +58,15 @@ test: build-test web node-deps
 	@tests/run.sh $(TEST_BUILD)
 	@tests/faults/run.sh $(TEST_BUILD)
 	@tests/stack/run.sh $(TEST_BUILD)
+	@tests/cluster/run.sh $(TEST_BUILD)
 
 # The cluster of docs/RELIABILITY.md on this host (root: network namespaces).
 cluster: deps-cluster build web
 	@scripts/cluster.sh --dir var/cluster --bin $(BUILD)
 
 # A whole machine killed, cut off for 10 s, and all three restarted in turn,
-# under 300 students through HAProxy (tests/cluster/run.sh; root). Not yet
-# part of make test: see docs/RELIABILITY.md, "The cluster".
+# under 300 students through HAProxy (tests/cluster/run.sh; root). Also the
+# last step of make test: see docs/RELIABILITY.md, "The cluster".
 test-cluster: build-test web node-deps
 	@tests/cluster/run.sh $(TEST_BUILD)
 

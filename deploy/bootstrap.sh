@@ -217,13 +217,21 @@ NATS_URLS=nats://127.0.0.1:4222
 DB_HOST=127.0.0.1
 DB_PORT=5432
 DB_EXTRA=""
+DB_HEALTH_MS=2000
 if [ -n "$CLUSTER" ]; then
+  # a failover leaves no machine with a database for 10-20 s: red health
+  # would only make HAProxy drop every gateway (scripts/cluster-node.sh)
+  DB_HEALTH_MS=20000
   # this machine's server first, then the others; only a writable primary
   NATS_URLS=nats://$ME:4222
   for ip in "${IPS[@]}"; do [ "$ip" = "$ME" ] || NATS_URLS+=",nats://$ip:4222"; done
   DB_HOST=$(IFS=,; echo "${IPS[*]}")
   DB_PORT=5432,5432,5432
-  DB_EXTRA=" target_session_attrs=read-write connect_timeout=3"
+  # a connection to a machine cut off the network is dropped within about
+  # 6 s (keepalives, tcp_user_timeout), so a statement on a lost primary
+  # fails and is retried on the new one (scripts/cluster-node.sh does the same)
+  DB_EXTRA=" target_session_attrs=read-write connect_timeout=3 keepalives_idle=2 keepalives_interval=1"
+  DB_EXTRA+=" keepalives_count=2 tcp_user_timeout=4000"
 fi
 t=$(mktemp)
 cat >"$t" <<ENV
@@ -234,6 +242,7 @@ QW_MIGRATIONS_DIR=$SHARE/db/migrations
 QW_STATIC_DIR=$SHARE/web/dist
 QUIZ_POOL_PATH=$SHARE/examples/demo10_pool.json
 QW_LOG_LEVEL=info
+QW_HEALTH_DB_MS=$DB_HEALTH_MS
 ENV
 install_file "$t" "$ETC/common.env" 0644 && CHANGED=1
 rm -f "$t"

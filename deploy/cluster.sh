@@ -25,8 +25,9 @@ ETCD_ADVERTISE_CLIENT_URLS=http://$ME:2379
 ETCD_INITIAL_CLUSTER=$initial
 ETCD_INITIAL_CLUSTER_STATE=new
 ETCD_INITIAL_CLUSTER_TOKEN=quizwire
-ETCD_HEARTBEAT_INTERVAL=200
-ETCD_ELECTION_TIMEOUT=2000
+ETCD_HEARTBEAT_INTERVAL=100
+ETCD_ELECTION_TIMEOUT=1000
+ETCD_PRE_VOTE=true
 ETCD
   install_file "$t" /etc/default/etcd 0644 && changed=1
   # Debian's postgresql@15-main is not used on a cluster machine: Patroni runs its own
@@ -51,9 +52,10 @@ etcd3:
   hosts: $(printf '%s:2379,' "${IPS[@]}" | sed 's/,$//')
 bootstrap:
   dcs:
-    ttl: 10
+    # as scripts/cluster.sh: a lost primary replaced within a 10 s cut
+    ttl: 5
     loop_wait: 1
-    retry_timeout: 4
+    retry_timeout: 2
     maximum_lag_on_failover: 1048576
     synchronous_mode: true
     synchronous_mode_strict: true
@@ -64,6 +66,7 @@ bootstrap:
         synchronous_commit: "on"
         wal_log_hints: "on"
         max_connections: 300
+        wal_retrieve_retry_interval: 500ms
   initdb:
     - encoding: UTF8
     - locale: C.UTF-8
@@ -72,6 +75,8 @@ postgresql:
   listen: $ME:5432,127.0.0.1:5432
   connect_address: $ME:5432
   data_dir: /var/lib/postgresql/quizwire
+  basebackup:
+    - checkpoint: fast
   bin_dir: $pgbin
   pgpass: /var/lib/postgresql/.pgpass_patroni
   authentication:

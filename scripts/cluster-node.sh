@@ -93,13 +93,18 @@ nap() {
 
 log "starting ip=$ME"
 # ---- etcd: one member of three -------------------------------------------
+# A new etcd leader renews every lease (Patroni's leader key among them) for
+# its full TTL plus an election timeout: when the lost machine held the etcd
+# leader, the key expires only after the election, the timeout and Patroni's
+# ttl. A 1 s election timeout keeps that inside a 10 s cut; pre-vote keeps a
+# healed member from forcing one more election when it comes back.
 CLUSTER=""
 for ((i = 0; i < ${#IP[@]}; i++)); do CLUSTER+="${CLUSTER:+,}n$((i + 1))=http://${IP[$i]}:2380"; done
 supervise etcd -- "${RUN_AS[@]}" etcd --name "n$N" --data-dir "$NDIR/etcd" \
   --listen-peer-urls "http://$ME:2380" --initial-advertise-peer-urls "http://$ME:2380" \
   --listen-client-urls "http://$ME:2379,http://127.0.0.1:2379" --advertise-client-urls "http://$ME:2379" \
   --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token quizwire \
-  --heartbeat-interval 300 --election-timeout 3000 --log-level warn
+  --heartbeat-interval 100 --election-timeout 1000 --pre-vote --log-level warn
 
 # ---- Patroni and PostgreSQL ----------------------------------------------
 supervise patroni -- "${RUN_AS[@]}" env "PATH=/usr/bin:/bin" patroni "$NDIR/patroni.yml"
@@ -114,7 +119,9 @@ DB_HOSTS=""
 DB_PORTS=""
 for ((i = 0; i < ${#IP[@]}; i++)); do
   [ "${IP[$i]}" = "$ME" ] || [ ! -e "$DIR/run/nats-list" ] || NATS_URLS+=",nats://${IP[$i]}:4222"
-  DB_HOSTS+="${DB_HOSTS:+,}${IP[$i]}"
+  # every machine's database, its own first and then the next ones: libpq
+  # tries them in order, and a cut-off one costs connect_timeout
+  DB_HOSTS+="${DB_HOSTS:+,}${IP[$(((N - 1 + i) % ${#IP[@]}))]}"
   DB_PORTS+="${DB_PORTS:+,}5432"
 done
 export QW_NATS_URL=$NATS_URLS
@@ -124,11 +131,23 @@ export QUIZ_POOL_PATH=${QUIZ_POOL_PATH:-$ROOT/examples/demo10_pool.json}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:log_path=$LOGS/asan}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:log_path=$LOGS/ubsan}
 export -n QW_DB_URL
+# Readiness by the database: a failover of the primary (10-20 s) leaves no
+# machine with a database, so red health would only make HAProxy take every
+# gateway out and cut every student's socket (on-marked-down
+# shutdown-sessions) for nothing; the daemons stay ready through it. A
+# gateway that lost its NATS server, or a daemon that does not answer at
+# all, is still red at once.
+export QW_HEALTH_DB_MS=${QW_HEALTH_DB_MS:-20000}
 # db_url ROLE: the multi-host URL of a daemon's role; only a read-write
-# primary is taken, and a dead host is given up on within 2 s
+# primary is taken, a host that does not answer is given up on within 2-3 s
+# (libpq counts whole seconds: 2 cut live connects short on a loaded host),
+# and a connection to a machine cut off the network is dropped within about
+# 6 s (TCP keepalives and tcp_user_timeout), so a statement waiting on the
+# old primary fails and is retried on the new one
 db_url() {
-  printf 'host=%s port=%s dbname=quizwire user=qw_%s passfile=%s/pg-%s.pgpass target_session_attrs=read-write connect_timeout=3' \
-    "$DB_HOSTS" "$DB_PORTS" "$1" "$SECRETS" "$1"
+  printf 'host=%s port=%s dbname=quizwire user=qw_%s passfile=%s/pg-%s.pgpass target_session_attrs=read-write %s' \
+    "$DB_HOSTS" "$DB_PORTS" "$1" "$SECRETS" "$1" \
+    'connect_timeout=3 keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=2 tcp_user_timeout=4000'
 }
 nats_user() { NATS_USER=(QW_NATS_USER="qw_$1" QW_NATS_PASSWORD_FILE="$SECRETS/nats-$1.password"); }
 nats_user auth

@@ -193,6 +193,10 @@ write_as_user() {
   chown "$QW_OS_USER:" "$1.tmp"
   mv "$1.tmp" "$1"
 }
+# Patroni's log level: WARNING, or QW_CLUSTER_PATRONI_LOG (INFO: a line per
+# member and second, every decision of the failover; tests/cluster sets it)
+PATRONI_LOG=${QW_CLUSTER_PATRONI_LOG:-WARNING}
+[[ "$PATRONI_LOG" =~ ^(DEBUG|INFO|WARNING|ERROR)$ ]] || die "QW_CLUSTER_PATRONI_LOG is DEBUG, INFO, WARNING or ERROR"
 PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n 1)
 [ -n "$PGBIN" ] || die "PostgreSQL is not installed"
 ETCD_HOSTS=$(printf '%s:2379,' "${IPS[@]}" | sed 's/,$//')
@@ -207,7 +211,7 @@ scope: quizwire
 namespace: /quizwire/
 name: n$n
 log:
-  level: WARNING
+  level: $PATRONI_LOG
 restapi:
   listen: $me:8008
   connect_address: $me:8008
@@ -215,10 +219,13 @@ etcd3:
   hosts: $ETCD_HOSTS
 bootstrap:
   dcs:
-    # a lost primary's leader key expires after ttl; loop_wait + 2 * retry_timeout <= ttl
-    ttl: 10
+    # a lost primary's leader key expires after ttl (after an etcd election
+    # and its timeout too, when the lost machine held the etcd leader: see
+    # cluster-node.sh); loop_wait + 2 * retry_timeout <= ttl, so a primary
+    # that cannot reach etcd demotes itself before its key can expire
+    ttl: 5
     loop_wait: 1
-    retry_timeout: 4
+    retry_timeout: 2
     maximum_lag_on_failover: 1048576
     # an answer is acknowledged only once its commit is on two machines,
     # and a primary left alone acknowledges nothing
@@ -231,6 +238,9 @@ bootstrap:
         synchronous_commit: "on"
         wal_log_hints: "on"
         max_connections: 200
+        # a standby told to follow the new primary starts streaming from it
+        # within half a second, not the default 5 s
+        wal_retrieve_retry_interval: 500ms
         max_wal_senders: 10
         max_replication_slots: 10
         shared_buffers: 64MB
@@ -243,6 +253,10 @@ postgresql:
   listen: $me:5432
   connect_address: $me:5432
   data_dir: $nd/pg/data
+  # a new standby's copy starts at once, not after a spread checkpoint
+  # (minutes): the cluster is whole soon after start and after a rejoin
+  basebackup:
+    - checkpoint: fast
   bin_dir: $PGBIN
   pgpass: $nd/pg/pgpass
   authentication:
@@ -271,6 +285,10 @@ EOC
     echo "max_payload: 8MB"
     echo "max_pending: 256MB"
     echo 'write_deadline: "10s"'
+    # a route (or client) to a machine cut off the network is dropped after
+    # ping_max unanswered pings, so its subscriptions stop taking messages
+    echo 'ping_interval: "2s"'
+    echo "ping_max: 3"
     echo "cluster {"
     echo "  name: quizwire"
     echo "  listen: $me:6222"

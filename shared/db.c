@@ -23,10 +23,27 @@ static void quiet_notice(void *arg, const char *message) {
  * many seconds; a connect_timeout in QW_DB_URL overrides it. */
 #define CONNECT_TIMEOUT_S "10"
 
+/* A TCP connection whose server went silent (its machine cut off the
+ * network, powered off) fails within about 15 s instead of the kernel's
+ * minutes or hours: keepalive probes after 5 s idle, and unacknowledged
+ * data or probes given up on after 10 s. A statement waiting on it then
+ * returns an error (the caller retries on a new connection: the failover's
+ * primary) instead of hanging the thread. QW_DB_URL's fields override
+ * these; libpq ignores them for a Unix socket. */
+#define KEEPALIVES_IDLE_S "5"
+#define KEEPALIVES_INTERVAL_S "2"
+#define KEEPALIVES_COUNT "3"
+#define TCP_USER_TIMEOUT_MS "10000"
+
 static PGconn *connect_once(const char *conninfo) {
     /* expand_dbname: QW_DB_URL's own fields come after, so they win */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, conninfo, NULL};
+    const char *const keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S, "1",
+                                KEEPALIVES_IDLE_S, KEEPALIVES_INTERVAL_S,
+                                KEEPALIVES_COUNT,  TCP_USER_TIMEOUT_MS,
+                                conninfo,          NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host/socket but never the password. */

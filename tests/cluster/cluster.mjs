@@ -325,6 +325,9 @@ async function main() {
     const row = { fault: fault.name, acks: 0, recorded: 0, mismatches: 0, recoveryMs: NaN, cmdMs: NaN, closeMs: NaN, failed: [] };
     rows.push(row);
     const fail = (what) => { failures.push(`${fault.name}: ${what}`); row.failed.push(what); log(`FAIL ${fault.name}: ${what}`); };
+    // every fault starts from a whole cluster: three members streaming, a
+    // synchronous standby (a young cluster may still be copying a standby)
+    await until('the cluster whole before the fault', clusterWhole, REJOIN_BOUND_MS, 300).catch((e) => fail(e.message));
     const ctx = await fault.prepare();
     const window = (fault.timeLimit - 5) * 1000;
     students.forEach((s) => { s.window = window; });

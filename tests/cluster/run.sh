@@ -22,6 +22,8 @@ SUBNET=10.78.$(($$ % 250))
 export QW_ADMIN_PASSWORD
 QW_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0"
+# every decision of Patroni in the kept logs of a failed run
+export QW_CLUSTER_PATRONI_LOG=INFO
 
 CLUSTER_PID=""
 stop_cluster() {

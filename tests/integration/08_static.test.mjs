@@ -400,6 +400,17 @@ test('deploy --cluster: Patroni with its drop-in verifies; strict synchronous re
     assert.match(t, /^ {4}synchronous_mode_strict: true$/m, `${f}: synchronous_mode_strict`);
     assert.match(t, /^ {6}use_pg_rewind: true$/m, `${f}: the old primary rejoins by pg_rewind`);
     assert.match(t, /tls \{ cert_file: .*verify: true/, `${f}: mutual TLS on the NATS routes`);
+    // a primary cut off for 10 s is replaced inside the cut (RELIABILITY.md):
+    // its key lives ttl, and it demotes itself before the key can expire
+    const dcs = (k) => Number(new RegExp(`^ {4}${k}: (\\d+)$`, 'm').exec(t)?.[1]);
+    assert.ok(dcs('ttl') <= 5, `${f}: Patroni's ttl ${dcs('ttl')} s lets a 10 s cut heal before the failover`);
+    assert.ok(dcs('loop_wait') + 2 * dcs('retry_timeout') <= dcs('ttl'), `${f}: loop_wait + 2 * retry_timeout <= ttl`);
+    assert.match(t, /^ {4}- checkpoint: fast$/m, `${f}: a new standby's copy does not wait for a spread checkpoint`);
+  }
+  // a statement on a primary cut off the network fails within seconds
+  for (const f of ['deploy/bootstrap.sh', 'scripts/cluster-node.sh']) {
+    assert.match(read(f), /keepalives_idle=\d+/, `${f}: TCP keepalives in the daemons' URL`);
+    assert.match(read(f), /tcp_user_timeout=\d+/, `${f}: tcp_user_timeout in the daemons' URL`);
   }
   const b = read('deploy/bootstrap.sh');
   assert.match(b, /target_session_attrs=read-write/, 'the daemons take only a writable primary');
