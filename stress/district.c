@@ -813,11 +813,11 @@ static double r2(double x) {
     return round(x * 100.0) / 100.0;
 }
 
-/* {"p50","p99","max","n"} of v[0..n) (sorted here). New reference. */
+/* {"min","p50","p99","max","n"} of v[0..n) (sorted here). New reference. */
 static json_t *dist_json(double *v, size_t n) {
     qsort(v, n, sizeof(double), cmp_double);
-    return json_pack("{s:f, s:f, s:f, s:I}", "p50", r2(pct(v, n, 50)), "p99", r2(pct(v, n, 99)),
-                     "max", r2(pct(v, n, 100)), "n", (json_int_t)n);
+    return json_pack("{s:f, s:f, s:f, s:f, s:I}", "min", r2(n ? v[0] : 0), "p50", r2(pct(v, n, 50)),
+                     "p99", r2(pct(v, n, 99)), "max", r2(pct(v, n, 100)), "n", (json_int_t)n);
 }
 
 static double self_cpu_s(void) {

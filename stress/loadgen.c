@@ -1116,6 +1116,12 @@ static int run(void) {
     return check_results();
 }
 
+/* A whole decimal number of at most 7 digits, or -1 ("0x", "", "-3"). */
+static int whole_number(const char *s) {
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 7 && s[n] == '\0' ? atoi(s) : -1;
+}
+
 int main(int argc, char **argv) {
     static const struct option opts[] = {{"gateways", required_argument, 0, 'g'},
                                          {"students", required_argument, 0, 'n'},
@@ -1138,7 +1144,7 @@ int main(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *gateways = NULL, *ca_file = NULL;
-    int insecure = 0, sessions = 0, spread_s = 60, mode_given = 0;
+    int insecure = 0, sessions = 0, sessions_given = 0, spread_s = 60, mode_given = 0;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     L.n = 50;
     L.q = 3;
@@ -1204,10 +1210,11 @@ int main(int argc, char **argv) {
             ca_file = optarg;
             break;
         case 'K':
-            sessions = atoi(optarg);
+            sessions = whole_number(optarg);
+            sessions_given = 1;
             break;
         case 'D':
-            spread_s = atoi(optarg);
+            spread_s = whole_number(optarg);
             break;
         default:
             usage();
@@ -1216,8 +1223,8 @@ int main(int argc, char **argv) {
     }
     if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 ||
         L.time_limit_s > 600 || (L.reset && !L.use_sid) || (L.pool_file && L.use_sid) ||
-        sessions < 0 || spread_s < 0 || spread_s > 3600 || sessions > L.n ||
-        (sessions && (L.use_sid || L.pool_file || L.idle || mode_given))) {
+        sessions < 0 || (sessions_given && sessions < 1) || spread_s < 0 || spread_s > 3600 ||
+        sessions > L.n || (sessions && (L.use_sid || L.pool_file || L.idle || mode_given))) {
         usage();
         return 2;
     }
