@@ -931,6 +931,8 @@ static void report(struct district *d, int ok) {
         json_real(d->checked
                       ? round((double)(d->checked - d->mismatches) / d->checked * 10000.0) / 10000.0
                       : 0));
+    /* a run that failed still tells what the session daemon used up to then */
+    if (d->have_procs && !d->p_end.n) procs_sample(&d->p_end, o->pids_dir);
     json_t *sd = d->have_procs && d->p_end.n ? session_daemon_json(d) : NULL;
     long pss_total = 0, pss_before = 0;
     if (sd) {
