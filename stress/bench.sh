@@ -7,8 +7,9 @@
 # 10000, the lecture hall over both gateways, unless QW_BENCH_QUICK=1),
 # one saturating run (--mode flood) at the largest N for
 # durable acks/s against pgbench at the scoring daemon's concurrency (and at
-# QW_BENCH_PG_CONTEXT clients for context), plus 10,000 idle sockets on one
-# gateway, prints a table
+# QW_BENCH_PG_CONTEXT clients for context), the district row (K sessions of
+# S students at once, QW_BENCH_DISTRICT=KxS, 300x30 unless QW_BENCH_QUICK=1;
+# 0 skips it), plus 10,000 idle sockets on one gateway, prints a table
 # and keeps every JSON line in runs/bench-<time>.jsonl. Stops the stack
 # even when a run fails.
 set -uo pipefail
@@ -22,6 +23,14 @@ if [ ! -x "$LOADGEN" ] || [ ! -x "$NATSRTT" ]; then
 fi
 SIZES=${QW_BENCH_SIZES:-50 500 2000 5000 10000}
 [ "${QW_BENCH_QUICK:-0}" = 1 ] && SIZES="50 500 2000"
+DISTRICT=${QW_BENCH_DISTRICT:-300x30}
+[ "${QW_BENCH_QUICK:-0}" = 1 ] && DISTRICT=${QW_BENCH_DISTRICT:-0}
+case "$DISTRICT" in
+  0 | [1-9]*x[1-9]*) ;;
+  *) echo "bench.sh: QW_BENCH_DISTRICT must be KxS (sessions x students) or 0, not '$DISTRICT'" >&2; exit 2 ;;
+esac
+DISTRICT_Q=${QW_BENCH_DISTRICT_QUESTIONS:-2}
+DISTRICT_SPREAD=${QW_BENCH_DISTRICT_SPREAD:-60}
 IDLE=${QW_BENCH_IDLE:-10000}
 QUESTIONS=${QW_BENCH_QUESTIONS:-3}
 PG_CLIENTS=${QW_BENCH_PG_CLIENTS:-1}   # the scoring daemon's Postgres connections (one batcher)
@@ -78,6 +87,15 @@ case " $SIZES " in *" 5000 "*) FLOOD_N=5000 ;; esac
 echo "bench.sh: $FLOOD_N students x $QUESTIONS questions, flood (saturating)" >&2
 timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --students "$FLOOD_N" --questions "$QUESTIONS" --mode flood \
   --pids "$QW_RUN_DIR" --label "flood-$FLOOD_N" >>"$OUT" || status=1
+if [ "$DISTRICT" != 0 ]; then
+  # K sessions of S students, each driven by its own instructor socket, first
+  # questions over DISTRICT_SPREAD s, every question closed by its 10 s timer
+  DK=${DISTRICT%%x*} DS=${DISTRICT##*x}
+  echo "bench.sh: district $DK sessions x $DS students x $DISTRICT_Q questions over ${DISTRICT_SPREAD} s" >&2
+  timeout 300 "$LOADGEN" --gateways "$QW_GATEWAYS" --sessions "$DK" --students "$((DK * DS))" \
+    --questions "$DISTRICT_Q" --time-limit 10 --spread "$DISTRICT_SPREAD" \
+    --pids "$QW_RUN_DIR" --label "district-$DISTRICT" >>"$OUT" || status=1
+fi
 GW1=${QW_GATEWAYS%%,*}
 # A gateway that served the runs above keeps their freed heap and would
 # grow less: restart gateway1 (SIGTERM; the supervisor starts a fresh one)
@@ -112,6 +130,8 @@ for line in open(out):
         print(f"pgbench one-row INSERT at {r['clients']} clients: {r['tps']:.0f} tps (context)")
     if r.get("tool") != "qw-loadgen":
         continue
+    if r["mode"] == "district":
+        continue
     if r["mode"] == "idle":
         for gw, v in (r.get("idle") or {}).items():
             print(f"idle {r['students']} sockets on {gw}: rss +{v['rss_delta_kb']} kB = {v['kb_per_socket']:.2f} kB/socket "
@@ -123,6 +143,22 @@ for line in open(out):
           f"{a.get('max', 0):>8.1f} {r.get('acks_per_s', 0):>8.0f} {r.get('acks_per_s', 0) / tps:>8.2f} "
           f"{a.get('p50', 0) / floor:>9.2f} {r.get('mismatches', 0):>5} {r.get('pss_total_kb', 0) / 1024:>7.0f} "
           f"{r.get('loadgen_cpu_s', 0):>8.2f}")
+    if not r["ok"]:
+        print(f"       error: {r.get('error')}")
+for line in open(out):
+    r = json.loads(line)
+    if r.get("tool") != "qw-loadgen" or r.get("mode") != "district":
+        continue
+    c, f, a, sd = r.get("close_late_ms", {}), r.get("open_fanout_ms", {}), r.get("ack_ms", {}), r.get("session_daemon") or {}
+    print(f"\ndistrict {r['sessions']}x{r['students'] // max(r['sessions'], 1)} ({r['questions']} questions of "
+          f"{r['time_limit_s']} s each, first opens over {r['spread_s']} s): {'ok' if r['ok'] else 'FAILED'}")
+    print(f"{'close-deadline p50/p99/max':>27} {'fan p50/p99':>13} {'ack p50/p99':>13} {'mism':>5} "
+          f"{'session cpu s':>13} {'B/session rss/pss':>18} {'PSS MB':>7} {'lg cpu s':>8}")
+    print(f"{c.get('p50', 0):>9.1f} {c.get('p99', 0):>8.1f} {c.get('max', 0):>8.1f} "
+          f"{f.get('p50', 0):>6.1f} {f.get('p99', 0):>6.1f} {a.get('p50', 0):>6.1f} {a.get('p99', 0):>6.1f} "
+          f"{r.get('mismatches', 0):>5} {sd.get('cpu_s_schedule', 0):>13.2f} "
+          f"{sd.get('rss_bytes_per_session', 0):>9.0f} {sd.get('pss_bytes_per_session', 0):>8.0f} "
+          f"{r.get('pss_total_kb', 0) / 1024:>7.0f} {r.get('loadgen_cpu_s', 0):>8.2f}")
     if not r["ok"]:
         print(f"       error: {r.get('error')}")
 PY

@@ -8,6 +8,7 @@
  * It creates its own session from a generated pool; it touches an existing
  * session only when given --sid SID --reset.
  */
+#include "district.h"
 #include "http_client.h"
 #include "net.h"
 #include "procs.h"
@@ -1014,6 +1015,11 @@ static void usage(void) {
         "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
         "[--quiet]\n"
         "                  [--ca FILE | --insecure] [--pool FILE]\n"
+        "                  [--sessions K [--spread S]]\n"
+        "  --sessions K: a district: K sessions of N/K students each, every one driven by\n"
+        "  its own instructor socket; first questions open over S seconds (default 60),\n"
+        "  every question closes by its timer (--time-limit); not with --mode, --sid,\n"
+        "  --pool or --idle.\n"
         "  --pool FILE uploads that pool (SPEC 2) and plays all its questions; every\n"
         "  revealed answer must be the file's.\n"
         "  URLs are http:// or https:// (TLS: the certificate must verify for the host, against\n"
@@ -1110,6 +1116,12 @@ static int run(void) {
     return check_results();
 }
 
+/* A whole decimal number of at most 7 digits, or -1 ("0x", "", "-3"). */
+static int whole_number(const char *s) {
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= 7 && s[n] == '\0' ? atoi(s) : -1;
+}
+
 int main(int argc, char **argv) {
     static const struct option opts[] = {{"gateways", required_argument, 0, 'g'},
                                          {"students", required_argument, 0, 'n'},
@@ -1127,10 +1139,12 @@ int main(int argc, char **argv) {
                                          {"insecure", no_argument, 0, 'k'},
                                          {"pool", required_argument, 0, 'P'},
                                          {"ca", required_argument, 0, 'C'},
+                                         {"sessions", required_argument, 0, 'K'},
+                                         {"spread", required_argument, 0, 'D'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *gateways = NULL, *ca_file = NULL;
-    int insecure = 0;
+    int insecure = 0, sessions = 0, sessions_given = 0, spread_s = 60, mode_given = 0;
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     L.n = 50;
     L.q = 3;
@@ -1155,6 +1169,7 @@ int main(int argc, char **argv) {
                 usage();
                 return 2;
             }
+            mode_given = 1;
             L.flood = strcmp(optarg, "flood") == 0;
             L.burst = L.flood || strcmp(optarg, "burst") == 0; /* flood closes like burst */
             break;
@@ -1194,13 +1209,22 @@ int main(int argc, char **argv) {
         case 'C':
             ca_file = optarg;
             break;
+        case 'K':
+            sessions = whole_number(optarg);
+            sessions_given = 1;
+            break;
+        case 'D':
+            spread_s = whole_number(optarg);
+            break;
         default:
             usage();
             return 2;
         }
     }
     if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 ||
-        L.time_limit_s > 600 || (L.reset && !L.use_sid) || (L.pool_file && L.use_sid)) {
+        L.time_limit_s > 600 || (L.reset && !L.use_sid) || (L.pool_file && L.use_sid) ||
+        sessions < 0 || (sessions_given && sessions < 1) || spread_s < 0 || spread_s > 3600 ||
+        sessions > L.n || (sessions && (L.use_sid || L.pool_file || L.idle || mode_given))) {
         usage();
         return 2;
     }
@@ -1222,7 +1246,7 @@ int main(int argc, char **argv) {
         L.ngw++;
     }
     free(list);
-    long need = (long)L.n + L.concurrency + 64;
+    long need = (long)L.n + sessions + L.concurrency + 64;
     long have = net_raise_nofile(need);
     if (have < need) {
         fprintf(
@@ -1234,6 +1258,14 @@ int main(int argc, char **argv) {
     if (net_loop_init() != 0) {
         fprintf(stderr, "qw-loadgen: epoll_create1: %s\n", strerror(errno));
         return 2;
+    }
+    if (sessions) {
+        struct district_opts d = {L.gw,    L.ngw,          sessions,   L.n,
+                                  L.q,     L.time_limit_s, spread_s,   L.concurrency,
+                                  L.quiet, seed,           L.pids_dir, L.label};
+        int drc = district_run(&d);
+        net_loop_close();
+        return drc;
     }
     snprintf(L.prefix, sizeof(L.prefix), "lg%05x", (unsigned)random() & 0xfffff);
     L.st = calloc((size_t)L.n, sizeof(struct student));

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
 
@@ -75,4 +76,60 @@ test('stress/live with a wrong admin password stops at the login and says so', a
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.json.ok, false);
   assert.match(r.json.error, /admin login at http:\/\/127\.0\.0\.1:\d+ answered 401/);
+});
+
+test('stress/live --sessions 3 drives three sessions at once, each closed by its own timer, and checks each record', async () => {
+  const r = await live(['--sessions', '3', '--students', '12', '--questions', '2', '--time-limit', '5', '--spread', '2',
+    '--pids', env.runDir]);
+  assert.equal(r.signal, null, `killed after ${r.ms} ms:\n${r.stderr}`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.ok, true, r.stderr);
+  assert.equal(r.json.mode, 'district');
+  assert.equal(r.json.sessions, 3);
+  assert.equal(r.json.acks.accepted, 24, JSON.stringify(r.json.acks));
+  assert.equal(r.json.recorded, 24);
+  assert.equal(r.json.mismatches, 0);
+  // every question of every session closed, by its timer: at or after its deadline
+  assert.equal(r.json.close_late_ms.n, 6, JSON.stringify(r.json.close_late_ms));
+  assert.ok(r.json.close_late_ms.min >= 0, JSON.stringify(r.json.close_late_ms));
+  assert.equal(r.json.open_fanout_ms.n, 24);
+  assert.equal(r.json.close_late_student_ms.n, 24);
+  assert.ok(r.json.session_daemon.cpu_s_run > 0, JSON.stringify(r.json.session_daemon));
+  assert.ok(r.json.session_daemon.rss_kb.before > 0 && r.json.session_daemon.pss_kb.end > 0, JSON.stringify(r.json.session_daemon));
+  assert.ok(r.json.loadgen_cpu_s > 0);
+  assert.doesNotMatch(r.stderr, /AddressSanitizer|runtime error/);
+});
+
+test('stress/live --sessions fails within its bounds naming the late close when the session daemon stops', async () => {
+  const pid = pidOf('session');
+  assert.ok(pid, 'session.pid must exist');
+  const log = path.join(env.logDir, 'session.log');
+  const opened = () => (fs.readFileSync(log, 'utf8').match(/event=question_opened /g) || []).length;
+  const before = opened();
+  const run = live(['--sessions', '2', '--students', '4', '--questions', '1', '--time-limit', '5', '--spread', '1'], { limit: 60000 });
+  let r;
+  try {
+    // once both sessions' questions are open, their timers cannot fire
+    await waitFor('both questions of the run open', async () => opened() >= before + 2, { timeout: 30000 });
+    process.kill(pid, 'SIGSTOP');
+    r = await run;
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await waitFor('session /healthz 200 after SIGCONT',
+    async () => (await http(env.ops.session, 'GET', '/healthz', { timeout: 3000 })).status === 200, { timeout: 20000 });
+  assert.equal(r.signal, null, `qw-loadgen hung until killed (${r.ms} ms):\n${r.stderr}`);
+  assert.notEqual(r.code, 0, 'a stopped session daemon must fail the run');
+  assert.equal(r.json.ok, false);
+  assert.match(r.json.error, /no question_closed for question 0 within 10000 ms of its deadline/, r.json.error);
+  assert.ok(r.ms < 50000, `failed only after ${r.ms} ms`);
+});
+
+test('stress/live refuses --sessions with more sessions than students, or with --mode', async () => {
+  for (const args of [['--sessions', '5', '--students', '4'], ['--sessions', '2', '--students', '4', '--mode', 'burst'], ['--sessions', '0x']]) {
+    const r = await live(args, { limit: 20000 });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /usage: qw-loadgen/);
+    assert.equal(r.json, null);
+  }
 });
