@@ -317,8 +317,9 @@ int fanout_attach(struct ws_conn *c);
 /* Leaves the session; unsubscribes after the last socket. */
 void fanout_detach(struct ws_conn *c);
 
-/* An event of session `sid` (payload borrowed) arrived on the loop. */
-void fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
+/* An event of session `sid` (payload borrowed) arrived on the loop.
+ * Returns how many sockets it was queued to. */
+int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
 
 /* After a NATS reconnect: asks one snapshot (no student) of every session
  * this gateway holds sockets of, to find the sessions that moved on while

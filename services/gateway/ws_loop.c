@@ -119,7 +119,17 @@ static void drain_inbox(struct ws_server *srv) {
             else
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
-            fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+            int64_t picked = clock_mono_us();
+            int n = fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+            if (n > 0) {
+                if (!srv->fan.events) {
+                    srv->fan.pushed_us = it->pushed_us;
+                    srv->fan.picked_us = picked;
+                }
+                srv->fan.events++;
+                srv->fan.sockets += n;
+                srv->fan.rendered_us = clock_mono_us();
+            }
         } else if (it->kind == ITEM_REVOKED) {
             if (it->data) close_login(srv, it->data);
         } else if (it->kind == ITEM_RESYNC) {
@@ -134,6 +144,21 @@ static void drain_inbox(struct ws_server *srv) {
         free(it);
         it = next;
     }
+}
+
+/* Loop: logs what this turn's events cost, once their frames were
+ * written by the sweep (INFO from FAN_LOG_SOCKETS sockets: a class's
+ * question_open, not every small lobby_update). */
+#define FAN_LOG_SOCKETS 256
+static void fan_log(struct ws_server *srv) {
+    struct fan_turn *f = &srv->fan;
+    if (!f->events) return;
+    int64_t written = clock_mono_us();
+    LOG_AT(f->sockets >= FAN_LOG_SOCKETS ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "fanout_written",
+           "events=%d sockets=%d handoff_us=%lld render_us=%lld write_us=%lld", f->events,
+           f->sockets, (long long)(f->picked_us - f->pushed_us),
+           (long long)(f->rendered_us - f->picked_us), (long long)(written - f->rendered_us));
+    memset(f, 0, sizeof(*f));
 }
 
 /* Loop: request deadlines, pings, close lingering, admin token expiry. */
@@ -175,6 +200,7 @@ void *ws_loop_run(void *arg) {
                 if (!c->dead) ws_conn_close(c, WSLAY_CODE_GOING_AWAY, "server shutting down");
         }
         sweep(srv);
+        fan_log(srv);
         if (stop_deadline && (!srv->conns || now >= stop_deadline)) break;
     }
     for (struct ws_conn *c = srv->conns; c; c = c->next) {

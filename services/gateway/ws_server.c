@@ -84,6 +84,7 @@ static void wake(struct ws_server *srv) {
 
 /* Appends `it` (taken) to the inbox and wakes the loop. Any thread. */
 static void push(struct ws_server *srv, struct item *it) {
+    it->pushed_us = clock_mono_us();
     pthread_mutex_lock(&srv->lock);
     append_locked(srv, it);
     pthread_mutex_unlock(&srv->lock);
