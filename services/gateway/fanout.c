@@ -121,7 +121,8 @@ void fanout_free_all(struct ws_server *srv) {
     }
 }
 
-int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len) {
+int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len,
+                 enum quiz_event *type_out) {
     struct ws_sess *s = find(srv, sid);
     if (!s) return 0; /* the last socket left while the event was on its way */
     json_error_t err;
@@ -133,6 +134,7 @@ int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_
         json_decref(ev);
         return 0;
     }
+    *type_out = t;
     json_t *seq = json_object_get(ev, "seq");
     int life = quiz_event_is_lifecycle(t) && json_is_integer(seq);
     long long e = life ? json_integer_value(seq) : 0;

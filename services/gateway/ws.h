@@ -318,8 +318,9 @@ int fanout_attach(struct ws_conn *c);
 void fanout_detach(struct ws_conn *c);
 
 /* An event of session `sid` (payload borrowed) arrived on the loop.
- * Returns how many sockets it was queued to. */
-int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len);
+ * Returns how many sockets it was handed to; its type goes to *type. */
+int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len,
+                 enum quiz_event *type);
 
 /* After a NATS reconnect: asks one snapshot (no student) of every session
  * this gateway holds sockets of, to find the sessions that moved on while

@@ -34,7 +34,8 @@ struct item {
  * and queueing, and the writes. Loop thread only. */
 struct fan_turn {
     int events;          /* events queued to at least one socket this turn */
-    int sockets;         /* frames queued by them */
+    int sockets;         /* sockets they were handed to */
+    int opens;           /* of those events, question_opens */
     int64_t pushed_us;   /* the first one's handover by its nats.c thread */
     int64_t picked_us;   /* the loop took it */
     int64_t rendered_us; /* the last one was queued to every socket */
