@@ -162,4 +162,19 @@ for line in open(out):
     if not r["ok"]:
         print(f"       error: {r.get('error')}")
 PY
+# ---- the gateways' own share of each question_open (their fanout_written logs) ----
+python3 - "$QW_LOG_DIR" <<'PY'
+import glob, re, statistics, sys
+rows = {}
+for f in sorted(glob.glob(sys.argv[1] + "/gateway*.log")):
+    for line in open(f, errors="replace"):
+        m = re.search(r"fanout_written .*opens=[1-9]\d* sockets=(\d+) handoff_us=(-?\d+) render_us=(\d+) write_us=(\d+)", line)
+        if m:
+            rows.setdefault(int(m[1]), []).append([int(x) / 1000 for x in m.groups()[1:]])
+if rows:
+    print("\ngateway share of a question_open, by sockets per gateway (rows of one size merged, e.g. 5,000 burst and flood): median handoff / render / write ms")
+for n, v in sorted(rows.items()):
+    h, r, w = (statistics.median(x[i] for x in v) for i in range(3))
+    print(f"{n:>6} sockets x {len(v):>2}: {h:.2f} / {r:.2f} / {w:.1f} ms (write {w * 1000 / n:.1f} us per socket)")
+PY
 exit $status

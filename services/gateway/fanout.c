@@ -121,9 +121,10 @@ void fanout_free_all(struct ws_server *srv) {
     }
 }
 
-void fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len) {
+int fanout_event(struct ws_server *srv, const char *sid, const char *data, size_t len,
+                 enum quiz_event *type_out) {
     struct ws_sess *s = find(srv, sid);
-    if (!s) return; /* the last socket left while the event was on its way */
+    if (!s) return 0; /* the last socket left while the event was on its way */
     json_error_t err;
     json_t *ev = json_loadb(data, len, 0, &err);
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -131,14 +132,15 @@ void fanout_event(struct ws_server *srv, const char *sid, const char *data, size
     if (!json_is_object(ev) || quiz_event_parse(type, &t) != 0) {
         LOG_WARN("fanout_bad_event", "sid=%s", sid);
         json_decref(ev);
-        return;
+        return 0;
     }
+    *type_out = t;
     json_t *seq = json_object_get(ev, "seq");
     int life = quiz_event_is_lifecycle(t) && json_is_integer(seq);
     long long e = life ? json_integer_value(seq) : 0;
     if (life && e > s->last_seq) s->last_seq = e;
     struct ws_rendering r = {.ev = ev, .type = t};
-    int stale = 0, gaps = 0;
+    int stale = 0, gaps = 0, sent = 0;
     for (struct ws_conn *c = s->conns; c; c = c->snext) {
         if (c->dead || c->close_deadline_ms) continue;
         if (!c->ready) {
@@ -159,12 +161,14 @@ void fanout_event(struct ws_server *srv, const char *sid, const char *data, size
         }
         if (life) c->seq = e;
         ws_render_deliver(c, &r);
+        sent++;
     }
     if (stale)
         LOG_DEBUG("fanout_stale_event", "sid=%s type=%s seq=%lld sockets=%d", sid, type, e, stale);
     if (gaps) LOG_INFO("fanout_gap", "sid=%s type=%s seq=%lld sockets=%d", sid, type, e, gaps);
     ws_rendering_free(&r);
     json_decref(ev);
+    return sent;
 }
 
 /* Asks the snapshot `req` (borrowed) of session `sid` for the resync.

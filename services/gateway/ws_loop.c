@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "quiz.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -119,7 +120,19 @@ static void drain_inbox(struct ws_server *srv) {
             else
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
-            fanout_event(srv, it->sid, it->data ? it->data : "", it->len);
+            int64_t picked = clock_mono_us();
+            enum quiz_event type = QUIZ_EV_LOBBY_UPDATE;
+            int n = fanout_event(srv, it->sid, it->data ? it->data : "", it->len, &type);
+            if (n > 0) {
+                if (type == QUIZ_EV_QUESTION_OPEN) srv->fan.opens++;
+                if (!srv->fan.events) {
+                    srv->fan.pushed_us = it->pushed_us;
+                    srv->fan.picked_us = picked;
+                }
+                srv->fan.events++;
+                srv->fan.sockets += n;
+                srv->fan.rendered_us = clock_mono_us();
+            }
         } else if (it->kind == ITEM_REVOKED) {
             if (it->data) close_login(srv, it->data);
         } else if (it->kind == ITEM_RESYNC) {
@@ -134,6 +147,24 @@ static void drain_inbox(struct ws_server *srv) {
         free(it);
         it = next;
     }
+}
+
+/* Loop: logs what this turn's events cost, once their frames were
+ * written by the sweep: INFO for a question_open handed to at least
+ * FAN_LOG_SOCKETS sockets (a class's fan-out, the figure `make bench`
+ * measures from outside), DEBUG for the rest. A socket whose send buffer
+ * was full is finished by later turns; write_us counts this turn's. */
+#define FAN_LOG_SOCKETS 256
+static void fan_log(struct ws_server *srv) {
+    struct fan_turn *f = &srv->fan;
+    if (!f->events) return;
+    int64_t written = clock_mono_us();
+    LOG_AT(f->opens && f->sockets >= FAN_LOG_SOCKETS ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+           "fanout_written",
+           "events=%d opens=%d sockets=%d handoff_us=%lld render_us=%lld write_us=%lld", f->events,
+           f->opens, f->sockets, (long long)(f->picked_us - f->pushed_us),
+           (long long)(f->rendered_us - f->picked_us), (long long)(written - f->rendered_us));
+    memset(f, 0, sizeof(*f));
 }
 
 /* Loop: request deadlines, pings, close lingering, admin token expiry. */
@@ -175,6 +206,7 @@ void *ws_loop_run(void *arg) {
                 if (!c->dead) ws_conn_close(c, WSLAY_CODE_GOING_AWAY, "server shutting down");
         }
         sweep(srv);
+        fan_log(srv);
         if (stop_deadline && (!srv->conns || now >= stop_deadline)) break;
     }
     for (struct ws_conn *c = srv->conns; c; c = c->next) {

@@ -82,12 +82,18 @@ static void wake(struct ws_server *srv) {
     (void)w;
 }
 
-/* Appends `it` (taken) to the inbox and wakes the loop. Any thread. */
+/* Appends `it` (taken) to the inbox and wakes the loop. Any thread.
+ * Only the item that finds the inbox empty writes the eventfd: the loop
+ * reads the eventfd before it takes the whole inbox under the lock, so an
+ * item appended behind another is taken with the one that woke it. In a
+ * submit burst this saves a write(2) and a wake-up per ack. */
 static void push(struct ws_server *srv, struct item *it) {
+    it->pushed_us = clock_mono_us();
     pthread_mutex_lock(&srv->lock);
+    int was_empty = srv->in_head == NULL;
     append_locked(srv, it);
     pthread_mutex_unlock(&srv->lock);
-    wake(srv);
+    if (was_empty) wake(srv);
 }
 
 static struct item *item_new(enum item_kind kind, const char *data, size_t len) {

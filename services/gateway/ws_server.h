@@ -26,6 +26,19 @@ struct item {
     struct ws_claims who;     /* ITEM_CONN */
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
+    int64_t pushed_us; /* monotonic, when the foreign thread handed it over */
+};
+
+/* What the events of one loop turn cost (ws_loop.c logs it after the
+ * sweep that wrote them): the handoff from the nats.c thread, rendering
+ * and queueing, and the writes. Loop thread only. */
+struct fan_turn {
+    int events;          /* events queued to at least one socket this turn */
+    int sockets;         /* sockets they were handed to */
+    int opens;           /* of those events, question_opens */
+    int64_t pushed_us;   /* the first one's handover by its nats.c thread */
+    int64_t picked_us;   /* the loop took it */
+    int64_t rendered_us; /* the last one was queued to every socket */
 };
 
 struct ws_server {
@@ -52,6 +65,7 @@ struct ws_server {
     int64_t rtt_cap_ms;
     struct ws_rx *spare_rx; /* the read state a socket borrows while it reads (ws_frame.c) */
     int placeholder_fd;     /* an unconnected socket MHD closes in our sockets' stead (ws_conn.c) */
+    struct fan_turn fan;    /* this turn's events, logged after the sweep */
 };
 
 /* The placeholder socket (-1 when there is none). */
