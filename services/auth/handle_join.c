@@ -161,12 +161,21 @@ static long limit_gate(struct auth *a, struct db *db, const char *key, const cha
     return known ? 0 : wait;
 }
 
+/* Waits until every commit this connection can see is on disk: a
+ * transaction with an xid, committed synchronously, flushes the WAL up to
+ * its own commit record, and that comes after every commit already
+ * visible here, this daemon's and the others' (the WAL is one sequence).
+ * Returns 0, or -1 when Postgres failed (the join may then be kept or
+ * lost: a retry with its join key is the same student either way). */
+static int wait_durable(struct db *db) {
+    return db_cmd(db, "SELECT txid_current()", 0, NULL);
+}
+
 json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     struct auth *a = ctx;
     json_t *reply = NULL, *claims = NULL, *mine = NULL;
     char *token = NULL;
     PGresult *r = NULL;
-    struct db_tx tx = {0};
     int by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
     char sidbuf[80], epoch[24], players[24] = "0", key[80], secret[80];
     char keyhash[JOIN_KEY_HASH_LEN + 1], stored_name[256];
@@ -280,22 +289,49 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         }
     }
 
-    if (db_tx_begin(db, &tx) != 0) goto unavailable;
-    /* One statement checks the state, the lock and the cap and counts the
-     * player; the row lock it takes lines up the joins of one session (and
-     * a reset, a lock) until COMMIT, so the cap and the lock hold exactly
-     * and the epoch is the one the student row gets. */
-    char max[24];
+    /* One statement, committed on its own: it locks the session row while
+     * the session is open, unlocked and below the cap, inserts the student
+     * with the row's epoch, counts the player only if that insert happened
+     * and notes the IP's join for limit_gate (rewritten at most once a
+     * minute per IP and session). The row lock lines up the joins of one
+     * session (and a reset, a lock) until its COMMIT, so the cap and the
+     * lock hold exactly; no round trip to this daemon happens while it is
+     * held, so a join holds it for one execution and its commit only.
+     * That commit does not wait for the WAL flush (synchronous_commit off
+     * for this statement's transaction alone), so the lock is not held
+     * across an fsync either: the next join of the session goes on while
+     * this one's flush waits below, and the flushes of concurrent joins are
+     * one. The join is answered only once durable: see wait_durable(). */
+    char max[24], now[24];
     snprintf(max, sizeof(max), "%ld", a->max_students);
-    r = db_tx_exec(&tx,
-                   "UPDATE sessions SET players = players + 1 WHERE sid = $1 AND state <> 'ended'"
-                   " AND NOT locked AND players < $2::int RETURNING players, epoch",
-                   2, (const char *[]){sid, max});
+    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+    const char *p[] = {sid, max, st, name, *keyhash ? keyhash : NULL, ip, now};
+    r = db_exec(db,
+                "WITH s AS (SELECT sid, epoch FROM sessions WHERE sid = $1 AND state <> 'ended'"
+                "   AND NOT locked AND players < $2::int FOR UPDATE),"
+                " i AS (INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
+                "   SELECT sid, $3, $4, epoch, $5 FROM s ON CONFLICT DO NOTHING"
+                "   RETURNING sid, epoch),"
+                " u AS (UPDATE sessions SET players = players + 1 FROM i"
+                "   WHERE sessions.sid = i.sid RETURNING sessions.players),"
+                " k AS (INSERT INTO join_known (ip, sid, at_ms) SELECT $6, sid, $7::bigint FROM i"
+                "   ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms"
+                "   WHERE join_known.at_ms < EXCLUDED.at_ms - 60000),"
+                " c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"
+                " SELECT (SELECT count(*) FROM s), (SELECT players FROM u), (SELECT epoch FROM i),"
+                " (SELECT v FROM c)",
+                7, p);
     if (!r) goto unavailable;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        r = db_tx_exec(&tx, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
-                       (const char *[]){sid});
+    int open = strcmp(PQgetvalue(r, 0, 0), "1") == 0, counted = !PQgetisnull(r, 0, 1);
+    if (counted) {
+        snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 1));
+        snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    r = NULL;
+    if (!open) { /* ended, locked or full: read which to say so */
+        r = db_exec(db, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
+                    (const char *[]){sid});
         if (!r) goto unavailable;
         if (PQntuples(r) == 1 && quiz_state_is(PQgetvalue(r, 0, 0), QUIZ_ENDED)) {
             reply = reply_error(409, "session_ended", "this session has ended");
@@ -305,24 +341,13 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         } else {
             reply = reply_error(409, "session_full", "this session is full (%ld students)",
                                 a->max_students);
-            db_tx_rollback(&tx);
             count_refusal(db, sid, "full");
         }
         goto cleanup;
     }
-    snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 0));
-    snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    const char *p[] = {sid, st, name, epoch, *keyhash ? keyhash : NULL};
-    r = db_tx_exec(&tx,
-                   "INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
-                   " VALUES ($1, $2, $3, $4::int, $5) ON CONFLICT DO NOTHING RETURNING 1",
-                   5, p);
-    if (!r) goto unavailable;
-    if (PQntuples(r) == 0) {
+    if (!counted) {
         /* the same id joined meanwhile: from this browser (a retry that
          * overtook its first try) it is admitted without counting twice */
-        db_tx_rollback(&tx);
         taken = same_join_key(db, sid, st, keyhash, stored_name, sizeof(stored_name));
         if (taken < 0) goto unavailable;
         if (taken) {
@@ -333,18 +358,9 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
             reply_error(409, "student_id_taken", "this student id has already joined this session");
         goto cleanup;
     }
-    /* this IP may join this session while over the failed-join limit;
-     * rewritten at most once a minute per IP and session */
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-    if (db_tx_cmd(&tx,
-                  "INSERT INTO join_known (ip, sid, at_ms) VALUES ($1, $2, $3::bigint) "
-                  "ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms "
-                  "WHERE join_known.at_ms < EXCLUDED.at_ms - 60000",
-                  3, (const char *[]){ip, sid, now}) != 0)
-        goto unavailable;
-    if (db_tx_commit(&tx) != 0) goto unavailable;
 sign:
+    /* the student row may be another join's, committed but not yet flushed */
+    if (wait_durable(db) != 0) goto unavailable;
     claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "k", "s", "sid", sid, "st", st, "e",
                        (json_int_t)strtoll(epoch, NULL, 10), "exp",
                        (json_int_t)(clock_wall_ms() / 1000 + a->student_ttl_s));
@@ -369,7 +385,6 @@ unavailable:
     json_decref(reply);
     reply = reply_error(503, "db_unavailable", "the join could not be recorded; try again");
 cleanup:
-    db_tx_rollback(&tx);
     PQclear(r);
     free(token);
     json_decref(claims);

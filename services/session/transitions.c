@@ -143,13 +143,15 @@ int step_close(struct lifecycle *lc, const char *sid, int idx) {
     if (!q || PQntuples(q) != 1) goto cleanup;
     quiz_counts_init(&counts, atoi(db_val(q, 0, 1)));
     if (record_counts(&tx, sid, idx, &counts) != 0) goto cleanup;
+    /* lookups by the answers' key per student, not a join: see RECORD_SCORES */
     s = db_tx_exec(&tx,
-                   "SELECT st.student_id, a.choice, COALESCE(a.points, 0),"
+                   "SELECT st.student_id, (SELECT a.choice FROM answers a WHERE a.sid = st.sid"
+                   "  AND a.student_id = st.student_id AND a.question_idx = $2::int),"
+                   " COALESCE((SELECT a.points FROM answers a WHERE a.sid = st.sid"
+                   "  AND a.student_id = st.student_id AND a.question_idx = $2::int), 0),"
                    " (SELECT COALESCE(sum(x.points), 0) FROM answers x"
                    "  WHERE x.sid = st.sid AND x.student_id = st.student_id)"
-                   " FROM students st LEFT JOIN answers a ON a.sid = st.sid"
-                   " AND a.student_id = st.student_id AND a.question_idx = $2::int"
-                   " WHERE st.sid = $1 AND st.removed_at IS NULL",
+                   " FROM students st WHERE st.sid = $1 AND st.removed_at IS NULL",
                    2, p);
     if (!s || db_tx_commit(&tx) != 0) goto cleanup;
     rc = 1;
