@@ -453,3 +453,14 @@ int quiz_shard(const char *sid) {
         h = (h ^ *p) * 16777619u; /* FNV prime */
     return (int)((h ^ (h >> 16)) % QUIZ_SHARDS);
 }
+
+int quiz_cmd_subject(char *buf, size_t size, const char *sid) {
+    if (size == 0) return -1;
+    int n =
+        sid && *sid ? snprintf(buf, size, "%s%d", SUBJ_SESSION_CMD_PREFIX, quiz_shard(sid)) : -1;
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}

@@ -328,6 +328,11 @@ int quiz_new_sid(char *out);
  * quiz_shard(text) and tests/lib/fixtures.mjs compute the same number. */
 int quiz_shard(const char *sid);
 
+/* Writes the command subject of `sid`'s shard, "qw.session.cmd.<shard>",
+ * into buf. Returns 0, or -1 when sid is empty or it does not fit (buf then
+ * holds ""). */
+int quiz_cmd_subject(char *buf, size_t size, const char *sid);
+
 /* ---- JSON: the session object and every event ----------------------- */
 /* Every builder returns a new reference the caller owns, or NULL when out
  * of memory; borrowed arguments stay the caller's unless said otherwise. */
