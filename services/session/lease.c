@@ -122,8 +122,9 @@ static int lease_beat(struct lifecycle *lc) {
  * heartbeat is older than the bound its holder promised and which still
  * holds a shard lock, ends that backend and the holder's state backend
  * (one started before that heartbeat, so never a recycled pid), which also
- * rolls back whatever it had half done. Returns how many holders it ended. */
-static int takeover_hung(struct lifecycle *lc) {
+ * rolls back whatever it had half done. Copies the first ended holder's
+ * name into `from`. Returns how many holders it ended. */
+static int takeover_hung(struct lifecycle *lc, char *from, size_t fromlen) {
     PGresult *r = db_exec(
         lc->lock_db,
         "WITH hung AS MATERIALIZED (SELECT s.lock_pid, min(s.state_pid) AS state_pid,"
@@ -142,6 +143,7 @@ static int takeover_hung(struct lifecycle *lc) {
                           " FROM hung h",
         0, NULL);
     int n = r ? PQntuples(r) : 0;
+    if (n) snprintf(from, fromlen, "%s", db_val(r, 0, 0));
     for (int i = 0; i < n; i++)
         LOG_WARN("hung_holder_terminated",
                  "instance=%s old_instance=%s heartbeat_age_ms=%s shards=%s lock=%s state=%s",
@@ -290,15 +292,16 @@ void lease_tick(struct lifecycle *lc) {
         return;
     }
     if (lease_beat(lc) != 0) return;
-    int hung = takeover_hung(lc);
+    char from[64] = "";
+    int hung = takeover_hung(lc, from, sizeof(from));
     int cap = shard_cap(lc);
     if (cap < 0) return;
     if (lc->nheld > cap) shards_give(lc, lc->nheld - cap);
     int before = lc->nheld;
     if (lc->nheld < cap) shards_take(lc, cap - lc->nheld);
     if (hung && lc->nheld > before)
-        LOG_WARN("lease_taken_over_from_hung", "instance=%s shards=%d", lc->sd->d.instance,
-                 lc->nheld - before);
+        LOG_WARN("lease_taken_over_from_hung", "instance=%s old_instance=%s shards=%d",
+                 lc->sd->d.instance, from, lc->nheld - before);
     if (!lc->pool_done && lc->held[quiz_shard("main")])
         lc->pool_done = main_pool_start(lc->sd, lc->db) == 0;
 }
