@@ -696,8 +696,8 @@ static void shards(void) {
     CHECK(quiz_cmd_subject(subj, sizeof(subj), "main") == 0 && !strcmp(subj, "qw.session.cmd.24"));
     CHECK(quiz_cmd_subject(subj, sizeof(subj), "a") == 0 && !strcmp(subj, "qw.session.cmd.32"));
     CHECK(quiz_cmd_subject(subj, sizeof(subj), "") == -1 && subj[0] == '\0');
-    CHECK(quiz_cmd_subject(subj, 17, "main") == 0); /* exactly fits */
-    CHECK(quiz_cmd_subject(subj, 16, "main") == -1 && subj[0] == '\0');
+    CHECK(quiz_cmd_subject(subj, 18, "main") == 0); /* exactly fits */
+    CHECK(quiz_cmd_subject(subj, 17, "main") == -1 && subj[0] == '\0');
     /* generated sids spread over every shard, none far above its share */
     int count[QUIZ_SHARDS] = {0};
     char sid[QUIZ_SID_LEN + 1];
