@@ -67,7 +67,9 @@ const struct config_def config_table[] = {
      "A question pool file for the default session `main`: loaded at start-up, and taken again"
      " (as a new quiz) at start in the lobby and at each reset of `main` when the file changed."},
     {"QW_SESSION_LEASE_MS", CFG_SESSION, CFG_INT, "3000", 500, 60000,
-     "How often a standby session daemon tries to take over the sessions."},
+     "Lease period of the session daemons: every half of it each heartbeats the shards of "
+     "sessions it drives and takes its share of free ones (a killed daemon's shards move "
+     "within it; a hung one's after 3 times it)."},
     {"QW_STATS_INTERVAL_MS", CFG_SESSION | CFG_SCORING, CFG_INT, "250", 50, 5000,
      "Least time between two answer_stats events of one session."},
 

@@ -1,6 +1,7 @@
 /*
  * quiz: the rules of a quiz (see quiz.h): name tables, the lifecycle table,
- * points, the judging order, counts, ranks, subjects and random codes.
+ * points, the judging order, counts, ranks, subjects, random codes and the
+ * shard of a session.
  * Pure functions over plain values: no I/O, no locks, no logging; the only
  * outside call is RAND_bytes for codes. The JSON builders are in quiz_json.c.
  */
@@ -9,6 +10,7 @@
 #include "subjects.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,4 +443,24 @@ int quiz_join_code(char *out) {
 
 int quiz_new_sid(char *out) {
     return quiz_random_text(out, QUIZ_SID_LEN, "abcdefghijklmnopqrstuvwxyz0123456789");
+}
+
+/* ---- shards ------------------------------------------------------------- */
+
+int quiz_shard(const char *sid) {
+    uint32_t h = 2166136261u; /* FNV-1a offset basis */
+    for (const unsigned char *p = (const unsigned char *)sid; p && *p; p++)
+        h = (h ^ *p) * 16777619u; /* FNV prime */
+    return (int)((h ^ (h >> 16)) % QUIZ_SHARDS);
+}
+
+int quiz_cmd_subject(char *buf, size_t size, const char *sid) {
+    if (size == 0) return -1;
+    int n =
+        sid && *sid ? snprintf(buf, size, "%s%d", SUBJ_SESSION_CMD_PREFIX, quiz_shard(sid)) : -1;
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
 }

@@ -4,7 +4,8 @@
  * the points rule, the judging order of a submit, per-choice counts,
  * standings (ranks with shared ties), the report after class (per question
  * the share right, the counts, the median time, hardest first), the event
- * subject, join codes, and the JSON of every event and of the session object.
+ * subject, join codes, the shard of a session, and the JSON of every event
+ * and of the session object.
  * Daemons only translate between NATS, SQL and these functions; nothing
  * here does I/O, locks or logs (join codes read the OpenSSL CSPRNG, which
  * is the one exception). quiz.c holds the rules, quiz_json.c the builders;
@@ -316,6 +317,21 @@ int quiz_join_code(char *out);
 
 /* A session id: QUIZ_SID_LEN of [a-z0-9] (out holds 13 bytes). */
 int quiz_new_sid(char *out);
+
+/* ---- shards: which session daemon drives a session ------------------- */
+
+#define QUIZ_SHARDS 64 /* sessions are spread over this many shards */
+
+/* The shard of `sid`, 0..QUIZ_SHARDS-1: the 32-bit FNV-1a hash of its
+ * bytes, its high half folded onto its low, modulo QUIZ_SHARDS. Pure and
+ * the same on every build and machine; migration 014's SQL function
+ * quiz_shard(text) and tests/lib/fixtures.mjs compute the same number. */
+int quiz_shard(const char *sid);
+
+/* Writes the command subject of `sid`'s shard, "qw.session.cmd.<shard>",
+ * into buf. Returns 0, or -1 when sid is empty or it does not fit (buf then
+ * holds ""). */
+int quiz_cmd_subject(char *buf, size_t size, const char *sid);
 
 /* ---- JSON: the session object and every event ----------------------- */
 /* Every builder returns a new reference the caller owns, or NULL when out

@@ -25,7 +25,7 @@ const struct role roles[] = {
      "qw_session",
      1,
      {EVENT_ALL, NULL},
-     {SUBJ_SESSION_QUERY_ALL, SUBJ_SESSION_CMD, SUBJ_IMAGE_ALL, SUBJ_HEALTH_SESSION, NULL}},
+     {SUBJ_SESSION_QUERY_ALL, SUBJ_SESSION_CMD_ALL, SUBJ_IMAGE_ALL, SUBJ_HEALTH_SESSION, NULL}},
     {"scoring",
      "qw_scoring",
      1,
@@ -34,7 +34,7 @@ const struct role roles[] = {
     {"gateway",
      "qw_gateway",
      0,
-     {SUBJ_AUTH_ALL, SUBJ_SESSION_QUERY_ALL, SUBJ_SESSION_CMD, SUBJ_SCORING_SUBMIT,
+     {SUBJ_AUTH_ALL, SUBJ_SESSION_QUERY_ALL, SUBJ_SESSION_CMD_ALL, SUBJ_SCORING_SUBMIT,
       SUBJ_SCORING_RESULTS, SUBJ_IMAGE_PUT, SUBJ_IMAGE_GET, HEALTH_ALL, NULL},
      {EVENT_ALL, SUBJ_ADMIN_REVOKED, INBOX_ALL, NULL}},
     /* stress/natsrtt's round-trip baseline: its own subjects, no qw.* */

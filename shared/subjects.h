@@ -44,8 +44,12 @@
 #define SUBJ_LOBBY_REMOVE "qw.session.query.remove"
 #define SUBJ_TIME_FACTOR "qw.session.query.time_factor"
 #define QUEUE_SESSION_QUERY "session-q"
-/* ... and lifecycle commands only the instance holding the lease answers. */
-#define SUBJ_SESSION_CMD "qw.session.cmd"
+/* ... and lifecycle commands, answered only by the instance driving the
+ * session's shard: "qw.session.cmd.<shard>", shard = quiz_shard(sid)
+ * (quiz_cmd_subject), in queue "session-c" so one answer even when two
+ * instances hold a shard for a moment. */
+#define SUBJ_SESSION_CMD_PREFIX "qw.session.cmd."
+#define SUBJ_SESSION_CMD_ALL "qw.session.cmd.*"
 #define QUEUE_SESSION_CMD "session-c"
 
 /* scoring daemon */

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "quiz.h"
 #include "reply.h"
 #include "subjects.h"
 
@@ -90,9 +91,11 @@ static void on_command(struct ws_conn *c, const char *cmd) {
         ws_conn_error(c, "forbidden", "only the instructor drives the session");
         return;
     }
+    char subject[64];
     json_t *req = json_pack("{s:s,s:s}", "sid", c->who.sid, "cmd", cmd);
     struct ws_req_ctx ctx = {.kind = WS_REQ_CMD, .c = c, .qidx = -1};
-    if (!req || ws_server_request(c->srv, &ctx, SUBJ_SESSION_CMD, req) != 0)
+    if (!req || quiz_cmd_subject(subject, sizeof(subject), c->who.sid) != 0 ||
+        ws_server_request(c->srv, &ctx, subject, req) != 0)
         ws_conn_error(c, "unavailable", "the session service could not be asked");
     json_decref(req);
 }

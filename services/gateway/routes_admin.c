@@ -149,8 +149,12 @@ static enum MHD_Result session_get(struct http_req *r) {
     return forward(r, SUBJ_SESSION_GET, json_pack("{s:s}", "sid", r->params[0]));
 }
 
+/* A lifecycle command goes to the daemon driving the session's shard. */
 static enum MHD_Result command(struct http_req *r, const char *sid, const char *cmd) {
-    return forward(r, SUBJ_SESSION_CMD, json_pack("{s:s,s:s}", "sid", sid, "cmd", cmd));
+    char subject[64];
+    if (quiz_cmd_subject(subject, sizeof(subject), sid) != 0)
+        return http_error(r, 404, "unknown_session", "no such session");
+    return forward(r, subject, json_pack("{s:s,s:s}", "sid", sid, "cmd", cmd));
 }
 static enum MHD_Result cmd_next(struct http_req *r) {
     return command(r, r->params[0], "next");

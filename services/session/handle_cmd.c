@@ -1,6 +1,8 @@
 /*
- * handle_cmd: one lifecycle command (`qw.session.cmd` {"sid","cmd"}) on the
- * lifecycle thread. Reads the session's state, asks shared/quiz's
+ * handle_cmd: one lifecycle command (`qw.session.cmd.<shard>` {"sid","cmd"})
+ * on the lifecycle thread. A sid of another shard than the subject's is
+ * refused (400 wrong_shard, nothing changed): only the instance driving a
+ * session's shard acts on it. Reads the session's state, asks shared/quiz's
  * lifecycle table what the command does there (quiz_plan_cmd: refuse, or
  * close first, then open, end or reset), runs those steps (transitions.c)
  * and answers the new <state>. Decides no rule itself.
@@ -13,11 +15,14 @@
 #include <stdio.h>
 #include <string.h>
 
-json_t *handle_cmd(struct lifecycle *lc, json_t *req) {
+json_t *handle_cmd(struct lifecycle *lc, json_t *req, int shard) {
     const char *sid = json_string_value(json_object_get(req, "sid"));
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     int err = 0, rc = 0;
     if (!sid || !*sid || !cmd) return reply_error(400, "bad_field", "sid and cmd must be strings");
+    if (quiz_shard(sid) != shard)
+        return reply_error(400, "wrong_shard", "the session is on shard %d, not %d",
+                           quiz_shard(sid), shard);
     json_t *st = session_state_read(lc->db, sid, 1, &err);
     if (err) return reply_error(503, "unavailable", "the database is unavailable");
     if (!st) return reply_error(404, "unknown_session", "no such session");

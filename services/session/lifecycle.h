@@ -4,12 +4,15 @@
  * timers (timers.c), the state changes (transitions.c) and the command
  * dispatch (handle_cmd.c). Nothing in it is touched from another thread,
  * so it has no lock; Postgres row locks order it against scoring.
- * Only the instance holding the lease acts; it must never act after
- * losing it (lease_fresh is the fence before every command and timer).
+ * Sessions are spread over QUIZ_SHARDS shards; an instance acts only for
+ * the shards it holds and must never act for one after losing it
+ * (lease_fresh is the fence before every command and timer).
  */
 #ifndef QW_SESSION_LIFECYCLE_H
 #define QW_SESSION_LIFECYCLE_H
 
+#include "metrics.h"
+#include "quiz.h"
 #include "session.h"
 
 #include <nats/nats.h>
@@ -19,6 +22,7 @@
 
 struct timer {
     char *sid;           /* owned */
+    int shard;           /* quiz_shard(sid) */
     int idx;             /* question the timer closes */
     int64_t deadline_ms; /* wall ms */
     int64_t retry_ms;    /* wall ms before which a failed close is not retried */
@@ -29,13 +33,15 @@ struct lifecycle {
     pthread_t thread;
     int started;
     atomic_int stop;
-    struct db *lock_db;    /* owned: holds the advisory lock while leader */
-    struct db *db;         /* owned: every state change */
-    natsSubscription *sub; /* owned: qw.session.cmd, only while leader */
-    int leader;
+    struct db *lock_db;                  /* owned: holds the advisory lock of every shard held */
+    struct db *db;                       /* owned: every state change */
+    natsSubscription *subs[QUIZ_SHARDS]; /* owned: qw.session.cmd.<shard>, shards held only */
+    unsigned char held[QUIZ_SHARDS];     /* 1 for the shards this instance drives */
+    int nheld;
+    int next_sub;          /* where the next command poll starts (round robin) */
     int lease_ms;          /* QW_SESSION_LEASE_MS */
     int stale_ms;          /* STALE_LEASES * lease_ms: promised heartbeat bound */
-    int64_t next_check_ms; /* mono ms of the next lease check */
+    int64_t next_check_ms; /* mono ms of the next lease tick */
     int64_t beat_mono_ms;  /* mono ms when the last confirmed heartbeat was sent */
     struct timer *timers;  /* owned array */
     int ntimers, cap;
@@ -46,14 +52,18 @@ struct lifecycle {
 
 #define STALE_LEASES 3 /* heartbeat older than this many QW_SESSION_LEASE_MS: hung */
 
-/* Tries once to take the lease (ending a hung holder first); on success
- * subscribes to commands and arms the timers of every open question. */
-void lease_try(struct lifecycle *lc);
-/* Heartbeats; steps down when the lock is gone. 1 while holding it. */
-int lease_check(struct lifecycle *lc);
-/* The fence before every command and timer: 1 while this instance may act. */
-int lease_fresh(struct lifecycle *lc);
-/* Unsubscribes and drops every timer. */
+/* gauge: the shards this instance holds (also /healthz "shards") */
+extern struct metric session_metric_shards;
+
+/* One lease tick (every QW_SESSION_LEASE_MS / 2): heartbeats and drops the
+ * shards no longer held, ends hung holders, gives back shards beyond this
+ * instance's share and takes free ones up to it (arming their timers and
+ * subscribing to their commands). */
+void lease_tick(struct lifecycle *lc);
+/* The fence before every command and timer of `shard`: 1 while this
+ * instance may act for it. */
+int lease_fresh(struct lifecycle *lc, int shard);
+/* Drops every shard: unsubscribes and drops every timer. */
 void lease_step_down(struct lifecycle *lc, const char *why);
 
 /* ---- timers.c --------------------------------------------------------- */
@@ -61,6 +71,8 @@ void lease_step_down(struct lifecycle *lc, const char *why);
 void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t deadline_ms);
 void timer_remove(struct lifecycle *lc, const char *sid);
 void timers_clear(struct lifecycle *lc);
+/* Drops the timers of the sessions of `shard`. */
+void timers_drop_shard(struct lifecycle *lc, int shard);
 /* Closes every question whose deadline passed (retrying failed closes). */
 void timers_fire(struct lifecycle *lc);
 /* ms until the next timer is due, at most `max_ms` (at least 1). */
@@ -83,7 +95,8 @@ int step_reset(struct lifecycle *lc, const char *sid);
 
 /* ---- handle_cmd.c ----------------------------------------------------- */
 
-/* Answers one {"sid","cmd"} request (borrowed). Returns a new reply. */
-json_t *handle_cmd(struct lifecycle *lc, json_t *req);
+/* Answers one {"sid","cmd"} request (borrowed) that came on shard
+ * `shard`'s subject. Returns a new reply. */
+json_t *handle_cmd(struct lifecycle *lc, json_t *req, int shard);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * qw-session: wiring only. Starts the daemon frame, the query workers
  * (any instance answers them), the picture workers and the lifecycle
- * thread (commands and timers of the sessions this instance holds the
- * lease for), then answers health (ready); stops cleanly on SIGTERM/SIGINT.
+ * thread (commands and timers of the sessions of the shards this instance
+ * holds, lease.c), then answers health (ready); stops cleanly on
+ * SIGTERM/SIGINT.
  */
 #include "service.h"
 #include "session.h"

@@ -6,7 +6,7 @@
  * deadline a question stays open while a student with extra time is in and
  * has not answered, looked at again every TIMER_HOLD_POLL_MS until the
  * last such deadline (docs/API.md "Extra time"). Runs on
- * the lifecycle thread only; timers are dropped when the lease is lost.
+ * the lifecycle thread only; a shard's timers are dropped when it is lost.
  */
 #include "clock.h"
 #include "lifecycle.h"
@@ -42,7 +42,7 @@ void timer_arm(struct lifecycle *lc, const char *sid, int idx, int64_t deadline_
     }
     char *copy = strdup(sid);
     if (!copy) return;
-    lc->timers[lc->ntimers++] = (struct timer){copy, idx, deadline_ms, 0};
+    lc->timers[lc->ntimers++] = (struct timer){copy, quiz_shard(sid), idx, deadline_ms, 0};
 }
 
 void timers_clear(struct lifecycle *lc) {
@@ -51,14 +51,26 @@ void timers_clear(struct lifecycle *lc) {
     lc->ntimers = 0;
 }
 
+void timers_drop_shard(struct lifecycle *lc, int shard) {
+    for (int i = 0; i < lc->ntimers; i++) {
+        if (lc->timers[i].shard != shard) continue;
+        free(lc->timers[i].sid);
+        lc->timers[i--] = lc->timers[--lc->ntimers];
+    }
+}
+
 void timers_fire(struct lifecycle *lc) {
     int64_t now = clock_wall_ms();
     for (int i = 0; i < lc->ntimers; i++) {
         struct timer *t = &lc->timers[i];
         if (t->deadline_ms > now || t->retry_ms > now) continue;
-        if (!lease_fresh(lc)) return; /* stepped down: no timers left */
         char sid[256];
         snprintf(sid, sizeof(sid), "%s", t->sid);
+        if (!lease_fresh(lc, t->shard)) { /* the shard was lost: so is its timer */
+            timer_remove(lc, sid);
+            i = -1;
+            continue;
+        }
         /* students with extra time keep the question open until their own
          * deadline (or their answer); everybody else was closed at theirs */
         int64_t until = 0;

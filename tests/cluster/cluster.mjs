@@ -186,10 +186,12 @@ async function machineHealthy(i) {
 function psql(sql) {
   return execFileSync(`${process.env.QW_PG_BIN}/psql`, [process.env.QW_DB_URL, '-tAc', sql], { encoding: 'utf8', timeout: 10000 }).trim();
 }
-// the machine whose session daemon holds the lease (session-N), or null
+// the machine whose session daemon drives the test session's shard
+// (session-N in session_shards, ARCHITECTURE "The lease"), or null
+let leaseSid = null;
 function leaseNode() {
   try {
-    const m = /^session-(\d+)$/.exec(psql('SELECT instance FROM session_lease'));
+    const m = leaseSid && /^session-(\d+)$/.exec(psql(`SELECT instance FROM session_shards WHERE shard = quiz_shard('${leaseSid}')`));
     return m ? Number(m[1]) - 1 : null;
   } catch { return null; }
 }
@@ -215,8 +217,9 @@ function powerOn(i) { fs.rmSync(down(i), { force: true }); }
 async function rejoined(i) {
   await until(`machine ${i + 1} back in the cluster`, async () => (await machineHealthy(i)) && (await clusterWhole()), REJOIN_BOUND_MS, 300);
 }
-// Moves the session lease to machine `to`: the others' session daemons are
-// held down (run/hold.session of their machine) and killed until it has it.
+// Moves the test session's shard to machine `to`: the others' session
+// daemons are held down (run/hold.session of their machine) and killed
+// until it has it (alone, it takes every shard).
 async function leaseTo(to) {
   if (leaseNode() === to) return true;
   const others = IPS.map((_, i) => i).filter((i) => i !== to);
@@ -304,6 +307,7 @@ async function main() {
     })),
   };
   const { sid } = await newSession(admin, pool, LB);
+  leaseSid = sid;
   log(`session ${sid}, ${STUDENTS} students through ${LB}`);
   const students = [];
   for (let i = 0; i < STUDENTS; i += 20) {

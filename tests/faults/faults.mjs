@@ -1,7 +1,7 @@
 // faults.mjs: the crash-safety proof (run by tests/faults/run.sh against its
 // own stack). 200 simulated students, spread over both gateways, answer a
 // stream of questions while, one question each, we kill -9 the scoring
-// daemon, the session instance holding the lease, one gateway, nats-server,
+// daemon, the session daemon driving the session's shard, one gateway, nats-server,
 // and restart PostgreSQL. After each fault it checks against the results
 // API that every `accepted` ack is in the record exactly once with the acked
 // choice, that no ack contradicts the record, that a resubmit gets
@@ -14,6 +14,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { adminLogin, env, http, makePool, pidOf, wsUrl } from '../lib/stack.mjs';
 import { join, newSession } from '../lib/ws.mjs';
+import { sql } from '../lib/fixtures.mjs';
 
 const STUDENTS = Number(process.env.QW_FAULT_STUDENTS || 200);
 const TIME_LIMIT_S = 12;          // each question's timer
@@ -196,18 +197,13 @@ function killPid(name) {
   return pid;
 }
 
-// The session instance holding the lease, from its log: its last
-// `lease_taken` comes after its last `started` and `lease_lost`.
-function leaseHolder() {
-  const holders = [];
-  for (const name of ['session', 'session2']) {
-    const lines = fs.readFileSync(path.join(env.logDir, `${name}.log`), 'utf8').split('\n');
-    const last = (re) => { for (let i = lines.length - 1; i >= 0; i--) if (re.test(lines[i])) return i; return -1; };
-    const taken = last(/event=lease_taken/);
-    if (taken >= 0 && taken > last(/event=lease_lost/) && taken > last(/event=started/)) holders.push(name);
-  }
-  if (holders.length !== 1) throw new Error(`cannot tell the lease holder (candidates: ${holders.join(',') || 'none'})`);
-  return holders[0];
+// The session daemon driving the shard of session `sid` (its row in
+// session_shards): session-1 is the stack's `session`, session-2 `session2`.
+function leaseHolder(sid) {
+  const rows = sql(`SELECT instance FROM session_shards WHERE shard = quiz_shard('${sid.replace(/'/g, "''")}')`);
+  const name = { 'session-1': 'session', 'session-2': 'session2' }[rows.length ? rows[0][0] : ''];
+  if (!name) throw new Error(`cannot tell the daemon driving ${sid} (row: ${rows.length ? rows[0][0] : 'none'})`);
+  return name;
 }
 
 function asPg(args) {
@@ -219,7 +215,7 @@ function asPg(args) {
 
 const FAULTS = [
   { name: 'kill -9 scoring', daemon: 'scoring', run: () => `pid ${killPid('scoring')}` },
-  { name: 'kill -9 session (lease holder)', run: () => { const h = leaseHolder(); return `${h} pid ${killPid(h)}`; }, daemonFn: () => null },
+  { name: 'kill -9 session (shard owner)', run: (sid) => { const h = leaseHolder(sid); return `${h} pid ${killPid(h)}`; }, daemonFn: () => null },
   { name: 'kill -9 gateway2', daemon: 'gateway2', run: () => `pid ${killPid('gateway2')}` },
   {
     // held down (run/hold.nats) until both gateways say 503, then let go
@@ -348,7 +344,7 @@ async function main() {
     const pidBefore = fault.daemon ? pidOf(fault.daemon) : null;
     const t0 = Date.now();
     let what;
-    try { what = await fault.run(); } catch (e) { what = 'failed'; fail(e.message); }
+    try { what = await fault.run(sid); } catch (e) { what = 'failed'; fail(e.message); }
     log(`fault ${k + 1}: ${fault.name} (${what}) at ${t0 - open.opened_at_ms} ms into question ${k}`);
 
     const rec = await recovered(admin, sid, t0);

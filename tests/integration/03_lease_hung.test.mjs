@@ -1,7 +1,8 @@
-// The session lease against a holder that hangs without dying (SIGSTOP): a
-// standby ends the hung holder's connections once its heartbeat is older
-// than the bound it promised, takes over the timers at their original
-// deadlines, and the holder, let go again, steps down before it acts.
+// The shard lease against a holder that hangs without dying (SIGSTOP): the
+// other instance ends the hung holder's connections once its heartbeat is
+// older than the bound it promised, takes its shards and their timers at
+// their original deadlines, and the holder, let go again, steps down before
+// it acts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,20 +21,23 @@ after(async () => {
   if (bus) await bus.close();
 });
 
-// The heartbeat row and whether its lock_pid holds the lease right now.
-function leaseRow() {
+// The heartbeat row of a shard (that of `sid`, or shard 0) and whether its
+// lock_pid holds the shard's lock right now.
+function leaseRow(sid) {
+  const shard = sid ? `quiz_shard('${sid}')` : '0';
   const rows = sql(`SELECT l.instance, l.stale_after_ms, EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory'
-    AND k.objid = 7157002 AND k.granted AND k.pid = l.lock_pid) FROM session_lease l WHERE l.id = 1`);
+    AND k.classid = 7157003 AND k.objid = l.shard::oid AND k.objsubid = 2 AND k.granted AND k.pid = l.lock_pid)
+    FROM session_shards l WHERE l.shard = ${shard}`);
   if (!rows.length) return null;
   return { instance: rows[0][0], stale_after_ms: Number(rows[0][1]), held: rows[0][2] === 't' };
 }
+const heldBy = (instance) => Number(sql(`SELECT count(*) FROM session_shards s WHERE s.instance = '${instance}' AND EXISTS (SELECT 1
+  FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = 7157003 AND k.objid = s.shard::oid AND k.granted AND k.pid = s.lock_pid)`)[0][0]);
 
 test('a standby takes over from a SIGSTOPped holder, closes its question at the original deadline exactly once, and the holder steps down when let go', async () => {
   bus = await Bus.open(env.natsUrl);
-  const holder = await waitFor('the stack instance to hold the lease', () => {
-    const row = leaseRow();
-    return row && row.held && row.instance === 'session-1' ? row : null;
-  }, { timeout: 15000 });
+  await waitFor('the stack instance to hold every shard', () => heldBy('session-1') === 64, { timeout: 15000 });
+  const holder = leaseRow();
 
   let err = '';
   standby = spawn(path.join(env.buildDir, 'services/session/qw-session'), [], {
@@ -41,17 +45,24 @@ test('a standby takes over from a SIGSTOPped holder, closes its question at the 
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   standby.stderr.on('data', (d) => { err += d.toString(); });
-  await waitFor('the standby to start', () => /event=started/.test(err));
+  await waitFor('the two instances to share the shards', () => heldBy('session-standby-hung') >= 31 && heldBy('session-1') >= 31, { timeout: 20000, interval: 200 });
 
-  // the question's deadline lies after the latest takeover the settings allow
+  // the question's deadline lies after the latest takeover the settings allow;
+  // its session is on a shard of the stack's instance (which keeps the
+  // lowest ones when it gives back, and the standby keeps those in turn)
   const bound = holder.stale_after_ms + STANDBY_LEASE_MS + 2000;
-  const sid = createSession(createQuiz([{ time_limit_s: Math.ceil(bound / 1000) + 1 }, {}]));
+  let sid = null;
+  for (let i = 0; i < 60 && !sid; i++) {
+    const s = createSession(createQuiz([{ time_limit_s: Math.ceil(bound / 1000) + 1 }, {}]));
+    if (leaseRow(s)?.instance === 'session-1') sid = s;
+  }
+  assert.ok(sid, 'a session on a shard of session-1');
   const log = bus.events(sid);
   const logFile = path.join(env.logDir, 'session.log');
   try {
     await bus.cmd(sid, 'next');
     const open = await log.next('question_open');
-    assert.doesNotMatch(err, /event=lease_taken/, 'the standby took the lease from a live holder');
+    assert.doesNotMatch(err, /event=lease_taken_over_from_hung/, 'the standby took shards from a live holder');
 
     const pid = pidOf('session');
     const logFrom = fs.statSync(logFile).size;
@@ -64,7 +75,7 @@ test('a standby takes over from a SIGSTOPped holder, closes its question at the 
     const takeoverMs = Date.now() - t0;
     console.log(`# takeover from a SIGSTOPped holder in ${takeoverMs} ms (heartbeat bound ${holder.stale_after_ms} ms)`);
     assert.ok(takeoverMs < bound, `takeover took ${takeoverMs} ms, bound ${bound} ms`);
-    assert.equal(leaseRow().instance, 'session-standby-hung');
+    assert.equal(leaseRow(sid).instance, 'session-standby-hung');
 
     const closed = await log.next('question_closed', { timeout: open.deadline_ms - Date.now() + 5000 });
     assert.equal(closed.question_idx, 0);
@@ -79,7 +90,7 @@ test('a standby takes over from a SIGSTOPped holder, closes its question at the 
     const r = await bus.cmd(sid, 'next', 10000);
     assert.equal(r.question_idx, 1);
     await log.next('question_open', { pred: (e) => e.question_idx === 1 });
-    // the standby still holds the lease: a command round trip orders every
+    // the standby still holds the shard: a command round trip orders every
     // event of the `next` before this reply on the bus
     const r2 = await bus.cmd(sid, 'open', 10000);
     assert.equal(r2.question_idx, 1);
@@ -94,9 +105,6 @@ test('a standby takes over from a SIGSTOPped holder, closes its question at the 
   standby.kill('SIGTERM');
   const code = await new Promise((res) => standby.once('exit', (c) => res(c)));
   assert.equal(code, 0, 'the standby stops cleanly on SIGTERM');
-  // the stack's own instance holds the lease again before the next test file
-  await waitFor('the stack instance to hold the lease again', () => {
-    const row = leaseRow();
-    return row && row.held && row.instance === 'session-1';
-  }, { timeout: 15000 });
+  // the stack's own instance holds every shard again before the next test file
+  await waitFor('the stack instance to hold every shard again', () => heldBy('session-1') === 64, { timeout: 20000, interval: 200 });
 });

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StringCodec } from 'nats';
 import { env, http, adminLogin, makePool, waitFor, pidOf, cookieFrom } from '../lib/stack.mjs';
-import { Bus, sessionRow, answerRows, sql } from '../lib/fixtures.mjs';
+import { Bus, sessionRow, answerRows, sql, cmdSubject } from '../lib/fixtures.mjs';
 import { newSession, join, connect, adminWs, command } from '../lib/ws.mjs';
 
 const [GW0, GW1] = env.gateways;
@@ -119,7 +119,7 @@ test('a close published while both gateways were away from NATS reaches every so
     // the lease holder is back on NATS (its buffered publish flushed first)
     // once it answers a command again
     await waitFor('the lease holder answering a no-op command', async () => {
-      try { return (await bus.request('qw.session.cmd', { sid, cmd: 'open' }, 500)).ok === true; } catch { return false; }
+      try { return (await bus.request(cmdSubject(sid), { sid, cmd: 'open' }, 500)).ok === true; } catch { return false; }
     }, { timeout: 15000, interval: 100 });
     for (const pid of gws) process.kill(pid, 'SIGCONT');
     stopped = false;
@@ -189,7 +189,7 @@ test('after a NATS reconnect every socket token is checked again: a student remo
     assert.equal(host.closed, null, 'a live login keeps its socket');
     // this file's own NATS clients are back too before the file ends
     await waitFor('the lease holder answering a no-op command', async () => {
-      try { return (await bus.request('qw.session.cmd', { sid, cmd: 'open' }, 500)).ok === true; } catch { return false; }
+      try { return (await bus.request(cmdSubject(sid), { sid, cmd: 'open' }, 500)).ok === true; } catch { return false; }
     }, { timeout: 15000, interval: 100 });
   } finally {
     if (fs.existsSync(hold)) fs.unlinkSync(hold);

@@ -47,7 +47,7 @@ test('a NATS client with no credentials or a wrong password is refused', async (
 
 // One forbidden subject per role and direction: the server refuses each.
 const forbidden = [
-  { role: 'auth', publish: 'qw.session.cmd', subscribe: 'qw.evt.trust' },
+  { role: 'auth', publish: 'qw.session.cmd.0', subscribe: 'qw.evt.trust' },
   { role: 'session', publish: 'qw.auth.login', subscribe: 'qw.auth.login' },
   { role: 'scoring', publish: 'qw.auth.verify', subscribe: 'qw.auth.*' },
   { role: 'gateway', publish: 'qw.evt.trust', subscribe: 'qw.auth.login' },

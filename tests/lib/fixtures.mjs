@@ -17,6 +17,18 @@ function lit(v) {
 }
 
 // Runs `sql` as user quizwire; returns rows as arrays of text.
+// The shard of a session: shared/quiz.c's quiz_shard (FNV-1a of the sid's
+// bytes, high half folded onto the low, mod 64), as migration 014's SQL
+// quiz_shard(text) computes it too.
+export function quizShard(sid) {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(sid, 'utf8')) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return ((h ^ (h >>> 16)) >>> 0) % 64;
+}
+
+// The subject of a lifecycle command for `sid`: its shard's.
+export function cmdSubject(sid) { return `qw.session.cmd.${quizShard(sid)}`; }
+
 export function sql(text) {
   const out = execFileSync(`${process.env.QW_PG_BIN}/psql`, [
     '-h', process.env.QW_PG_SOCKET, '-p', process.env.QW_PG_PORT, '-U', 'quizwire', '-d', 'quizwire',
@@ -119,12 +131,13 @@ export class Bus {
     const m = await this.nc.request(subject, sc.encode(JSON.stringify(obj)), { timeout });
     return JSON.parse(sc.decode(m.data));
   }
-  // A lifecycle command; retries briefly while no instance holds the lease.
+  // A lifecycle command, on its shard's subject; retries briefly while no
+  // instance holds that shard.
   async cmd(sid, cmd, timeout = 5000) {
     const end = Date.now() + timeout;
     for (;;) {
       try {
-        return await this.request('qw.session.cmd', { sid, cmd }, Math.max(500, end - Date.now()));
+        return await this.request(cmdSubject(sid), { sid, cmd }, Math.max(500, end - Date.now()));
       } catch (e) {
         if (Date.now() >= end) throw e;
         await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,7 @@
  * trip, the lifecycle table, the points rule at 0, at the limit and past
  * it, the judging order (a close racing a submit included), counts, ranks
  * with shared ties and empty sessions, the report after class (medians,
- * shares, hardest first), subjects, unbiased codes, and the
+ * shares, hardest first), subjects, unbiased codes, shards, and the
  * JSON of the session object and of each event.
  */
 #include "check.h"
@@ -681,6 +681,36 @@ static void report_after_class(void) {
     json_decref(j);
 }
 
+/* quiz_shard is FNV-1a (checked on its published vectors through the fold)
+ * and must never change: the expected numbers are fixed here, and migration
+ * 014's SQL function gives the same ones (tests/integration/03_shards). */
+static void shards(void) {
+    /* FNV-1a("") = 0x811c9dc5, ("a") = 0xe40c292c, ("foobar") = 0xbf9cf968 */
+    CHECK(quiz_shard("") == (int)((0x811c9dc5u ^ (0x811c9dc5u >> 16)) % QUIZ_SHARDS));
+    CHECK(quiz_shard("a") == (int)((0xe40c292cu ^ (0xe40c292cu >> 16)) % QUIZ_SHARDS));
+    CHECK(quiz_shard("foobar") == (int)((0xbf9cf968u ^ (0xbf9cf968u >> 16)) % QUIZ_SHARDS));
+    CHECK(quiz_shard("") == 25 && quiz_shard("a") == 32 && quiz_shard("foobar") == 52);
+    CHECK(quiz_shard("main") == 24 && quiz_shard("abc123xyz789") == 53);
+    CHECK(quiz_shard(NULL) == 25); /* no bytes: the basis */
+    char subj[32];
+    CHECK(quiz_cmd_subject(subj, sizeof(subj), "main") == 0 && !strcmp(subj, "qw.session.cmd.24"));
+    CHECK(quiz_cmd_subject(subj, sizeof(subj), "a") == 0 && !strcmp(subj, "qw.session.cmd.32"));
+    CHECK(quiz_cmd_subject(subj, sizeof(subj), "") == -1 && subj[0] == '\0');
+    CHECK(quiz_cmd_subject(subj, 18, "main") == 0); /* exactly fits */
+    CHECK(quiz_cmd_subject(subj, 17, "main") == -1 && subj[0] == '\0');
+    /* generated sids spread over every shard, none far above its share */
+    int count[QUIZ_SHARDS] = {0};
+    char sid[QUIZ_SID_LEN + 1];
+    for (int i = 0; i < 64 * 200; i++) {
+        CHECK(quiz_new_sid(sid) == 0);
+        int s = quiz_shard(sid);
+        CHECK(s >= 0 && s < QUIZ_SHARDS);
+        if (s >= 0 && s < QUIZ_SHARDS) count[s]++;
+    }
+    for (int s = 0; s < QUIZ_SHARDS; s++)
+        CHECK(count[s] > 100 && count[s] < 300);
+}
+
 static void subjects_and_codes(void) {
     char buf[32];
     CHECK(quiz_event_subject(buf, sizeof(buf), "main") == 0 && strcmp(buf, "qw.evt.main") == 0);
@@ -877,6 +907,7 @@ int main(void) {
     ranks_share_ties();
     report_after_class();
     subjects_and_codes();
+    shards();
     session_object();
     events();
     return check_result("quiz_test");
