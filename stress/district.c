@@ -476,38 +476,17 @@ static int dist_until(struct district *d, int (*pred)(struct district *), const 
 
 /* ---- HTTP for setup and results (one request at a time) ------------------------ */
 
-struct dsync {
-    int done, status, retry_after;
-    char *body;       /* owned */
-    char cookie[900]; /* "qw_admin=..." of a login's reply */
-    char err[256];
-};
-
-static void dsync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg) {
-    struct dsync *y = arg;
-    y->done = 1;
-    if (!r) {
-        snprintf(y->err, sizeof(y->err), "%s", err);
-        return;
-    }
-    y->status = r->status;
-    y->retry_after = atoi(r->retry_after);
-    y->body = strdup(r->body ? r->body : "");
-    const char *v = hc_resp_cookie(r, "qw_admin");
-    if (v) snprintf(y->cookie, sizeof(y->cookie), "qw_admin=%s", v);
-}
-
 /* One request to gateway 0 with the admin cookie. Returns the status (0 on
  * a transport error, with d->error set); *out_body (may be NULL) is owned
  * by the caller. A reply's qw_admin cookie replaces d->admin_cookie. */
 static int dist_http(struct district *d, const char *method, const char *path, const char *body,
                      char **out_body, int *retry_after) {
     struct hc c;
-    struct dsync y = {0};
+    struct hc_sync y = {.want_cookie = "qw_admin"};
     int status = 0;
     hc_init(&c, &d->o->gw[0]);
     if (hc_request(&c, method, path, d->admin_cookie[0] ? d->admin_cookie : NULL, body,
-                   DIST_HTTP_TIMEOUT_MS, dsync_done, &y) != 0) {
+                   DIST_HTTP_TIMEOUT_MS, hc_sync_done, &y) != 0) {
         dist_fail(d, "%s %s%s: connect failed: %s", method, d->o->gw[0].base, path,
                   strerror(errno));
         goto out;

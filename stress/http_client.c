@@ -280,3 +280,18 @@ void hc_free(struct hc *c) {
     c->busy = 0;
     c->in_len = c->in_cap = 0;
 }
+
+void hc_sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg) {
+    struct hc_sync *s = arg;
+    (void)c;
+    s->done = 1;
+    if (!r) {
+        snprintf(s->err, sizeof(s->err), "%s", err);
+        return;
+    }
+    s->status = r->status;
+    s->retry_after = atoi(r->retry_after);
+    s->body = strdup(r->body ? r->body : "");
+    const char *v = s->want_cookie ? hc_resp_cookie(r, s->want_cookie) : NULL;
+    if (v) snprintf(s->cookie, sizeof(s->cookie), "%s=%s", s->want_cookie, v);
+}

@@ -69,4 +69,19 @@ void hc_check_deadline(struct hc *c, double now_ms);
  * without its callback. Safe on an idle or never-used client. */
 void hc_free(struct hc *c);
 
+/* What one request answered, for a caller that turns the loop until
+ * `done` (setup and results, one request at a time): pass hc_sync_done
+ * and the struct to hc_request. */
+struct hc_sync {
+    const char *want_cookie; /* set by the caller, or NULL: the cookie to keep */
+    int done, status;
+    int retry_after;   /* seconds, from a 429's Retry-After */
+    char *body;        /* the reply's body; the caller frees it */
+    char cookie[1024]; /* "name=value" of want_cookie when the reply set it */
+    char err[256];     /* a transport error, or "" */
+};
+
+/* An hc_done_fn filling the struct hc_sync `arg`. */
+void hc_sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg);
+
 #endif

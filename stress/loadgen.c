@@ -211,30 +211,6 @@ static double rnd01(void) {
 
 /* ---- blocking-style HTTP through the loop (setup and results only) -------- */
 
-struct sync_req {
-    int done;
-    int status;
-    char *body; /* owned */
-    char cookie[1024];
-    char err[256];
-    const char *want_cookie;
-    int retry_after; /* seconds, from a 429's Retry-After */
-};
-
-static void sync_done(struct hc *c, const struct hc_resp *r, const char *err, void *arg) {
-    struct sync_req *s = arg;
-    s->done = 1;
-    if (!r) {
-        snprintf(s->err, sizeof(s->err), "%s", err);
-        return;
-    }
-    s->status = r->status;
-    s->retry_after = atoi(r->retry_after);
-    s->body = strdup(r->body ? r->body : "");
-    const char *v = s->want_cookie ? hc_resp_cookie(r, s->want_cookie) : NULL;
-    if (v) snprintf(s->cookie, sizeof(s->cookie), "%s=%s", s->want_cookie, v);
-}
-
 static void sweep(double now);
 
 static int run_until(int (*pred)(void), const char *what) {
@@ -279,7 +255,7 @@ static int run_until(int (*pred)(void), const char *what) {
     return 0;
 }
 
-static struct sync_req *g_sync;
+static struct hc_sync *g_sync;
 static int sync_pred(void) {
     return g_sync->done;
 }
@@ -292,12 +268,12 @@ static int http_sync(const char *method, const char *path, const char *body,
                      const char *want_cookie, char **out_body, char *out_cookie,
                      size_t cookie_len) {
     struct hc c;
-    struct sync_req s = {0};
+    struct hc_sync s = {0};
     s.want_cookie = want_cookie;
     hc_init(&c, &L.gw[0]);
     g_sync = &s;
     if (hc_request(&c, method, path, L.admin_cookie[0] ? L.admin_cookie : NULL, body,
-                   LG_HTTP_TIMEOUT_MS, sync_done, &s) != 0) {
+                   LG_HTTP_TIMEOUT_MS, hc_sync_done, &s) != 0) {
         lg_fail("%s %s%s: connect failed: %s", method, L.gw[0].base, path, strerror(errno));
     } else {
         char what[256];
