@@ -119,6 +119,10 @@ const struct config_def config_table[] = {
     {"QW_RTT_CAP_MS", CFG_GATEWAY, CFG_INT, "1000", 0, 10000,
      "Most round-trip time subtracted from a socket's elapsed time for fair points, so a "
      "client that delays its pongs gains at most this much."},
+    {"QW_WS_PER_STUDENT", CFG_GATEWAY, CFG_INT, "4", 1, 64,
+     "Most WebSockets one student holds on one gateway (a phone, a laptop, a tab or two); one "
+     "more closes the student's oldest with code 4008, so one seat cannot hold thousands of "
+     "sockets."},
     {"QW_IMAGE_CACHE_MB", CFG_GATEWAY, CFG_INT, "64", 1, 4096,
      "Memory the gateway keeps pictures in (GET /img/{id}), least recently used dropped first; "
      "each picture is fetched over NATS once while it is kept."},

@@ -13,6 +13,12 @@
  * a fresh snapshot instead of the event. After a NATS reconnect one
  * snapshot per session finds the sessions that moved on meanwhile.
  *
+ * A student has at most QW_WS_PER_STUDENT sockets on one gateway (a
+ * phone, a laptop, a tab or two): one more closes the oldest of them with
+ * WS_CODE_TOO_MANY, so a script holding one seat cannot make the gateway
+ * keep and feed thousands of sockets. Each session counts its students'
+ * sockets in `per_student`; only a student over the limit walks the list.
+ *
  * How an event is written to a socket is ws_render.c; snapshots are
  * ws_snapshot.c. Event types are shared/quiz's enum, parsed once here.
  * Loop thread only, except on_event (a nats.c thread) which only pushes.
@@ -20,6 +26,7 @@
 #include "ws.h"
 
 #include "clock.h"
+#include "config.h"
 #include "log.h"
 #include "quiz.h"
 #include "reply.h"
@@ -35,6 +42,7 @@ struct ws_sess {
     int n;
     natsSubscription *sub; /* qw.evt.<sid> */
     long long last_seq;    /* newest lifecycle event seen, 0 none */
+    json_t *per_student;   /* student_id -> its sockets here (attached, not yet detached) */
     struct ws_sess *next;
 };
 
@@ -52,6 +60,43 @@ static struct ws_sess *find(struct ws_server *srv, const char *sid) {
     for (struct ws_sess *s = *ws_server_sessions(srv); s; s = s->next)
         if (strcmp(s->sid, sid) == 0) return s;
     return NULL;
+}
+
+/* Counts student socket `c` in its session and, when the student now has
+ * more than QW_WS_PER_STUDENT sockets still open (not closing, not closed
+ * by the peer), closes the oldest of them (the list is newest first). The
+ * count includes sockets on their way out, so it only says when to walk
+ * the list. */
+static void limit_student(struct ws_sess *s, struct ws_conn *c) {
+    const char *who = c->who.student_id;
+    if (c->who.admin || !who) return;
+    if (!s->per_student && !(s->per_student = json_object())) return;
+    long long count = json_integer_value(json_object_get(s->per_student, who)) + 1;
+    json_object_set_new(s->per_student, who, json_integer(count));
+    long limit = config_int("QW_WS_PER_STUDENT");
+    if (count <= limit) return;
+    long live = 0;
+    struct ws_conn *oldest = NULL;
+    for (struct ws_conn *o = s->conns; o; o = o->snext) {
+        if (o->who.admin || !o->who.student_id || strcmp(o->who.student_id, who) != 0 || o->dead ||
+            o->rd_closed || o->close_deadline_ms)
+            continue;
+        live++;
+        if (o != c) oldest = o;
+    }
+    if (live <= limit || !oldest) return;
+    LOG_INFO("ws_too_many", "sid=%s sockets=%ld limit=%ld", s->sid, live, limit);
+    ws_conn_close(oldest, WS_CODE_TOO_MANY, "opened in too many places");
+}
+
+static void unlimit_student(struct ws_sess *s, struct ws_conn *c) {
+    const char *who = c->who.student_id;
+    if (c->who.admin || !who || !s->per_student) return;
+    long long count = json_integer_value(json_object_get(s->per_student, who)) - 1;
+    if (count > 0)
+        json_object_set_new(s->per_student, who, json_integer(count));
+    else
+        json_object_del(s->per_student, who);
 }
 
 int fanout_attach(struct ws_conn *c) {
@@ -79,6 +124,7 @@ int fanout_attach(struct ws_conn *c) {
     if (s->conns) s->conns->sprev = c;
     s->conns = c;
     s->n++;
+    limit_student(s, c);
     c->seq = -1;
     /* subscribed before asking: no event between snapshot and stream is lost */
     return ws_snapshot_request(c);
@@ -86,6 +132,7 @@ int fanout_attach(struct ws_conn *c) {
 
 static void sess_free(struct ws_sess *s) {
     if (!s) return;
+    json_decref(s->per_student);
     if (s->sub) {
         natsSubscription_Unsubscribe(s->sub);
         natsSubscription_Destroy(s->sub);
@@ -102,6 +149,7 @@ void fanout_detach(struct ws_conn *c) {
         s->conns = c->snext;
     if (c->snext) c->snext->sprev = c->sprev;
     c->sess = NULL;
+    unlimit_student(s, c);
     if (--s->n > 0) return;
     struct ws_sess **pp = ws_server_sessions(c->srv);
     while (*pp && *pp != s)

@@ -38,6 +38,9 @@
  * bounded (QW_WS_MAX_QUEUE), instead of megabytes of kernel buffer. */
 #define WS_SNDBUF (64 * 1024)
 #define WS_CODE_REMOVED 4003 /* the instructor removed the student */
+/* a newer socket of the same student took the place of this one, the
+ * student having more than QW_WS_PER_STUDENT on this gateway (fanout.c) */
+#define WS_CODE_TOO_MANY 4008
 
 /* ---- frames on the wire (ws_frame.c) ------------------------------------- */
 

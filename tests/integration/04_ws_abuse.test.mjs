@@ -126,3 +126,26 @@ async function flood(sid, neighbour, sock) {
   assert.equal((await neighbour.next('submit_ack')).status, 'accepted');
   assert.equal(neighbour.closed, null);
 }
+
+test('one seat holds at most QW_WS_PER_STUDENT (4) sockets on a gateway: each one more closes the oldest with 4008; others play on', { timeout: 60000 }, async () => {
+  const admin = await adminLogin();
+  const s = await newSession(admin, makePool(1));
+  const gw = env.gateways[0];
+  const many = await join(gw, s.sid, 'many-tabs');
+  const other = await join(gw, s.sid, 'one-tab');
+  const mine = [];
+  for (let i = 0; i < 7; i++) mine.push((await connect(gw, many.cookie)).ws);
+  const neighbour = (await connect(gw, other.cookie)).ws;
+  for (let i = 0; i < 3; i++) {
+    const closed = await mine[i].waitClose();
+    assert.equal(closed.code, 4008, `socket ${i}: ${JSON.stringify(closed)}`);
+  }
+  await command(admin, s.sid, 'next');
+  for (const ws of [...mine.slice(3), neighbour]) {
+    const open = await ws.next('question_open');
+    assert.equal(open.question_idx, 0);
+  }
+  assert.ok(mine.slice(3).every((ws) => ws.closed === null), 'the four newest stay open');
+  assert.equal(neighbour.closed, null);
+  for (const ws of [...mine, neighbour]) ws.close();
+});

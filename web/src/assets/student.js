@@ -229,6 +229,10 @@
           showJoin('You were removed by the instructor.');
           return true;
         }
+        if (code === 4008) { // a newer tab or device of this student took over
+          showJoin('This quiz is open in too many tabs or devices. Join again here to continue.');
+          return true;
+        }
         // A browser cannot see an upgrade's status: when the upgrade fails
         // twice in a row and each time the server itself answers healthy
         // right after, our seat was refused (401). A failure while the
