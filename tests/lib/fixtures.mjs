@@ -148,5 +148,17 @@ export class Bus {
     return this.request('qw.scoring.submit', { received_at_ms: Date.now(), elapsed_ms: 0, ...s }, timeout);
   }
   events(sid) { return new EventLog(this.nc, sid); }
-  async close() { await this.nc.drain(); }
+  // Drains, but for at most 5 s: a drain after the test killed and brought
+  // back NATS once hung forever (a clean clone's 04_ws_resync never ended),
+  // and a hung close must not hold the test file open. Then it closes.
+  async close() {
+    let timer;
+    const bound = new Promise((resolve) => { timer = setTimeout(resolve, 5000); });
+    try {
+      await Promise.race([this.nc.drain().catch(() => {}), bound]);
+    } finally {
+      clearTimeout(timer);
+      if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
+    }
+  }
 }
