@@ -14,6 +14,7 @@
  */
 #include "district.h"
 
+#include "figures.h"
 #include "http_client.h"
 #include "procs.h"
 #include "ws_client.h"
@@ -777,26 +778,12 @@ static int dist_steps(struct district *d) {
 
 /* ---- figures ---------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p) {
-    if (n == 0) return 0;
-    size_t k = (size_t)ceil(p / 100.0 * (double)n);
-    return v[(k < 1 ? 1 : k > n ? n : k) - 1];
-}
-
-static double r2(double x) {
-    return round(x * 100.0) / 100.0;
-}
-
 /* {"min","p50","p99","max","n"} of v[0..n) (sorted here). New reference. */
 static json_t *dist_json(double *v, size_t n) {
-    qsort(v, n, sizeof(double), cmp_double);
-    return json_pack("{s:f, s:f, s:f, s:f, s:I}", "min", r2(n ? v[0] : 0), "p50", r2(pct(v, n, 50)),
-                     "p99", r2(pct(v, n, 99)), "max", r2(pct(v, n, 100)), "n", (json_int_t)n);
+    fig_sort(v, n);
+    return json_pack("{s:f, s:f, s:f, s:f, s:I}", "min", fig_round2(n ? v[0] : 0), "p50",
+                     fig_round2(fig_pct(v, n, 50)), "p99", fig_round2(fig_pct(v, n, 99)), "max",
+                     fig_round2(fig_pct(v, n, 100)), "n", (json_int_t)n);
 }
 
 static double self_cpu_s(void) {
@@ -819,12 +806,13 @@ static json_t *session_daemon_json(struct district *d) {
     int k = d->o->sessions;
     return json_pack(
         "{s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:f, s:f}", "cpu_s_schedule",
-        r2(e->cpu_s - c->cpu_s), "cpu_s_run", r2(e->cpu_s - b->cpu_s), "rss_kb", "before",
-        (json_int_t)b->rss_kb, "created", (json_int_t)m->rss_kb, "connected", (json_int_t)c->rss_kb,
-        "end", (json_int_t)e->rss_kb, "pss_kb", "before", (json_int_t)b->pss_kb, "created",
-        (json_int_t)m->pss_kb, "connected", (json_int_t)c->pss_kb, "end", (json_int_t)e->pss_kb,
-        "rss_bytes_per_session", r2((double)(c->rss_kb - b->rss_kb) * 1024.0 / k),
-        "pss_bytes_per_session", r2((double)(c->pss_kb - b->pss_kb) * 1024.0 / k));
+        fig_round2(e->cpu_s - c->cpu_s), "cpu_s_run", fig_round2(e->cpu_s - b->cpu_s), "rss_kb",
+        "before", (json_int_t)b->rss_kb, "created", (json_int_t)m->rss_kb, "connected",
+        (json_int_t)c->rss_kb, "end", (json_int_t)e->rss_kb, "pss_kb", "before",
+        (json_int_t)b->pss_kb, "created", (json_int_t)m->pss_kb, "connected", (json_int_t)c->pss_kb,
+        "end", (json_int_t)e->pss_kb, "rss_bytes_per_session",
+        fig_round2((double)(c->rss_kb - b->rss_kb) * 1024.0 / k), "pss_bytes_per_session",
+        fig_round2((double)(c->pss_kb - b->pss_kb) * 1024.0 / k));
 }
 
 static json_t *procs_json(struct district *d, long *pss_total, long *pss_before) {
@@ -837,7 +825,8 @@ static json_t *procs_json(struct district *d, long *pss_total, long *pss_before)
         json_object_set_new(o, e->name,
                             json_pack("{s:I, s:I, s:f, s:i}", "rss_kb", (json_int_t)e->rss_kb,
                                       "pss_kb", (json_int_t)e->pss_kb, "cpu_s",
-                                      r2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
+                                      fig_round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes",
+                                      e->nproc));
     }
     return o;
 }
@@ -885,24 +874,26 @@ static void report(struct district *d, int ok) {
                     "tool", "qw-loadgen", "ok", ok, "target", gws, "mode", "district", "sessions",
                     k, "students", o->students, "questions", nq, "time_limit_s", o->time_limit_s,
                     "spread_s", o->spread_s, "joins_per_s",
-                    r2(join_s > 0 ? d->joins_done / join_s : 0), "connect_s", r2(conn_s),
-                    "schedule_s", r2(d->t_run1 > d->t_run0 ? (d->t_run1 - d->t_run0) / 1000 : 0));
+                    fig_round2(join_s > 0 ? d->joins_done / join_s : 0), "connect_s",
+                    fig_round2(conn_s), "schedule_s",
+                    fig_round2(d->t_run1 > d->t_run0 ? (d->t_run1 - d->t_run0) / 1000 : 0));
     if (!out) goto cleanup;
     if (o->label && *o->label) json_object_set_new(out, "label", json_string(o->label));
     double lg_cpu = self_cpu_s();
-    json_object_set_new(out, "loadgen_cpu_s", json_real(r2(lg_cpu)));
+    json_object_set_new(out, "loadgen_cpu_s", json_real(fig_round2(lg_cpu)));
     json_object_set_new(out, "open_fanout_ms", dist_json(fan, nf));
     json_object_set_new(out, "ack_ms", dist_json(ack, na));
     json_object_set_new(out, "close_late_ms", dist_json(late, nl));
     json_object_set_new(out, "close_late_student_ms", dist_json(late_st, nls));
     json_object_set_new(out, "next_to_open_ms", dist_json(next, nn));
-    json_object_set_new(json_object_get(out, "ack_ms"), "p95", json_real(r2(pct(ack, na, 95))));
+    json_object_set_new(json_object_get(out, "ack_ms"), "p95",
+                        json_real(fig_round2(fig_pct(ack, na, 95))));
     json_t *ac = json_object();
     for (int a = 1; a < DA__COUNT; a++)
         if (counts[a]) json_object_set_new(ac, dack_names[a], json_integer(counts[a]));
     json_object_set_new(out, "acks", ac);
     json_object_set_new(out, "acks_per_s",
-                        json_real(r2(window > 0 ? counts[DA_ACCEPTED] / window : 0)));
+                        json_real(fig_round2(window > 0 ? counts[DA_ACCEPTED] / window : 0)));
     json_object_set_new(out, "recorded", json_integer(d->recorded));
     json_object_set_new(out, "mismatches", json_integer(d->mismatches));
     json_object_set_new(

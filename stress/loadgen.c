@@ -9,6 +9,7 @@
  * session only when given --sid SID --reset.
  */
 #include "district.h"
+#include "figures.h"
 #include "http_client.h"
 #include "net.h"
 #include "procs.h"
@@ -792,23 +793,6 @@ static int check_results(void) {
 
 /* ---- figures ------------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p) {
-    if (n == 0) return 0;
-    size_t k = (size_t)ceil(p / 100.0 * (double)n);
-    if (k < 1) k = 1;
-    if (k > n) k = n;
-    return v[k - 1];
-}
-
-static double round2(double x) {
-    return round(x * 100.0) / 100.0;
-}
-
 static json_t *procs_json(double *rss_total, double *pss_total) {
     json_t *o = json_object();
     *rss_total = 0;
@@ -825,7 +809,7 @@ static json_t *procs_json(double *rss_total, double *pss_total) {
         json_object_set_new(
             o, e->name,
             json_pack("{s:I, s:I, s:f, s:i}", "rss_kb", (json_int_t)rss, "pss_kb", (json_int_t)pss,
-                      "cpu_s", round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
+                      "cpu_s", fig_round2(e->cpu_s - (b ? b->cpu_s : 0)), "processes", e->nproc));
     }
     return o;
 }
@@ -844,8 +828,8 @@ static void report(int ok) {
             }
             if (c->open_at > 0) fan[nf++] = c->open_at - L.t_next[q];
         }
-    qsort(acks, na, sizeof(double), cmp_double);
-    qsort(fan, nf, sizeof(double), cmp_double);
+    fig_sort(acks, na);
+    fig_sort(fan, nf);
     double window = 0;
     for (int q = 0; L.q_first_send && q < L.q; q++)
         if (L.q_first_send[q] > 0 && L.q_last_ack[q] > L.q_first_send[q])
@@ -873,7 +857,7 @@ static void report(int ok) {
                           : L.burst ? "burst"
                                     : "spread",
                           "students", L.n, "questions", L.idle ? 0 : L.q, "joins_per_s",
-                          round2(joins_s), "connect_s", round2(connect_s));
+                          fig_round2(joins_s), "connect_s", fig_round2(connect_s));
     if (L.label[0]) json_object_set_new(o, "label", json_string(L.label));
     /* the load generator runs on the same cores as the stack: its own CPU
      * (user + system, the whole run) says what the figures include */
@@ -882,21 +866,22 @@ static void report(int ok) {
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         self_cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    json_object_set_new(o, "loadgen_cpu_s", json_real(round2(self_cpu_s)));
+    json_object_set_new(o, "loadgen_cpu_s", json_real(fig_round2(self_cpu_s)));
     if (!L.idle) {
         json_object_set_new(o, "open_fanout_ms",
-                            json_pack("{s:f, s:f}", "p50", round2(pct(fan, nf, 50)), "p99",
-                                      round2(pct(fan, nf, 99))));
-        json_object_set_new(o, "ack_ms",
-                            json_pack("{s:f, s:f, s:f, s:f}", "p50", round2(pct(acks, na, 50)),
-                                      "p95", round2(pct(acks, na, 95)), "p99",
-                                      round2(pct(acks, na, 99)), "max",
-                                      round2(pct(acks, na, 100))));
+                            json_pack("{s:f, s:f}", "p50", fig_round2(fig_pct(fan, nf, 50)), "p99",
+                                      fig_round2(fig_pct(fan, nf, 99))));
+        json_object_set_new(
+            o, "ack_ms",
+            json_pack("{s:f, s:f, s:f, s:f}", "p50", fig_round2(fig_pct(acks, na, 50)), "p95",
+                      fig_round2(fig_pct(acks, na, 95)), "p99", fig_round2(fig_pct(acks, na, 99)),
+                      "max", fig_round2(fig_pct(acks, na, 100))));
         json_object_set_new(o, "acks", ack_counts);
         ack_counts = NULL;
         json_object_set_new(
             o, "acks_per_s",
-            json_real(round2(window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0)));
+            json_real(
+                fig_round2(window > 0 ? (double)counts[ACK_ACCEPTED] / (window / 1000.0) : 0)));
         json_object_set_new(o, "recorded", json_integer(L.recorded));
         json_object_set_new(o, "mismatches", json_integer(L.mismatches));
         json_object_set_new(o, "accuracy", json_real(round(accuracy * 10000.0) / 10000.0));
@@ -922,7 +907,7 @@ static void report(int ok) {
                         idle, name,
                         json_pack("{s:i, s:I, s:f}", "sockets", socks, "rss_delta_kb",
                                   (json_int_t)(c->rss_kb - b->rss_kb), "kb_per_socket",
-                                  round2((double)(c->rss_kb - b->rss_kb) / socks)));
+                                  fig_round2((double)(c->rss_kb - b->rss_kb) / socks)));
             }
             json_object_set_new(o, "idle", idle);
         }
@@ -947,9 +932,10 @@ static void report(int ok) {
         fprintf(stderr, "  %-22s %.2f s\n", "all sockets snapshot", connect_s);
         if (!L.idle) {
             fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f ms\n", "question_open fan-out",
-                    pct(fan, nf, 50), pct(fan, nf, 99));
+                    fig_pct(fan, nf, 50), fig_pct(fan, nf, 99));
             fprintf(stderr, "  %-22s p50 %.1f  p95 %.1f  p99 %.1f  max %.1f ms\n", "submit -> ack",
-                    pct(acks, na, 50), pct(acks, na, 95), pct(acks, na, 99), pct(acks, na, 100));
+                    fig_pct(acks, na, 50), fig_pct(acks, na, 95), fig_pct(acks, na, 99),
+                    fig_pct(acks, na, 100));
             fprintf(stderr, "  %-22s", "acks");
             for (int k = 1; k < ACK__COUNT; k++)
                 if (counts[k]) fprintf(stderr, " %s=%ld", ack_names[k], counts[k]);
