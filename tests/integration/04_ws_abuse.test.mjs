@@ -6,10 +6,9 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import crypto from 'node:crypto';
 import { env, http, adminLogin, makePool, pidOf, waitFor, metric } from '../lib/stack.mjs';
-import { liveBackend, newSession, join, connect, command } from '../lib/ws.mjs';
+import { liveBackend, newSession, join, connect, command, rawUpgrade } from '../lib/ws.mjs';
 
 const GW0 = env.gateways[0];
 let admin = null;
@@ -37,30 +36,10 @@ function pingFrames(count) {
   return buf;
 }
 
-// A raw socket upgraded to /ws with `cookie`, never read from (paused):
-// resolves once the 101 head has come.
-function rawStudentSocket(base, cookie) {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
-    let head = Buffer.alloc(0);
-    sock.on('error', reject);
-    sock.on('connect', () => {
-      const key = crypto.randomBytes(16).toString('base64');
-      sock.write(`GET /ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nCookie: ${cookie}\r\n\r\n`);
-    });
-    const onData = (d) => {
-      head = Buffer.concat([head, d]);
-      if (head.indexOf('\r\n\r\n') < 0) return;
-      sock.off('data', onData);
-      sock.pause(); // from here on, nothing is read: the pongs pile up
-      sock.removeListener('error', reject);
-      if (!head.toString().startsWith('HTTP/1.1 101')) reject(new Error(`upgrade: ${head.toString().split('\r\n')[0]}`));
-      else resolve(sock);
-    };
-    sock.on('data', onData);
-  });
+// A raw socket upgraded to /ws with `cookie`, never read from (rawUpgrade
+// leaves it paused): the pongs pile up.
+async function rawStudentSocket(base, cookie) {
+  return (await rawUpgrade(base, cookie)).sock;
 }
 
 test('a socket flooding 300,000 pings without reading is closed, the gateway grows < 20 MB, a neighbour plays on', { timeout: 120000 }, async () => {

@@ -6,10 +6,9 @@
 // leaves the gateway serving the others.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import crypto from 'node:crypto';
 import { env, adminLogin, makePool, waitFor, metric } from '../lib/stack.mjs';
-import { liveBackend, newSession, join, connect, sleep } from '../lib/ws.mjs';
+import { liveBackend, newSession, join, connect, sleep, rawUpgrade } from '../lib/ws.mjs';
 
 const GW0 = env.gateways[0];
 const OPS0 = env.gatewayOps[0];
@@ -52,34 +51,12 @@ class RawWs {
     sock.on('error', () => { this.ended = true; });
   }
 
-  static open(base, cookie) {
-    const u = new URL(base);
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: u.hostname, port: Number(u.port) });
-      sock.setNoDelay(true);
-      let head = Buffer.alloc(0);
-      sock.on('error', reject);
-      sock.on('connect', () => {
-        const key = crypto.randomBytes(16).toString('base64');
-        sock.write(`GET /ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nCookie: ${cookie}\r\n\r\n`);
-      });
-      const onData = (d) => {
-        head = Buffer.concat([head, d]);
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        sock.off('data', onData);
-        sock.removeListener('error', reject);
-        if (!head.toString().startsWith('HTTP/1.1 101')) {
-          reject(new Error(`upgrade: ${head.toString().split('\r\n')[0]}`));
-          return;
-        }
-        const ws = new RawWs(sock);
-        ws.feed(head.subarray(end + 4));
-        resolve(ws);
-      };
-      sock.on('data', onData);
-    });
+  static async open(base, cookie) {
+    const { sock, rest } = await rawUpgrade(base, cookie);
+    const ws = new RawWs(sock);
+    ws.feed(rest);
+    sock.resume();
+    return ws;
   }
 
   feed(d) {

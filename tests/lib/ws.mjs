@@ -1,6 +1,8 @@
 // ws.mjs: helpers for the live-session (WebSocket) tests: make a session
 // from a pool, join students over either gateway, open student and
 // instructor sockets, drive the lifecycle, read results, percentiles.
+import crypto from 'node:crypto';
+import net from 'node:net';
 import { cookieFrom, env, http, makePool, WsClient, wsUrl } from './stack.mjs';
 
 // True once main holds everything the live tests need: the join route,
@@ -100,3 +102,34 @@ export function percentile(values, p) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A raw TCP socket upgraded to /ws with `cookie`, for tests that write or
+// withhold frames themselves: resolves {sock, rest} once the 101 head has
+// come, `rest` being any bytes read past it. The socket is left paused, so
+// nothing more is read until the caller resumes it; a refused upgrade
+// rejects with its status line.
+export function rawUpgrade(base, cookie) {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    sock.setNoDelay(true);
+    let head = Buffer.alloc(0);
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      const key = crypto.randomBytes(16).toString('base64');
+      sock.write(`GET /ws HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nCookie: ${cookie}\r\n\r\n`);
+    });
+    const onData = (d) => {
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      sock.pause();
+      sock.off('data', onData);
+      sock.removeListener('error', reject);
+      if (!head.toString().startsWith('HTTP/1.1 101')) reject(new Error(`upgrade: ${head.toString().split('\r\n')[0]}`));
+      else resolve({ sock, rest: head.subarray(end + 4) });
+    };
+    sock.on('data', onData);
+  });
+}
