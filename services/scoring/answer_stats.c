@@ -3,13 +3,13 @@
  * answers to a session's open question publishes `answer_stats` for it at
  * most every QW_STATS_INTERVAL_MS, after the interval always with the
  * latest counts (read in one snapshot with the session's seq and players),
- * and only while that question is still open. Counts and the event's shape
+ * and only while that question is still open. Every entry due at a flush
+ * is read with one statement, whatever the number of sessions. Counts and the event's shape
  * are shared/quiz's. Runs on the batcher thread; never touches a batch.
  */
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
-#include "record.h"
 #include "submit.h"
 
 #include <stdio.h>
@@ -37,39 +37,63 @@ void answer_stats_touch(struct answer_stats *as, const char *sid, int idx) {
     as->entries[as->n++] = (struct stat_entry){copy, idx, 1, 0};
 }
 
-/* Reads and publishes one entry's counts (nothing when its question is no
- * longer open or the database does not answer). */
-static void publish(struct stat_entry *e, struct db *db, natsConnection *nc) {
-    char sidx[16], subject[256];
-    snprintf(sidx, sizeof(sidx), "%d", e->idx);
-    const char *p[2] = {e->sid, sidx};
-    PGresult *s = NULL;
-    struct quiz_counts counts;
-    json_t *ev = NULL;
-    struct db_tx tx;
-    if (db_tx_begin_snapshot(db, &tx) != 0) goto cleanup;
-    s = db_tx_exec(
-        &tx,
-        "SELECT s.seq, s.players, jsonb_array_length(q.choices)"
-        " FROM sessions s JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"
-        " WHERE s.sid = $1 AND s.state = 'question' AND s.question_idx = $2::int",
-        2, p);
-    if (!s || PQntuples(s) != 1) goto cleanup;
-    quiz_counts_init(&counts, atoi(db_val(s, 0, 2)));
-    if (record_counts(&tx, e->sid, e->idx, &counts) != 0 || db_tx_commit(&tx) != 0) goto cleanup;
-    ev = quiz_ev_answer_stats(atoll(db_val(s, 0, 0)), e->idx, &counts, atoll(db_val(s, 0, 1)));
-    if (ev && quiz_event_subject(subject, sizeof(subject), e->sid) == 0 &&
-        bus_publish(nc, subject, ev) == 0)
-        submit_count_stats_published();
+/* The counts of every due entry, read in ONE statement (so in one
+ * snapshot, as the close reads them): per entry (k, its place in the
+ * arrays, from 1) its session's seq and players and the question's number
+ * of choices, once per recorded choice with its count (choice NULL when
+ * none yet); no row when that question is no longer open. */
+#define DUE_COUNTS                                                                                 \
+    "SELECT u.k, s.seq, s.players, jsonb_array_length(q.choices), a.choice, a.n"                   \
+    " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS u(sid, idx, k)"                        \
+    " JOIN sessions s ON s.sid = u.sid AND s.state = 'question' AND s.question_idx = u.idx"        \
+    " JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"                        \
+    " LEFT JOIN LATERAL (SELECT choice, count(*) AS n FROM answers"                                \
+    " WHERE sid = u.sid AND question_idx = u.idx GROUP BY choice) a ON true"                       \
+    " ORDER BY u.k"
+
+/* Publishes the answer_stats of the entries due[0, ndue) from one read
+ * (nothing for an entry whose question is no longer open, nothing at all
+ * when the database does not answer). */
+static void publish_due(struct stat_entry **due, int ndue, struct db *db, natsConnection *nc) {
+    struct db_array sids, idxs;
+    PGresult *r = NULL;
+    db_array_open(&sids);
+    db_array_open(&idxs);
+    for (int i = 0; i < ndue; i++) {
+        db_array_text(&sids, due[i]->sid);
+        db_array_num(&idxs, due[i]->idx);
+    }
+    const char *p[2] = {db_array_close(&sids), db_array_close(&idxs)};
+    if (!p[0] || !p[1]) goto cleanup;
+    submit_count_stats_reads(1);
+    if (!(r = db_exec(db, DUE_COUNTS, 2, p))) goto cleanup;
+    for (int row = 0; row < PQntuples(r);) {
+        int k = atoi(db_val(r, row, 0));
+        struct quiz_counts counts;
+        char subject[256];
+        quiz_counts_init(&counts, atoi(db_val(r, row, 3)));
+        long long seq = atoll(db_val(r, row, 1)), players = atoll(db_val(r, row, 2));
+        for (; row < PQntuples(r) && atoi(db_val(r, row, 0)) == k; row++)
+            if (db_val(r, row, 4))
+                quiz_counts_add(&counts, db_val(r, row, 4), atoll(db_val(r, row, 5)));
+        if (k < 1 || k > ndue) continue;
+        json_t *ev = quiz_ev_answer_stats(seq, due[k - 1]->idx, &counts, players);
+        if (ev && quiz_event_subject(subject, sizeof(subject), due[k - 1]->sid) == 0 &&
+            bus_publish(nc, subject, ev) == 0)
+            submit_count_stats_published();
+        json_decref(ev);
+    }
 cleanup:
-    db_tx_rollback(&tx);
-    json_decref(ev);
-    PQclear(s);
+    db_array_free(&sids);
+    db_array_free(&idxs);
+    PQclear(r);
 }
 
 int64_t answer_stats_flush(struct answer_stats *as, struct db *db, natsConnection *nc,
                            int interval_ms, int64_t max_wait_ms) {
     int64_t now = clock_mono_ms(), wait = max_wait_ms;
+    struct stat_entry **due = NULL; /* owned array of borrowed entries */
+    int ndue = 0;
     for (int i = 0; i < as->n; i++) {
         struct stat_entry *e = &as->entries[i];
         if (!e->dirty) {
@@ -79,15 +103,23 @@ int64_t answer_stats_flush(struct answer_stats *as, struct db *db, natsConnectio
             }
             continue;
         }
-        int64_t due = e->last_ms + interval_ms - now;
-        if (due <= 0) {
-            publish(e, db, nc);
-            e->dirty = 0;
-            e->last_ms = clock_mono_ms();
-        } else if (due < wait) {
-            wait = due;
+        int64_t left = e->last_ms + interval_ms - now;
+        if (left > 0) {
+            if (left < wait) wait = left;
+            continue;
+        }
+        if (!due && !(due = malloc(sizeof(*due) * (size_t)as->n))) break;
+        due[ndue++] = e;
+    }
+    if (ndue > 0) {
+        publish_due(due, ndue, db, nc);
+        int64_t done = clock_mono_ms();
+        for (int i = 0; i < ndue; i++) {
+            due[i]->dirty = 0;
+            due[i]->last_ms = done;
         }
     }
+    free(due);
     return wait < 1 ? 1 : wait;
 }
 

@@ -2,8 +2,9 @@
  * batcher: group commit of `qw.scoring.submit` on one thread that owns its
  * sync queue subscription and its Postgres connection. A batch (at most
  * QW_BATCH_MAX submits, or what arrived QW_BATCH_WAIT_MS after the first)
- * is judged and inserted in ONE transaction (judge.c per session) that
- * holds each session row FOR SHARE; replies go out only after COMMIT.
+ * is judged and inserted in ONE transaction (judge.c, every session at
+ * once) that holds each session row FOR SHARE; replies go out only after
+ * COMMIT.
  * The transaction is a db_tx: after any error or reconnect it runs nothing
  * more and the batch is rolled back and NOT answered: never an ack without
  * a commit. Between batches it flushes answer_stats (answer_stats.c).
@@ -64,30 +65,37 @@ static int note_backend(struct batcher *b) {
 }
 
 /* Judges every session of the batch in one transaction, its rows marked
- * with `batch_id`. */
+ * with `batch_id`: BEGIN, judge.c's statements, COMMIT, whatever the
+ * number of sessions. */
 static enum try_outcome judge_batch(struct batcher *b, int n, const char *batch_id) {
     struct item *items = b->items;
     struct db_tx tx;
+    int statements = 1; /* BEGIN */
+    enum try_outcome t = TRY_FAILED;
     if (db_ensure(b->db) != 0 || note_backend(b) != 0) return TRY_LOST;
-    if (db_tx_begin(b->db, &tx) != 0) return db_broken(b->db) ? TRY_LOST : TRY_FAILED;
-    for (int i = 0; i < n; i++) {
-        if (!item_pending(&items[i]) || items[i].dup_of >= 0) continue;
-        /* the first pending item of a sid not judged yet starts its group */
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = items[j].judged_group && strcmp(items[j].sid, items[i].sid) == 0;
-        if (seen) continue;
-        items[i].judged_group = 1;
-        int accepted = 0, idx = 0;
-        if (judge_session(&tx, items, i, n, items[i].sid, batch_id, &accepted, &idx) != 0) {
-            db_tx_rollback(&tx);
-            return db_broken(b->db) || b->db->conn_gen != tx.conn_gen ? TRY_LOST : TRY_FAILED;
-        }
-        if (accepted) answer_stats_touch(&b->stats, items[i].sid, idx);
+    if (db_tx_begin(b->db, &tx) != 0) {
+        t = db_broken(b->db) ? TRY_LOST : TRY_FAILED;
+        goto done;
     }
-    if (db_tx_commit(&tx) == 0) return TRY_COMMITTED;
+    if (judge_batch_items(&tx, items, n, batch_id, &statements) != 0) {
+        db_tx_rollback(&tx);
+        statements++;
+        t = db_broken(b->db) || b->db->conn_gen != tx.conn_gen ? TRY_LOST : TRY_FAILED;
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        if (!items[i].err && items[i].verdict == QUIZ_V_ACCEPTED)
+            answer_stats_touch(&b->stats, items[i].sid, items[i].idx);
+    statements++;
+    if (db_tx_commit(&tx) == 0) {
+        t = TRY_COMMITTED;
+        goto done;
+    }
     /* COMMIT was sent; without its answer the server may have committed */
-    return db_broken(b->db) ? TRY_UNKNOWN : TRY_FAILED;
+    t = db_broken(b->db) ? TRY_UNKNOWN : TRY_FAILED;
+done:
+    submit_count_batch_statements(statements);
+    return t;
 }
 
 /* Waits (bounded by `until_ms`, monotonic) for a usable connection.

@@ -35,13 +35,19 @@ static struct metric m_batch_items = {"qw_submit_batch_items_total",
 static struct metric m_batch_largest = {"qw_submit_batch_largest", "Largest batch so far.", 1, 0};
 static struct metric m_in_flight = {"qw_submits_in_flight", "Submits taken and not yet answered.",
                                     1, 0};
+static struct metric m_batch_statements = {
+    "qw_submit_batch_statements_total",
+    "Statements sent by batch transactions (BEGIN and COMMIT included).", 0, 0};
+static struct metric m_stats_reads = {"qw_answer_stats_reads_total",
+                                      "Statements sent by answer_stats flushes.", 0, 0};
 static struct metric m_stats = {"qw_answer_stats_published_total", "answer_stats events published.",
                                 0, 0};
 
 void submit_metrics_register(void) {
-    struct metric *all[] = {&m_accepted,      &m_duplicate, &m_closed, &m_wrong,   &m_not_open,
-                            &m_invalid,       &m_refused,   &m_failed, &m_batches, &m_batch_items,
-                            &m_batch_largest, &m_in_flight, &m_stats};
+    struct metric *all[] = {&m_accepted, &m_duplicate,        &m_closed,        &m_wrong,
+                            &m_not_open, &m_invalid,          &m_refused,       &m_failed,
+                            &m_batches,  &m_batch_items,      &m_batch_largest, &m_in_flight,
+                            &m_stats,    &m_batch_statements, &m_stats_reads};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         metrics_register(all[i]);
 }
@@ -58,6 +64,14 @@ void submit_count_in_flight(int delta) {
 
 void submit_count_stats_published(void) {
     metric_add(&m_stats, 1);
+}
+
+void submit_count_batch_statements(int n) {
+    metric_add(&m_batch_statements, n);
+}
+
+void submit_count_stats_reads(int n) {
+    metric_add(&m_stats_reads, n);
 }
 
 static int get_int(json_t *o, const char *k, long long *out) {
@@ -106,7 +120,6 @@ void item_unjudge(struct item *it) {
     }
     it->verdict = QUIZ_V_RECORD;
     it->dup_of = -1;
-    it->judged_group = 0;
     it->stored[0] = '\0';
     it->correct = it->points = 0;
 }

@@ -1,8 +1,8 @@
 /*
  * submit: what the files of the submit path share. A submit is parsed into
  * an `item` (handle_submit.c), gathered into a batch with others by the
- * batcher thread (batcher.c), judged and inserted per session inside the
- * batch's one transaction (judge.c, by shared/quiz's rules), and answered
+ * batcher thread (batcher.c), judged and inserted, every session at once,
+ * inside the batch's one transaction (judge.c, by shared/quiz's rules), and answered
  * only after COMMIT (handle_submit.c). answer_stats.c coalesces the
  * `answer_stats` events of the sessions a batch touched.
  * Everything here runs on the batcher thread: no locks.
@@ -30,8 +30,7 @@ struct item {
     int dup_of;                /* earlier item of this batch for the same answer, or -1 */
     char stored[QUIZ_MAX_CHOICES + 1]; /* the choice that stands (duplicate) */
     int correct, points;
-    int judged_group; /* this item started the judging of its sid */
-    int bad_field;    /* its err is the parse's 400: kept when the batch is tried again */
+    int bad_field; /* its err is the parse's 400: kept when the batch is tried again */
 };
 
 /* True while `it` is still to be judged or inserted. */
@@ -61,17 +60,22 @@ void item_finish(natsConnection *nc, struct item *it, int committed);
 void submit_count_batch(int n);
 void submit_count_in_flight(int delta);
 void submit_count_stats_published(void);
+/* Statements sent by batch transactions (BEGIN and COMMIT included), and
+ * statements sent by answer_stats flushes. */
+void submit_count_batch_statements(int n);
+void submit_count_stats_reads(int n);
 
-/* ---- judge.c: the judging of one session's submits -------------------- */
+/* ---- judge.c: the judging of a batch's submits ----------------------- */
 
-/* Judges and inserts every pending item of `sid` among items[from, n),
- * inside `tx` (which holds the session row FOR SHARE until COMMIT); each
- * row inserted carries `batch_id` (decimal text), the batch's mark that
- * lets an unknown commit be resolved by reading the record. Sets
- * *accepted to the number inserted. Returns 0, or -1 when a statement
- * failed (the whole batch is then rolled back and not answered). */
-int judge_session(struct db_tx *tx, struct item *items, int from, int n, const char *sid,
-                  const char *batch_id, int *accepted, int *question_idx);
+/* Judges and inserts every pending item of items[0, n), every session at
+ * once, inside `tx` (which holds the batch's session rows FOR SHARE until
+ * COMMIT); each row inserted carries `batch_id` (decimal text), the
+ * batch's mark that lets an unknown commit be resolved by reading the
+ * record. Adds the statements it sent to *statements (at most four).
+ * Returns 0, or -1 when a statement failed (the whole batch is then rolled
+ * back and not answered). */
+int judge_batch_items(struct db_tx *tx, struct item *items, int n, const char *batch_id,
+                      int *statements);
 
 /* ---- answer_stats.c: coalesced answer_stats events -------------------- */
 
