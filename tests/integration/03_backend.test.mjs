@@ -1,7 +1,8 @@
 // The live-session backend through its NATS contract only: the lifecycle
 // commands and their events, timers (also across a kill -9 of the session
 // daemon), every submit status, points, ack-means-durable against a racing
-// close, reset, results ranks, snapshots, answer_stats and group commit.
+// close, reset, results ranks, snapshots, answer_stats, group commit and the
+// statements of a batch over many sessions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { env, http, waitFor, pidOf, alive } from '../lib/stack.mjs';
@@ -318,4 +319,61 @@ test('group commit: 200 concurrent submits take well under 200 batches', async (
   console.log(`# 200 submits: ${batches} batches in ${ms.toFixed(0)} ms`);
   assert.ok(batches > 0 && batches <= 50, `batches=${batches}`);
   assert.equal(answerRows(sid, 0).length, 200);
+});
+
+test('a batch over many sessions is judged with the statements of one, every verdict per session', async () => {
+  // 8 sessions (half on question 1), 10 students each, one student answering
+  // twice, one stranger each and one unknown session, all at once: the
+  // batches span sessions, yet each costs BEGIN, 4 statements and COMMIT
+  // (issue 17: a district batch used to cost 4 statements per session)
+  const quiz = createQuiz([{}, {}]);
+  const sessions = Array.from({ length: 8 }, () => createSession(quiz));
+  const students = ids(10);
+  const epochs = sessions.map((sid) => addStudents(sid, students));
+  const logs = sessions.map((sid) => bus.events(sid));
+  try {
+    for (const [k, sid] of sessions.entries()) {
+      await bus.cmd(sid, 'next');
+      if (k % 2) await bus.cmd(sid, 'next');
+    }
+    const m0 = await Promise.all(['qw_submit_batches_total', 'qw_submit_batch_items_total',
+      'qw_submit_batch_statements_total', 'qw_answer_stats_reads_total']
+      .map((n) => metric(env.ops.scoring, n)));
+    const sends = [];
+    for (const student_id of students) {
+      for (const [k, sid] of sessions.entries()) {
+        const s = { sid, epoch: epochs[k], student_id, question_idx: k % 2 };
+        sends.push(bus.submit({ ...s, choice: student_id === 's0' ? 'A' : 'B' }, 10000));
+        if (student_id === 's9') sends.push(bus.submit({ ...s, choice: 'C' }, 10000));
+        if (student_id === 's5') sends.push(bus.submit({ ...s, student_id: 'stranger', choice: 'B' }, 10000));
+      }
+    }
+    sends.push(bus.submit({ sid: 'no-such-session', epoch: 1, student_id: 's0', question_idx: 0, choice: 'A' }, 10000));
+    const got = await Promise.all(sends);
+    const m1 = await Promise.all(['qw_submit_batches_total', 'qw_submit_batch_items_total',
+      'qw_submit_batch_statements_total', 'qw_answer_stats_reads_total']
+      .map((n) => metric(env.ops.scoring, n)));
+    const [batches, items, statements] = m1.map((v, i) => v - m0[i]);
+    console.log(`# ${items} submits over 8 sessions: ${batches} batches, ${statements} statements`);
+    assert.equal(got.at(-1).status, 404);
+    assert.equal(got.filter((r) => r.status === 401).length, 8, 'each stranger refused');
+    const acks = got.filter((r) => r.status === 'accepted');
+    assert.equal(acks.length, 80, JSON.stringify(got.filter((r) => r.status !== 'accepted').slice(0, 3)));
+    const dups = got.filter((r) => r.status === 'duplicate');
+    assert.equal(dups.length, 8);
+    assert.ok(dups.every((r) => r.choice === 'B'), 'the first answer stands');
+    for (const [k, sid] of sessions.entries()) {
+      const rows = answerRows(sid, k % 2);
+      assert.equal(rows.length, 10, `session ${k} on question ${k % 2}`);
+      assert.equal(answerRows(sid, 1 - (k % 2)).length, 0);
+      for (const r of rows) assert.equal(r.points > 0, r.student_id !== 's0', JSON.stringify(r));
+      const st = await logs[k].next('answer_stats', { pred: (e) => e.answered === 10 });
+      assert.deepEqual(st.counts, { A: 1, B: 9, C: 0, D: 0 });
+      assert.equal(st.question_idx, k % 2);
+    }
+    assert.ok(batches > 0 && batches <= items / 4, `batched: ${items} submits in ${batches} batches`);
+    assert.ok(statements >= 2 * batches && statements <= 6 * batches, `${statements} statements for ${batches} batches`);
+    const reads = (await metric(env.ops.scoring, 'qw_answer_stats_reads_total')) - m0[3];
+    assert.ok(reads > 0, `answer_stats reads: ${reads}`);
+  } finally { for (const l of logs) l.close(); }
 });
