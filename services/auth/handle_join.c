@@ -161,16 +161,6 @@ static long limit_gate(struct auth *a, struct db *db, const char *key, const cha
     return known ? 0 : wait;
 }
 
-/* Waits until every commit this connection can see is on disk: a
- * transaction with an xid, committed synchronously, flushes the WAL up to
- * its own commit record, and that comes after every commit already
- * visible here, this daemon's and the others' (the WAL is one sequence).
- * Returns 0, or -1 when Postgres failed (the join may then be kept or
- * lost: a retry with its join key is the same student either way). */
-static int wait_durable(struct db *db) {
-    return db_cmd(db, "SELECT txid_current()", 0, NULL);
-}
-
 /* One statement, committed on its own: it locks the session row while
  * the session is open, unlocked, below the cap and (unless `two_step_ok`,
  * the shapes already checked) not a two-step one, inserts the student with
@@ -182,8 +172,8 @@ static int wait_durable(struct db *db) {
  * it for one execution and its commit only. That commit does not wait for
  * the WAL flush (synchronous_commit off for this statement's transaction
  * alone), so the lock is not held across an fsync either: the next join
- * of the session goes on while this one's flush waits in wait_durable(),
- * and the flushes of concurrent joins are one. The caller answers only
+ * of the session goes on while this one's flush waits in
+ * join_flush_wait(), whose rounds serve many joins each. The caller answers only
  * once durable. Returns 1 when the session took new students (*counted
  * then says whether this one was inserted, with its player count and
  * epoch copied into players and epoch, 24 bytes each), 0 when it did not
@@ -387,8 +377,10 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         goto cleanup;
     }
 sign:
-    /* the student row may be another join's, committed but not yet flushed */
-    if (wait_durable(db) != 0) goto unavailable;
+    /* the student row may be another join's, committed but not yet
+     * flushed: answered only once on disk (a failed flush is a 503; a
+     * retry with its join key is the same student either way) */
+    if (join_flush_wait(&a->jf, db) != 0) goto unavailable;
     claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "k", "s", "sid", sid, "st", st, "e",
                        (json_int_t)strtoll(epoch, NULL, 10), "exp",
                        (json_int_t)(clock_wall_ms() / 1000 + a->student_ttl_s));
