@@ -146,6 +146,7 @@ struct lg {
     /* figures */
     double t_join0, t_join1, t_conn0, t_conn1;
     struct procs p0, p_conn, p_end;
+    struct procs p_join0, p_join1; /* around the join phase alone */
     int have_procs;
 };
 
@@ -793,6 +794,24 @@ static int check_results(void) {
 
 /* ---- figures ------------------------------------------------------------------ */
 
+/* CPU per join of one process over the join phase, in µs (the load
+ * generator's own joins included in "qw-loadgen" only when it has a pid
+ * file: its own CPU is printed apart). */
+static double join_cpu_us(const struct procs_entry *e) {
+    const struct procs_entry *b = procs_find(&L.p_join0, e->name);
+    if (!b || !L.joins_done) return 0;
+    return (e->cpu_s - b->cpu_s) * 1e6 / L.joins_done;
+}
+
+/* {"<process>": µs of CPU per join, ...} over the join phase (new). */
+static json_t *join_cpu_json(void) {
+    json_t *o = json_object();
+    for (int i = 0; i < L.p_join1.n; i++)
+        json_object_set_new(o, L.p_join1.e[i].name,
+                            json_real(fig_round2(join_cpu_us(&L.p_join1.e[i]))));
+    return o;
+}
+
 static json_t *procs_json(double *rss_total, double *pss_total) {
     json_t *o = json_object();
     *rss_total = 0;
@@ -889,6 +908,7 @@ static void report(int ok) {
     json_decref(ack_counts);
     double rss_total = 0, pss_total = 0;
     if (L.have_procs) {
+        json_object_set_new(o, "join_cpu_us_per_join", join_cpu_json());
         json_object_set_new(o, "procs", procs_json(&rss_total, &pss_total));
         json_object_set_new(o, "rss_total_kb", json_integer((json_int_t)rss_total));
         json_object_set_new(o, "pss_total_kb", json_integer((json_int_t)pss_total));
@@ -945,6 +965,9 @@ static void report(int ok) {
             fprintf(stderr, "\n  %-22s %d answers, %d mismatches\n", "record", L.recorded,
                     L.mismatches);
         }
+        for (int i = 0; i < L.p_join1.n && L.have_procs && L.joins_done; i++)
+            fprintf(stderr, "  %-22s %s %.0f us of cpu per join\n", "joins:", L.p_join1.e[i].name,
+                    join_cpu_us(&L.p_join1.e[i]));
         for (int i = 0; i < L.p_end.n && L.have_procs; i++)
             fprintf(stderr, "  %-22s rss %ld kB, pss %ld kB, cpu %.2f s\n", L.p_end.e[i].name,
                     L.p_end.e[i].rss_kb, L.p_end.e[i].pss_kb,
@@ -1013,11 +1036,13 @@ static int run(void) {
         L.cells[k].closed_points = -1;
 
     L.phase = PH_JOIN;
+    procs_sample(&L.p_join0, L.pids_dir);
     L.t_join0 = net_now_ms();
     for (int k = 0; k < L.concurrency && k < L.n; k++)
         join_next(&L.pool[k]);
     if (run_until(pred_joined, "joining students") != 0) return -1;
     L.t_join1 = net_now_ms();
+    procs_sample(&L.p_join1, L.pids_dir);
     for (int k = 0; k < L.concurrency; k++)
         hc_free(&L.pool[k]);
 

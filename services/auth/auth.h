@@ -5,7 +5,8 @@
  * hash, admin logins (revocable), the login rate limit, student joins and
  * the token key. Every handler runs on a `service` worker with its own
  * Postgres connection; `struct auth` is read-only after start-up, so the
- * workers share it without a lock. Nothing here ever logs a password,
+ * workers share it without a lock, but for the join flush rounds (`jf`),
+ * which have their own. Nothing here ever logs a password,
  * token or key.
  */
 #ifndef QW_AUTH_H
@@ -15,9 +16,21 @@
 #include "db.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #define AUTH_KEY_MAX 128
+
+/* The flush rounds of join_flush.c; every field under mu. */
+struct join_flush {
+    pthread_mutex_t mu;
+    pthread_cond_t ended;   /* broadcast when a round ends */
+    unsigned long started;  /* rounds begun */
+    unsigned long finished; /* rounds ended, ok or not (they run one at a time) */
+    unsigned long last_ok;  /* the last round that flushed */
+    int running;            /* a round is under way */
+    int ready;              /* init succeeded */
+};
 
 struct auth {
     struct daemon d;                 /* NATS connection (events), ops listener */
@@ -30,7 +43,16 @@ struct auth {
     long login_limit;       /* QW_LOGIN_LIMIT tries per IP per 60 s */
     long max_students;      /* QW_MAX_STUDENTS per session */
     long join_fail_limit;   /* QW_JOIN_FAIL_LIMIT failed joins per IP per 60 s */
+    struct join_flush jf;   /* the joins' shared WAL flushes (own lock) */
 };
+
+/* join_flush.c: init returns 0 or -1; destroy accepts one never set up.
+ * wait returns once every commit this worker saw on `db` before the call
+ * is on disk (0), or -1 when the flush that was to cover it failed (the
+ * join may then be kept or lost). */
+int join_flush_init(struct join_flush *f);
+void join_flush_destroy(struct join_flush *f);
+int join_flush_wait(struct join_flush *f, struct db *db);
 
 /* password.c: yescrypt via libxcrypt. hash writes a "$y$..." hash into
  * out (n >= 256); check compares in constant time. Both return 0 on

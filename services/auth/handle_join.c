@@ -161,14 +161,58 @@ static long limit_gate(struct auth *a, struct db *db, const char *key, const cha
     return known ? 0 : wait;
 }
 
-/* Waits until every commit this connection can see is on disk: a
- * transaction with an xid, committed synchronously, flushes the WAL up to
- * its own commit record, and that comes after every commit already
- * visible here, this daemon's and the others' (the WAL is one sequence).
- * Returns 0, or -1 when Postgres failed (the join may then be kept or
- * lost: a retry with its join key is the same student either way). */
-static int wait_durable(struct db *db) {
-    return db_cmd(db, "SELECT txid_current()", 0, NULL);
+/* One statement, committed on its own: it locks the session row while
+ * the session is open, unlocked, below the cap and (unless `two_step_ok`,
+ * the shapes already checked) not a two-step one, inserts the student with
+ * the row's epoch, counts the player only if that insert happened and
+ * notes the IP's join for limit_gate (rewritten at most once a minute per
+ * IP and session). The row lock lines up the joins of one session (and a
+ * reset, a lock) until its COMMIT, so the cap and the lock hold exactly;
+ * no round trip to this daemon happens while it is held, so a join holds
+ * it for one execution and its commit only. That commit does not wait for
+ * the WAL flush (synchronous_commit off for this statement's transaction
+ * alone), so the lock is not held across an fsync either: the next join
+ * of the session goes on while this one's flush waits in
+ * join_flush_wait(), whose rounds serve many joins each. The caller answers only
+ * once durable. Returns 1 when the session took new students (*counted
+ * then says whether this one was inserted, with its player count and
+ * epoch copied into players and epoch, 24 bytes each), 0 when it did not
+ * (no such session, ended, locked, full or two-step), -1 when Postgres
+ * failed. */
+static int admit(struct auth *a, struct db *db, const char *sid, const char *st, const char *name,
+                 const char *keyhash, const char *ip, int two_step_ok, char *players, char *epoch,
+                 int *counted) {
+    char max[24], now[24];
+    snprintf(max, sizeof(max), "%ld", a->max_students);
+    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+    const char *p[] = {
+        sid, max, st, name, *keyhash ? keyhash : NULL, ip, now, two_step_ok ? "t" : "f"};
+    PGresult *r = db_exec(
+        db,
+        "WITH s AS (SELECT sid, epoch FROM sessions WHERE sid = $1 AND state <> 'ended'"
+        "   AND NOT locked AND players < $2::int AND (NOT two_step OR $8::bool) FOR UPDATE),"
+        " i AS (INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
+        "   SELECT sid, $3, $4, epoch, $5 FROM s ON CONFLICT DO NOTHING"
+        "   RETURNING sid, epoch),"
+        " u AS (UPDATE sessions SET players = players + 1 FROM i"
+        "   WHERE sessions.sid = i.sid RETURNING sessions.players),"
+        " k AS (INSERT INTO join_known (ip, sid, at_ms) SELECT $6, sid, $7::bigint FROM i"
+        "   ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms"
+        "   WHERE join_known.at_ms < EXCLUDED.at_ms - 60000),"
+        " c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"
+        " SELECT (SELECT count(*) FROM s), (SELECT players FROM u), (SELECT epoch FROM i),"
+        " (SELECT v FROM c)",
+        8, p);
+    *counted = 0;
+    if (!r) return -1;
+    int open = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+    *counted = !PQgetisnull(r, 0, 1);
+    if (*counted) {
+        snprintf(players, 24, "%s", PQgetvalue(r, 0, 1));
+        snprintf(epoch, 24, "%s", PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    return open;
 }
 
 json_t *handle_join(void *ctx, struct db *db, json_t *req) {
@@ -176,7 +220,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     json_t *reply = NULL, *claims = NULL, *mine = NULL;
     char *token = NULL;
     PGresult *r = NULL;
-    int by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN];
+    int by_code = 0, shapes_ok = 0, given_shapes[SHAPES_LEN], open = 0, counted = 0, taken = 0;
     char sidbuf[80], epoch[24], players[24] = "0", key[80], secret[80];
     char keyhash[JOIN_KEY_HASH_LEN + 1], stored_name[256];
     const char *st = json_string_value(json_object_get(req, "student_id"));
@@ -207,6 +251,17 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
                    ? failed_try(a, db, key, reply)
                    : reply;
 
+    /* A new student by sid, the common case, in one statement: admitted
+     * only where every check below would pass (no rate gate applies to a
+     * sid; the id is free, so neither removed nor taken; a two-step
+     * session goes the long way for its shapes). Anything else is read
+     * below to say why, exactly as if this had not been tried. */
+    if (!by_code) {
+        open = admit(a, db, sid, st, name, keyhash, ip, 0, players, epoch, &counted);
+        if (open < 0) goto unavailable;
+        if (counted) goto sign;
+    }
+
     r = db_exec(db,
                 "SELECT s.state, s.epoch, s.locked, s.two_step, s.two_step_key, "
                 "(SELECT st.removed_at IS NOT NULL FROM students st "
@@ -227,7 +282,8 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
     int locked = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
     int two_step = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
     snprintf(secret, sizeof(secret), "%s", PQgetvalue(r, 0, 4));
-    int taken = !PQgetisnull(r, 0, 5), removed = taken && strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    taken = !PQgetisnull(r, 0, 5);
+    int removed = taken && strcmp(PQgetvalue(r, 0, 5), "t") == 0;
     PQclear(r);
     r = NULL;
     if (removed) {
@@ -289,46 +345,8 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         }
     }
 
-    /* One statement, committed on its own: it locks the session row while
-     * the session is open, unlocked and below the cap, inserts the student
-     * with the row's epoch, counts the player only if that insert happened
-     * and notes the IP's join for limit_gate (rewritten at most once a
-     * minute per IP and session). The row lock lines up the joins of one
-     * session (and a reset, a lock) until its COMMIT, so the cap and the
-     * lock hold exactly; no round trip to this daemon happens while it is
-     * held, so a join holds it for one execution and its commit only.
-     * That commit does not wait for the WAL flush (synchronous_commit off
-     * for this statement's transaction alone), so the lock is not held
-     * across an fsync either: the next join of the session goes on while
-     * this one's flush waits below, and the flushes of concurrent joins are
-     * one. The join is answered only once durable: see wait_durable(). */
-    char max[24], now[24];
-    snprintf(max, sizeof(max), "%ld", a->max_students);
-    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-    const char *p[] = {sid, max, st, name, *keyhash ? keyhash : NULL, ip, now};
-    r = db_exec(db,
-                "WITH s AS (SELECT sid, epoch FROM sessions WHERE sid = $1 AND state <> 'ended'"
-                "   AND NOT locked AND players < $2::int FOR UPDATE),"
-                " i AS (INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
-                "   SELECT sid, $3, $4, epoch, $5 FROM s ON CONFLICT DO NOTHING"
-                "   RETURNING sid, epoch),"
-                " u AS (UPDATE sessions SET players = players + 1 FROM i"
-                "   WHERE sessions.sid = i.sid RETURNING sessions.players),"
-                " k AS (INSERT INTO join_known (ip, sid, at_ms) SELECT $6, sid, $7::bigint FROM i"
-                "   ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms"
-                "   WHERE join_known.at_ms < EXCLUDED.at_ms - 60000),"
-                " c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"
-                " SELECT (SELECT count(*) FROM s), (SELECT players FROM u), (SELECT epoch FROM i),"
-                " (SELECT v FROM c)",
-                7, p);
-    if (!r) goto unavailable;
-    int open = strcmp(PQgetvalue(r, 0, 0), "1") == 0, counted = !PQgetisnull(r, 0, 1);
-    if (counted) {
-        snprintf(players, sizeof(players), "%s", PQgetvalue(r, 0, 1));
-        snprintf(epoch, sizeof(epoch), "%s", PQgetvalue(r, 0, 2));
-    }
-    PQclear(r);
-    r = NULL;
+    open = admit(a, db, sid, st, name, keyhash, ip, 1, players, epoch, &counted);
+    if (open < 0) goto unavailable;
     if (!open) { /* ended, locked or full: read which to say so */
         r = db_exec(db, "SELECT state, locked FROM sessions WHERE sid = $1", 1,
                     (const char *[]){sid});
@@ -359,8 +377,10 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         goto cleanup;
     }
 sign:
-    /* the student row may be another join's, committed but not yet flushed */
-    if (wait_durable(db) != 0) goto unavailable;
+    /* the student row may be another join's, committed but not yet
+     * flushed: answered only once on disk (a failed flush is a 503; a
+     * retry with its join key is the same student either way) */
+    if (join_flush_wait(&a->jf, db) != 0) goto unavailable;
     claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "k", "s", "sid", sid, "st", st, "e",
                        (json_int_t)strtoll(epoch, NULL, 10), "exp",
                        (json_int_t)(clock_wall_ms() / 1000 + a->student_ttl_s));

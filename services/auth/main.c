@@ -30,6 +30,7 @@ int main(void) {
     a.login_limit = config_int("QW_LOGIN_LIMIT");
     a.max_students = config_int("QW_MAX_STUDENTS");
     a.join_fail_limit = config_int("QW_JOIN_FAIL_LIMIT");
+    if (join_flush_init(&a.jf) != 0) goto out;
     if (!(db = db_open(config_str("QW_DB_URL")))) goto out;
     if (auth_load_key(&a, db) != 0 || auth_init_admin(&a, db) != 0) goto out;
     db_free(db);
@@ -41,6 +42,7 @@ int main(void) {
     daemon_wait(&a.d);
 out:
     service_stop(svc);
+    join_flush_destroy(&a.jf);
     db_free(db);
     daemon_finish(&a.d);
     explicit_bzero(a.key, sizeof(a.key));
