@@ -1,10 +1,13 @@
 /*
  * client_test: unit checks of the load tools' client pieces that need no
  * server: HTTP reply parsing (lengths, chunked bodies, cookies, partial
- * input) and the WebSocket accept computation of RFC 6455.
+ * input), the WebSocket accept computation and frame heads of RFC 6455, and
+ * jscan, which must read a student's fields as jansson would or say it is
+ * not sure.
  */
 #include "check.h"
 #include "http_client.h"
+#include "jscan.h"
 #include "ws_client.h"
 
 #include <stdio.h>
@@ -70,7 +73,140 @@ static void accept_matches_rfc6455_example(void) {
     CHECK(wsc_check_upgrade(noaccept, strlen(noaccept), "x") == -1);
 }
 
+static void frame_heads_of_every_length_form(void) {
+    int fin, op;
+    uint64_t n;
+    const unsigned char small[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
+    CHECK(wsc_frame_head(small, 1, &fin, &op, &n) == 0);
+    CHECK(wsc_frame_head(small, sizeof(small), &fin, &op, &n) == 2);
+    CHECK(fin == 1 && op == 1 && n == 5);
+    const unsigned char mid[] = {0x01, 126, 0x01, 0x00};
+    CHECK(wsc_frame_head(mid, 3, &fin, &op, &n) == 0);
+    CHECK(wsc_frame_head(mid, 4, &fin, &op, &n) == 4 && fin == 0 && op == 1 && n == 256);
+    const unsigned char big[] = {0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0};
+    CHECK(wsc_frame_head(big, 9, &fin, &op, &n) == 0);
+    CHECK(wsc_frame_head(big, 10, &fin, &op, &n) == 10 && op == 2 && n == 65536);
+    const unsigned char close[] = {0x88, 0x02, 0x03, 0xe8};
+    CHECK(wsc_frame_head(close, 4, &fin, &op, &n) == 2 && op == 8 && n == 2);
+}
+
+static void frame_heads_that_break_the_rfc_are_refused(void) {
+    int fin, op;
+    uint64_t n;
+    const unsigned char masked[] = {0x81, 0x85, 1, 2, 3, 4};
+    const unsigned char rsv[] = {0xc1, 0x00};
+    const unsigned char opcode3[] = {0x83, 0x00};
+    const unsigned char opcode11[] = {0x8b, 0x00};
+    const unsigned char long_ping[] = {0x89, 126, 0x00, 0x7e};
+    const unsigned char split_close[] = {0x08, 0x00};
+    const unsigned char huge[] = {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(wsc_frame_head(masked, sizeof(masked), &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(rsv, 2, &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(opcode3, 2, &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(opcode11, 2, &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(long_ping, 4, &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(split_close, 2, &fin, &op, &n) == -1);
+    CHECK(wsc_frame_head(huge, 10, &fin, &op, &n) == -1);
+}
+
+static void a_sent_frame_is_masked_and_reads_back(void) {
+    const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    unsigned char out[400];
+    /* RFC 6455 5.7: a masked "Hello" */
+    const unsigned char want[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    CHECK(wsc_frame_put(out, 1, "Hello", 5, mask) == sizeof(want));
+    CHECK(memcmp(out, want, sizeof(want)) == 0);
+    char text[300];
+    memset(text, 'x', sizeof(text));
+    size_t n = wsc_frame_put(out, 1, text, sizeof(text), mask);
+    CHECK(n == 4 + 4 + sizeof(text) && out[1] == (0x80 | 126) && out[2] == 1 && out[3] == 44);
+    CHECK((out[8] ^ mask[0]) == 'x' && (out[n - 1] ^ mask[(sizeof(text) - 1) & 3]) == 'x');
+}
+
+#define NF 5
+static void fill_keys(struct jscan_field *f) {
+    static const char *const keys[NF] = {"type", "question_idx", "choices", "points", "status"};
+    for (int i = 0; i < NF; i++)
+        f[i].key = keys[i];
+}
+
+static void jscan_reads_a_question_open(void) {
+    const char *m = " {\"type\":\"question_open\",\"question_idx\":2,\"text\":\"Q \\\"3\\\"\","
+                    "\"choices\":[\"a\",\"b\",{\"x\":[1,2]}],\"meta\":{\"type\":\"nested\"},"
+                    "\"points\":null,\"time\":-1.5e3} \n";
+    struct jscan_field f[NF];
+    fill_keys(f);
+    CHECK(jscan_object(m, strlen(m), f, NF) == 0);
+    CHECK(jscan_is(&f[0], "question_open"));
+    CHECK(f[1].kind == JS_INT && jscan_int(&f[1]) == 2);
+    CHECK(f[2].kind == JS_ARRAY && f[2].len == 3);
+    CHECK(f[3].kind == JS_OTHER && f[4].kind == JS_ABSENT);
+}
+
+/* What jscan gives up on, jansson judges: the fields come out as jansson
+ * reads them, or the text is not JSON. */
+static void jscan_is_unsure_where_jansson_could_differ(void) {
+    static const char *const unsure[] = {
+        "{\"type\":\"a\\u0062\"}",                /* an escape in a wanted value */
+        "{\"t\\u0079pe\":\"snapshot\"}",          /* an escaped key could be a wanted one */
+        "{\"type\":\"x\",\"type\":\"y\"}",        /* a wanted key twice: jansson keeps the last */
+        "{\"type\":\"x\",\"n\":\"caf\xc3\xa9\"}", /* not ASCII: jansson checks UTF-8 */
+        "{\"type\":\"x\",\"n\":\"\\u0000\"}",     /* jansson refuses \u0000 */
+        "{\"question_idx\":12345678901234567890}",
+    };
+    for (size_t i = 0; i < sizeof(unsure) / sizeof(unsure[0]); i++) {
+        struct jscan_field f[NF];
+        fill_keys(f);
+        CHECK(jscan_object(unsure[i], strlen(unsure[i]), f, NF) == -1);
+    }
+    struct jscan_field f[NF];
+    json_t *tree;
+    fill_keys(f);
+    const char *esc = "{\"type\":\"a\\u0062\",\"choices\":[1,2]}";
+    CHECK(jscan_read(esc, strlen(esc), f, NF, &tree) == 0 && tree != NULL);
+    CHECK(jscan_is(&f[0], "ab") && f[1].kind == JS_ABSENT && f[2].len == 2);
+    json_decref(tree);
+    const char *twice = "{\"type\":\"x\",\"type\":\"y\"}";
+    CHECK(jscan_read(twice, strlen(twice), f, NF, &tree) == 0 && jscan_is(&f[0], "y"));
+    json_decref(tree);
+}
+
+static void jscan_refuses_what_is_not_one_object(void) {
+    static const char *const bad[] = {
+        "",
+        "[1]",
+        "{",
+        "{\"type\":\"x\"",
+        "{\"type\":\"x\"} x",
+        "{\"type\" \"x\"}",
+        "{\"type\":\"x\",}",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":-}",
+        "{\"a\":tru}",
+        "{\"a\":[1,]}",
+        "{\"a\":\"\x01\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"type\":\"x\"}\0",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct jscan_field f[NF];
+        json_t *tree;
+        fill_keys(f);
+        size_t len = strlen(bad[i]) + (i == sizeof(bad) / sizeof(bad[0]) - 1);
+        CHECK(jscan_object(bad[i], len, f, NF) == -1);
+        CHECK(jscan_read(bad[i], len, f, NF, &tree) == -1 && f[0].kind == JS_ABSENT);
+        json_decref(tree);
+    }
+}
+
 int main(void) {
+    frame_heads_of_every_length_form();
+    frame_heads_that_break_the_rfc_are_refused();
+    a_sent_frame_is_masked_and_reads_back();
+    jscan_reads_a_question_open();
+    jscan_is_unsure_where_jansson_could_differ();
+    jscan_refuses_what_is_not_one_object();
     reply_with_length_and_cookies_parses_whole();
     partial_reply_asks_for_more_at_every_cut();
     chunked_reply_is_joined();
