@@ -10,8 +10,12 @@
 #include "jscan.h"
 #include "ws_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void reply_with_length_and_cookies_parses_whole(void) {
     const char *raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -200,7 +204,147 @@ static void jscan_refuses_what_is_not_one_object(void) {
     }
 }
 
+/* ---- the reader against a scripted server on loopback ---------------------- */
+
+struct seen {
+    int texts;
+    char last[64];
+    size_t big;
+    char why[128];
+};
+
+static void on_text(struct wsc *w, const char *msg, size_t len, void *arg) {
+    struct seen *s = arg;
+    s->texts++;
+    CHECK(msg[len] == '\0' && strlen(msg) == len);
+    if (len > 1000)
+        s->big = len;
+    else
+        snprintf(s->last, sizeof(s->last), "%s", msg);
+}
+
+static void on_fail(struct wsc *w, const char *why, int status, int code, void *arg) {
+    struct seen *s = arg;
+    snprintf(s->why, sizeof(s->why), "%s", why);
+}
+
+static void turns(int n) {
+    for (int i = 0; i < n; i++)
+        net_loop_once(20);
+}
+
+/* Opens a client to a listening socket and answers its upgrade; returns the
+ * server's end (blocking) or -1. */
+static int scripted_open(struct wsc *w, struct net_target *t, struct seen *seen) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1) != 0 ||
+        getsockname(ls, (struct sockaddr *)&a, &al) != 0)
+        return -1;
+    char url[64], err[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    if (net_target_parse(t, url, err, sizeof(err)) != 0) return -1;
+    wsc_init(w, t, on_text, on_fail, seen);
+    if (wsc_open(w, "/ws", NULL) != 0) return -1;
+    int fd = accept(ls, NULL, NULL);
+    close(ls);
+    char req[2048];
+    size_t n = 0;
+    while (fd >= 0 && !memmem(req, n, "\r\n\r\n", 4) && n < sizeof(req) - 1) {
+        turns(1);
+        ssize_t r = recv(fd, req + n, sizeof(req) - 1 - n, MSG_DONTWAIT);
+        if (r > 0) n += (size_t)r;
+    }
+    req[n] = '\0';
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    if (!k) return -1;
+    char key[32], acc[29], head[256];
+    snprintf(key, sizeof(key), "%.24s", k + 19);
+    wsc_accept_for(key, acc);
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
+                      "\x81\x05hello",
+                      acc);
+    if (send(fd, head, (size_t)hl, 0) != hl) return -1;
+    return fd;
+}
+
+static void reader_serves_split_big_fragmented_ping_and_close(void) {
+    struct net_target t;
+    struct wsc w;
+    struct seen seen = {0};
+    CHECK(net_loop_init() == 0);
+    int fd = scripted_open(&w, &t, &seen);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    turns(3);
+    CHECK(seen.texts == 1 && strcmp(seen.last, "hello") == 0); /* came with the reply */
+    static unsigned char big[4 + 20000];
+    big[0] = 0x81, big[1] = 126, big[2] = 20000 >> 8, big[3] = 20000 & 0xff;
+    memset(big + 4, 'x', 20000);
+    CHECK(send(fd, big, 3, 0) == 3); /* a head cut in the middle, then the rest */
+    turns(2);
+    CHECK(send(fd, big + 3, 9000, 0) == 9000);
+    turns(2);
+    CHECK(seen.texts == 1);
+    CHECK(send(fd, big + 9003, sizeof(big) - 9003, 0) == (ssize_t)(sizeof(big) - 9003));
+    turns(3);
+    CHECK(seen.texts == 2 && seen.big == 20000);
+    /* "ab" + ping("p1") + "cd": a control frame between fragments */
+    const unsigned char frag[] = {0x01, 2, 'a', 'b', 0x89, 2, 'p', '1', 0x80, 2, 'c', 'd'};
+    CHECK(send(fd, frag, sizeof(frag), 0) == sizeof(frag));
+    turns(3);
+    CHECK(seen.texts == 3 && strcmp(seen.last, "abcd") == 0);
+    CHECK(wsc_send_text(&w, "{\"type\":\"submit\"}") == 0);
+    const unsigned char bye[] = {0x88, 2, 0x0f, 0xa8}; /* close 4008 */
+    CHECK(send(fd, bye, sizeof(bye), 0) == sizeof(bye));
+    turns(3);
+    CHECK(strcmp(seen.why, "closed by the server (code 4008)") == 0);
+    /* what the client wrote back: a masked pong "p1", the submit, a close 4008 */
+    unsigned char got[256];
+    ssize_t n = recv(fd, got, sizeof(got), MSG_DONTWAIT);
+    CHECK(n == 8 + 6 + 17 + 8);
+    if (n == 39) {
+        CHECK(got[0] == 0x8a && got[1] == 0x82 && (got[6] ^ got[2]) == 'p');
+        CHECK(got[8] == 0x81 && got[9] == (0x80 | 17));
+        CHECK(got[31] == 0x88 && got[32] == 0x82 && (got[37] ^ got[33]) == 0x0f &&
+              (got[38] ^ got[34]) == 0xa8);
+    }
+    close(fd);
+    wsc_free(&w);
+    net_loop_close();
+}
+
+static void reader_fails_a_masked_or_oversized_frame(void) {
+    static const unsigned char masked[] = {0x81, 0x81, 1, 2, 3, 4, 'x'};
+    static const unsigned char huge[] = {0x82, 127, 0, 0, 0, 0, 0x01, 0, 0, 0};
+    const unsigned char *bad[] = {masked, huge};
+    size_t len[] = {sizeof(masked), sizeof(huge)};
+    const char *want[] = {"a frame that breaks RFC 6455 from the server",
+                          "a message over 16 MiB from the server"};
+    for (int i = 0; i < 2; i++) {
+        struct net_target t;
+        struct wsc w;
+        struct seen seen = {0};
+        CHECK(net_loop_init() == 0);
+        int fd = scripted_open(&w, &t, &seen);
+        CHECK(fd >= 0);
+        if (fd < 0) return;
+        turns(2);
+        CHECK(send(fd, bad[i], len[i], 0) == (ssize_t)len[i]);
+        turns(3);
+        CHECK(strcmp(seen.why, want[i]) == 0 && seen.texts == 1);
+        close(fd);
+        wsc_free(&w);
+        net_loop_close();
+    }
+}
+
 int main(void) {
+    reader_serves_split_big_fragmented_ping_and_close();
+    reader_fails_a_masked_or_oversized_frame();
     frame_heads_of_every_length_form();
     frame_heads_that_break_the_rfc_are_refused();
     a_sent_frame_is_masked_and_reads_back();
