@@ -277,11 +277,11 @@ static void wsc_read(struct wsc *w) {
 static void wsc_on_handshake_read(struct wsc *w) {
     char why[512];
     for (;;) {
-        if (w->rlen >= WS_HEAD_MAX) {
+        if (w->rlen >= WS_HEAD_MAX - 1) { /* one byte kept for the NUL after a payload */
             wsc_fail(w, "upgrade reply head too large", 0);
             return;
         }
-        ssize_t n = net_read(&w->conn, w->rbuf + w->rlen, WS_HEAD_MAX - w->rlen);
+        ssize_t n = net_read(&w->conn, w->rbuf + w->rlen, WS_HEAD_MAX - 1 - w->rlen);
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
             snprintf(why, sizeof(why), "connection closed during the upgrade%s%s",
