@@ -16,6 +16,7 @@
 
 #include "figures.h"
 #include "http_client.h"
+#include "jscan.h"
 #include "procs.h"
 #include "ws_client.h"
 
@@ -265,72 +266,93 @@ static void fire_nexts(struct district *d, double now) {
 
 /* ---- the student sockets ---------------------------------------------------- */
 
-static enum dack dack_parse(const char *v) {
+static enum dack dack_parse(const struct jscan_field *f) {
     for (int i = 1; i < DA_OTHER; i++)
-        if (v && strcmp(v, dack_names[i]) == 0) return (enum dack)i;
+        if (jscan_is(f, dack_names[i])) return (enum dack)i;
     return DA_OTHER;
 }
 
 static void pump_opens(struct district *d);
+
+/* The fields a student reads, found by jscan without a tree. */
+enum dsf {
+    DF_TYPE,
+    DF_Q,
+    DF_CHOICES,
+    DF_REMAINING,
+    DF_STATUS,
+    DF_CHOICE,
+    DF_POINTS,
+    DF_CODE,
+    DF_MESSAGE,
+    DF__COUNT
+};
+static const char *const dsf_keys[DF__COUNT] = {"type",         "question_idx", "choices",
+                                                "remaining_ms", "status",       "choice",
+                                                "points",       "code",         "message"};
 
 static void student_text(struct wsc *w, const char *msg, size_t len, void *arg) {
     struct dstudent *st = arg;
     struct dsess *s = st->s;
     struct district *d = s->d;
     double now = net_now_ms();
-    json_error_t jerr;
-    json_t *m = json_loadb(msg, len, 0, &jerr);
-    const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
-    int q = (int)json_integer_value(json_object_get(m, "question_idx"));
+    struct jscan_field f[DF__COUNT];
+    json_t *tree;
+    for (int i = 0; i < DF__COUNT; i++)
+        f[i].key = dsf_keys[i];
+    jscan_read(msg, len, f, DF__COUNT, &tree);
+    const struct jscan_field *type = &f[DF_TYPE];
+    int q = jscan_int(&f[DF_Q]);
     int in_range = q >= 0 && q < d->o->questions;
-    if (!type) {
+    if (type->kind != JS_STRING) {
         dist_fail(d, "student %s on %s: a message that is not JSON with a type: %.80s", st->id,
                   w->target->base, msg);
-    } else if (strcmp(type, "snapshot") == 0) {
+    } else if (jscan_is(type, "snapshot")) {
         if (!st->got_snapshot) {
             st->got_snapshot = 1;
             d->snapshots++;
             d->opening--;
             pump_opens(d);
         }
-    } else if (strcmp(type, "question_open") == 0 && in_range && q > st->open_q) {
+    } else if (jscan_is(type, "question_open") && in_range && q > st->open_q) {
         st->open_q = q;
         struct dcell *c = cell_at(d, st->idx, q);
         c->open_at = now;
-        size_t nch = json_array_size(json_object_get(m, "choices"));
+        size_t nch = f[DF_CHOICES].kind == JS_ARRAY ? f[DF_CHOICES].len : 0;
         if (nch < 2 || nch > 4) nch = 4;
         c->pick = (char)('A' + (int)(rnd01() * (double)nch));
-        double left = (double)json_integer_value(json_object_get(m, "remaining_ms"));
+        double left = (double)jscan_int(&f[DF_REMAINING]);
         heap_push(d, (struct dsubmit){now + rnd01() * 0.8 * left, st->idx, q});
-    } else if (strcmp(type, "submit_ack") == 0 && in_range) {
+    } else if (jscan_is(type, "submit_ack") && in_range) {
         struct dcell *c = cell_at(d, st->idx, q);
         if (c->ack != DA_NONE || c->sent_at == 0) {
             dist_fail(d, "student %s: a submit_ack for question %d it did not expect", st->id, q);
         } else {
-            c->ack = (unsigned char)dack_parse(json_string_value(json_object_get(m, "status")));
+            c->ack = (unsigned char)dack_parse(&f[DF_STATUS]);
             c->ack_at = now;
             if (now > d->last_ack) d->last_ack = now;
-            const char *ch = json_string_value(json_object_get(m, "choice"));
-            if (c->ack == DA_ACCEPTED && (!ch || ch[0] != c->pick))
-                dist_note(d, "student %s question %d: accepted ack names choice %s, it sent %c",
-                          st->id, q, ch ? ch : "null", c->pick);
+            const struct jscan_field *ch = &f[DF_CHOICE];
+            int named = ch->kind == JS_STRING;
+            if (c->ack == DA_ACCEPTED && (!named || ch->len == 0 || ch->str[0] != c->pick))
+                dist_note(d, "student %s question %d: accepted ack names choice %.*s, it sent %c",
+                          st->id, q, named ? (int)ch->len : 4, named ? ch->str : "null", c->pick);
         }
-    } else if (strcmp(type, "question_closed") == 0 && in_range && q > st->closed_q) {
+    } else if (jscan_is(type, "question_closed") && in_range && q > st->closed_q) {
         st->closed_q = q;
         struct dcell *c = cell_at(d, st->idx, q);
         c->closed_wall = wall_ms();
-        json_t *pts = json_object_get(m, "points");
-        c->closed_points = json_is_integer(pts) ? (int)json_integer_value(pts) : -1;
-    } else if (strcmp(type, "session_ended") == 0) {
+        c->closed_points = f[DF_POINTS].kind == JS_INT ? (int)f[DF_POINTS].num : -1;
+    } else if (jscan_is(type, "session_ended")) {
         if (!st->ended) d->students_ended++;
         st->ended = 1;
-    } else if (strcmp(type, "error") == 0) {
-        const char *code = json_string_value(json_object_get(m, "code"));
-        const char *text = json_string_value(json_object_get(m, "message"));
-        dist_fail(d, "student %s of session %s: error %s (%s)", st->id, s->sid, code ? code : "?",
-                  text ? text : "");
+    } else if (jscan_is(type, "error")) {
+        const struct jscan_field *code = &f[DF_CODE], *text = &f[DF_MESSAGE];
+        int hc = code->kind == JS_STRING, ht = text->kind == JS_STRING;
+        dist_fail(d, "student %s of session %s: error %.*s (%.*s)", st->id, s->sid,
+                  hc ? (int)code->len : 1, hc ? code->str : "?", ht ? (int)text->len : 0,
+                  ht ? text->str : "");
     }
-    json_decref(m);
+    json_decref(tree);
 }
 
 static void student_fail(struct wsc *w, const char *why, int status, int code, void *arg) {

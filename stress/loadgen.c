@@ -11,6 +11,7 @@
 #include "district.h"
 #include "figures.h"
 #include "http_client.h"
+#include "jscan.h"
 #include "net.h"
 #include "procs.h"
 #include "ws_client.h"
@@ -343,87 +344,108 @@ static void sweep(double now) {
 
 /* ---- student sockets ------------------------------------------------------- */
 
-static enum ack ack_parse(const char *s) {
+static enum ack ack_parse(const struct jscan_field *f) {
     for (int i = 1; i < ACK__COUNT - 1; i++)
-        if (s && strcmp(s, ack_names[i]) == 0) return (enum ack)i;
+        if (jscan_is(f, ack_names[i])) return (enum ack)i;
     return ACK_OTHER;
 }
 
 static void pump_opens(void);
 
+/* The fields a student reads, found by jscan without a tree (a message every
+ * student receives is read N times a question). */
+enum sf {
+    SF_TYPE,
+    SF_Q,
+    SF_CHOICES,
+    SF_REMAINING,
+    SF_LIMIT,
+    SF_STATUS,
+    SF_CHOICE,
+    SF_POINTS,
+    SF_CODE,
+    SF_MESSAGE,
+    SF__COUNT
+};
+static const char *const sf_keys[SF__COUNT] = {
+    "type",   "question_idx", "choices", "remaining_ms", "time_limit_ms",
+    "status", "choice",       "points",  "code",         "message"};
+
 static void student_text(struct wsc *w, const char *msg, size_t len, void *arg) {
     struct student *s = arg;
     double now = net_now_ms();
-    json_error_t jerr;
-    json_t *m = json_loadb(msg, len, 0, &jerr);
-    const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
-    if (!type) {
+    struct jscan_field f[SF__COUNT];
+    json_t *tree;
+    for (int i = 0; i < SF__COUNT; i++)
+        f[i].key = sf_keys[i];
+    jscan_read(msg, len, f, SF__COUNT, &tree);
+    const struct jscan_field *type = &f[SF_TYPE];
+    if (type->kind != JS_STRING) {
         lg_fail("student %s on %s: a message that is not JSON with a type: %.80s", s->id,
                 w->target->base, msg);
         goto out;
     }
-    if (strcmp(type, "snapshot") == 0) {
+    if (jscan_is(type, "snapshot")) {
         if (!s->got_snapshot) {
             s->got_snapshot = 1;
             L.snapshots++;
             L.opening--;
             if (L.phase == PH_CONNECT) pump_opens();
         }
-    } else if (strcmp(type, "question_open") == 0) {
-        int q = (int)json_integer_value(json_object_get(m, "question_idx"));
+    } else if (jscan_is(type, "question_open")) {
+        int q = jscan_int(&f[SF_Q]);
         if (q != L.cur_q || L.phase != PH_QUESTION || s->open_q >= q) goto out;
         s->open_q = q;
         L.opens[q]++;
         struct cell *c = cell_at(s->idx, q);
         c->open_at = now;
-        size_t nch = json_array_size(json_object_get(m, "choices"));
+        size_t nch = f[SF_CHOICES].kind == JS_ARRAY ? f[SF_CHOICES].len : 0;
         if (nch < 2 || nch > 4) nch = 4;
         c->pick = (char)('A' + (int)(rnd01() * (double)nch));
-        double remaining = (double)json_integer_value(json_object_get(m, "remaining_ms"));
-        if (remaining <= 0)
-            remaining = (double)json_integer_value(json_object_get(m, "time_limit_ms"));
+        double remaining = (double)jscan_int(&f[SF_REMAINING]);
+        if (remaining <= 0) remaining = (double)jscan_int(&f[SF_LIMIT]);
         double delay = L.flood ? 0.0 : L.burst ? rnd01() * 1000.0 : rnd01() * 0.8 * remaining;
         s->pending_submit = 1;
         heap_push(now + delay, s->idx);
-    } else if (strcmp(type, "submit_ack") == 0) {
-        int q = (int)json_integer_value(json_object_get(m, "question_idx"));
+    } else if (jscan_is(type, "submit_ack")) {
+        int q = jscan_int(&f[SF_Q]);
         if (q < 0 || q >= L.q) goto out;
         struct cell *c = cell_at(s->idx, q);
         if (c->ack != ACK_NONE || c->sent_at == 0) {
             lg_fail("student %s: a submit_ack for question %d it did not expect", s->id, q);
             goto out;
         }
-        c->ack = (unsigned char)ack_parse(json_string_value(json_object_get(m, "status")));
+        c->ack = (unsigned char)ack_parse(&f[SF_STATUS]);
         c->ack_at = now;
         L.acks[q]++;
         if (now > L.q_last_ack[q]) L.q_last_ack[q] = now;
-        const char *ch = json_string_value(json_object_get(m, "choice"));
-        if (c->ack == ACK_ACCEPTED && (!ch || ch[0] != c->pick))
-            lg_note("student %s question %d: accepted ack names choice %s, it sent %c", s->id, q,
-                    ch ? ch : "null", c->pick);
-    } else if (strcmp(type, "question_closed") == 0) {
-        int q = (int)json_integer_value(json_object_get(m, "question_idx"));
+        const struct jscan_field *ch = &f[SF_CHOICE];
+        int named = ch->kind == JS_STRING;
+        if (c->ack == ACK_ACCEPTED && (!named || ch->len == 0 || ch->str[0] != c->pick))
+            lg_note("student %s question %d: accepted ack names choice %.*s, it sent %c", s->id, q,
+                    named ? (int)ch->len : 4, named ? ch->str : "null", c->pick);
+    } else if (jscan_is(type, "question_closed")) {
+        int q = jscan_int(&f[SF_Q]);
         if (q < 0 || q >= L.q || q <= s->closed_q) goto out;
         s->closed_q = q;
         L.closed[q]++;
-        json_t *pts = json_object_get(m, "points");
         cell_at(s->idx, q)->closed_points =
-            json_is_integer(pts) ? (int)json_integer_value(pts) : -1;
-    } else if (strcmp(type, "session_ended") == 0) {
+            f[SF_POINTS].kind == JS_INT ? (int)f[SF_POINTS].num : -1;
+    } else if (jscan_is(type, "session_ended")) {
         if (!s->ended) {
             s->ended = 1;
             L.ended++;
         }
-    } else if (strcmp(type, "error") == 0) {
-        const char *code = json_string_value(json_object_get(m, "code"));
-        const char *text = json_string_value(json_object_get(m, "message"));
-        lg_fail("student %s on %s: error %s instead of %s for question %d (%s)", s->id,
-                w->target->base, code ? code : "?",
+    } else if (jscan_is(type, "error")) {
+        const struct jscan_field *code = &f[SF_CODE], *text = &f[SF_MESSAGE];
+        int hc = code->kind == JS_STRING, ht = text->kind == JS_STRING;
+        lg_fail("student %s on %s: error %.*s instead of %s for question %d (%.*s)", s->id,
+                w->target->base, hc ? (int)code->len : 1, hc ? code->str : "?",
                 L.phase == PH_QUESTION ? "submit_ack" : "the next event", L.cur_q,
-                text ? text : "");
+                ht ? (int)text->len : 0, ht ? text->str : "");
     }
 out:
-    json_decref(m);
+    json_decref(tree);
 }
 
 static void student_fail(struct wsc *w, const char *why, int status, int code, void *arg) {
