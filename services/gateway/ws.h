@@ -303,6 +303,7 @@ void ws_server_push_event(struct ws_server *srv, const char *sid, const char *da
 
 struct gateway *ws_server_gateway(struct ws_server *srv);
 int ws_server_max_queue(struct ws_server *srv);
+int ws_server_per_student(struct ws_server *srv); /* QW_WS_PER_STUDENT */
 int64_t ws_server_ping_ms(struct ws_server *srv);
 int64_t ws_server_rtt_cap_ms(struct ws_server *srv);
 

@@ -50,6 +50,9 @@ struct gateway *ws_server_gateway(struct ws_server *srv) {
 int ws_server_max_queue(struct ws_server *srv) {
     return srv->max_queue;
 }
+int ws_server_per_student(struct ws_server *srv) {
+    return srv->per_student;
+}
 int64_t ws_server_ping_ms(struct ws_server *srv) {
     return srv->ping_ms;
 }
@@ -208,6 +211,7 @@ int ws_server_start(struct gateway *gw) {
     /* without it every socket keeps MHD's connection: more memory, still correct */
     srv->placeholder_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
+    srv->per_student = (int)config_int("QW_WS_PER_STUDENT");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
     srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
     pthread_mutex_init(&srv->lock, NULL);

@@ -61,6 +61,7 @@ struct ws_server {
     int reverify_todo;     /* sockets whose token is to be checked again */
     int reverify_inflight; /* of those, checks sent and not answered */
     int max_queue;
+    int per_student; /* QW_WS_PER_STUDENT, read once at start */
     int64_t ping_ms;
     int64_t rtt_cap_ms;
     struct ws_rx *spare_rx; /* the read state a socket borrows while it reads (ws_frame.c) */
