@@ -59,7 +59,7 @@ fail:
     if (c)
         ws_conn_free(c); /* the socket is c's (MHD's handle, or released from it) */
     else
-        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+        ws_item_close(it);
 }
 
 /* Loop: frees a socket that is dead. */
@@ -116,7 +116,7 @@ static void drain_inbox(struct ws_server *srv) {
         struct item *next = it->next;
         if (it->kind == ITEM_CONN) {
             if (atomic_load(&srv->stopping))
-                MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+                ws_item_close(it);
             else
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
