@@ -146,7 +146,7 @@ void ws_accept_key(const char *key, char *out);
 struct ws_sess;
 
 struct ws_conn {
-    /* what the tick reads of every socket each TICK_MS, first and together:
+    /* what the tick reads of a socket that is due, first and together:
      * the walk over thousands of idle sockets then touches one cache line
      * each (perf: the walk was ~10 % of a gateway's CPU in a 5,000 run
      * while `dead` sat 700 bytes behind `next`) */
@@ -183,6 +183,7 @@ struct ws_conn {
     int reverify;             /* its token is to be checked again (ws_reverify.c) */
     int reverify_tries;       /* checks that got no answer */
     long long reverify_at_ms; /* the next check not before (monotonic ms) */
+    size_t timer_idx;         /* its entry in the server's tick array (ws_loop.c) */
     int dirty;                /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };

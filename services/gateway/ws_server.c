@@ -306,6 +306,7 @@ void ws_server_free(struct gateway *gw) {
     if (srv->evfd >= 0) close(srv->evfd);
     if (srv->placeholder_fd >= 0) close(srv->placeholder_fd);
     ws_frame_rx_free(srv->spare_rx);
+    free(srv->timers);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
     gw->ws = NULL;

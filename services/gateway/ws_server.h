@@ -41,6 +41,14 @@ struct fan_turn {
     int64_t rendered_us; /* the last one was queued to every socket */
 };
 
+/* One socket's entry in the tick's array: when the tick must look at it
+ * next. The array is dense, so the tick reads 16 bytes a socket in order
+ * and touches only the sockets that are due (ws_loop.c). */
+struct ws_timer {
+    int64_t due_ms; /* monotonic; 0 = at the next tick */
+    struct ws_conn *c;
+};
+
 struct ws_server {
     struct gateway *gw;
     int epfd, evfd;
@@ -67,6 +75,8 @@ struct ws_server {
     struct ws_rx *spare_rx; /* the read state a socket borrows while it reads (ws_frame.c) */
     int placeholder_fd;     /* an unconnected socket MHD closes in our sockets' stead (ws_conn.c) */
     struct fan_turn fan;    /* this turn's events, logged after the sweep */
+    struct ws_timer *timers; /* one per socket in `conns`, owned (ws_loop.c) */
+    size_t ntimers, timers_cap;
 };
 
 /* The placeholder socket (-1 when there is none). */
