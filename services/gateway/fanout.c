@@ -26,7 +26,6 @@
 #include "ws.h"
 
 #include "clock.h"
-#include "config.h"
 #include "log.h"
 #include "quiz.h"
 #include "reply.h"
@@ -73,7 +72,7 @@ static void limit_student(struct ws_sess *s, struct ws_conn *c) {
     if (!s->per_student && !(s->per_student = json_object())) return;
     long long count = json_integer_value(json_object_get(s->per_student, who)) + 1;
     json_object_set_new(s->per_student, who, json_integer(count));
-    long limit = config_int("QW_WS_PER_STUDENT");
+    long limit = ws_server_per_student(c->srv); /* read once at start, not per socket */
     if (count <= limit) return;
     long live = 0;
     struct ws_conn *oldest = NULL;

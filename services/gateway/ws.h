@@ -146,7 +146,7 @@ void ws_accept_key(const char *key, char *out);
 struct ws_sess;
 
 struct ws_conn {
-    /* what the tick reads of every socket each TICK_MS, first and together:
+    /* what the tick reads of a socket that is due, first and together:
      * the walk over thousands of idle sockets then touches one cache line
      * each (perf: the walk was ~10 % of a gateway's CPU in a 5,000 run
      * while `dead` sat 700 bytes behind `next`) */
@@ -183,6 +183,7 @@ struct ws_conn {
     int reverify;             /* its token is to be checked again (ws_reverify.c) */
     int reverify_tries;       /* checks that got no answer */
     long long reverify_at_ms; /* the next check not before (monotonic ms) */
+    size_t timer_idx;         /* its entry in the server's tick array (ws_loop.c) */
     int dirty;                /* on the server's dirty list */
     struct ws_conn *dirty_next;
 };
@@ -303,6 +304,7 @@ void ws_server_push_event(struct ws_server *srv, const char *sid, const char *da
 
 struct gateway *ws_server_gateway(struct ws_server *srv);
 int ws_server_max_queue(struct ws_server *srv);
+int ws_server_per_student(struct ws_server *srv); /* QW_WS_PER_STUDENT */
 int64_t ws_server_ping_ms(struct ws_server *srv);
 int64_t ws_server_rtt_cap_ms(struct ws_server *srv);
 

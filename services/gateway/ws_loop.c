@@ -31,15 +31,52 @@ static void close_login(struct ws_server *srv, const char *login) {
     }
 }
 
+/* When the tick must look at `c` next: the end of its close linger, else
+ * its next ping (the pong timeout is checked then); an admin socket with
+ * an expiry every tick, as its expiry is wall-clock time. Every change of
+ * close_deadline_ms or next_ping_ms marks the socket dirty, and the sweep
+ * calls this for every dirty socket, so the tick never looks later than
+ * the walk over every socket did. */
+static int64_t conn_due(const struct ws_conn *c) {
+    if (c->close_deadline_ms) return c->close_deadline_ms;
+    if (c->who.admin && c->who.exp_s) return 0;
+    return c->next_ping_ms;
+}
+
+/* Loop: gives `c` an entry in the tick array, due at the next tick.
+ * Returns 0 or -1 (no memory). */
+static int timer_add(struct ws_server *srv, struct ws_conn *c) {
+    if (srv->ntimers == srv->timers_cap) {
+        size_t cap = srv->timers_cap ? srv->timers_cap * 2 : 256;
+        struct ws_timer *t = realloc(srv->timers, cap * sizeof(*t));
+        if (!t) return -1;
+        srv->timers = t;
+        srv->timers_cap = cap;
+    }
+    c->timer_idx = srv->ntimers++;
+    srv->timers[c->timer_idx] = (struct ws_timer){.due_ms = 0, .c = c};
+    return 0;
+}
+
+/* Loop: removes `c`'s entry; the last entry takes its place. */
+static void timer_del(struct ws_server *srv, struct ws_conn *c) {
+    size_t i = c->timer_idx;
+    srv->timers[i] = srv->timers[--srv->ntimers];
+    srv->timers[i].c->timer_idx = i;
+}
+
 /* Loop: a new upgraded socket. Takes it->data (extra bytes). */
 static void conn_adopt(struct ws_server *srv, struct item *it) {
     struct ws_conn *c =
         ws_conn_open(srv, ++srv->next_conn, &it->who, it->fd, it->urh, it->data, it->len);
     it->data = NULL;
     explicit_bzero(it->who.token, sizeof(it->who.token)); /* the socket keeps its copy */
-    if (!c) goto fail;
+    if (!c || timer_add(srv, c) != 0) goto fail;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) goto fail;
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        timer_del(srv, c);
+        goto fail;
+    }
     c->armed = EPOLLIN;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
@@ -59,12 +96,13 @@ fail:
     if (c)
         ws_conn_free(c); /* the socket is c's (MHD's handle, or released from it) */
     else
-        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+        ws_item_close(it);
 }
 
 /* Loop: frees a socket that is dead. */
 static void conn_remove(struct ws_server *srv, struct ws_conn *c) {
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    timer_del(srv, c);
     fanout_detach(c);
     ws_requests_forget(c);
     if (c->prev)
@@ -96,6 +134,7 @@ static void sweep(struct ws_server *srv) {
             conn_remove(srv, c);
             continue;
         }
+        srv->timers[c->timer_idx].due_ms = conn_due(c);
         if (want != c->armed) {
             struct epoll_event ev = {.events = want, .data.ptr = c};
             if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->armed = want;
@@ -116,7 +155,7 @@ static void drain_inbox(struct ws_server *srv) {
         struct item *next = it->next;
         if (it->kind == ITEM_CONN) {
             if (atomic_load(&srv->stopping))
-                MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+                ws_item_close(it);
             else
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {
@@ -174,8 +213,17 @@ static void tick(struct ws_server *srv) {
     http_heads_sweep(srv->gw->heads); /* HTTP's clock: the loop is the gateway's one tick */
     ws_requests_expire(srv, &srv->requests, now);
     if (!atomic_load(&srv->stopping)) ws_reverify_tick(srv);
-    for (struct ws_conn *c = srv->conns; c; c = c->next)
-        if (!c->dead && ws_conn_tick(c, now, wall_s)) ws_server_dirty(c);
+    /* the dense array, not the list: an idle socket costs 16 bytes read in
+     * order, not a cache miss on its ws_conn (perf: with 3,000 idle sockets
+     * the list walk was 62 % of an idle gateway's CPU) */
+    for (size_t i = 0; i < srv->ntimers; i++) {
+        struct ws_timer *t = &srv->timers[i];
+        if (t->due_ms > now || t->c->dead) continue;
+        if (ws_conn_tick(t->c, now, wall_s))
+            ws_server_dirty(t->c); /* the sweep sets its next due time */
+        else
+            t->due_ms = conn_due(t->c);
+    }
 }
 
 void *ws_loop_run(void *arg) {

@@ -50,6 +50,9 @@ struct gateway *ws_server_gateway(struct ws_server *srv) {
 int ws_server_max_queue(struct ws_server *srv) {
     return srv->max_queue;
 }
+int ws_server_per_student(struct ws_server *srv) {
+    return srv->per_student;
+}
 int64_t ws_server_ping_ms(struct ws_server *srv) {
     return srv->ping_ms;
 }
@@ -160,8 +163,19 @@ static void on_reconnected(void *ctx) {
     if (it) push(ctx, it);
 }
 
+void ws_item_close(struct item *it) {
+    if (it->urh)
+        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+    else if (it->fd >= 0)
+        close(it->fd);
+}
+
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
                      struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len) {
+    /* Released here, on the libmicrohttpd thread that is running anyway:
+     * from the loop, MHD_upgrade_action() wakes that thread once more for
+     * every socket (perf: a context switch per socket in the upgrade burst). */
+    ws_release_mhd(srv->placeholder_fd, &fd, &urh);
     struct item *it = item_new(ITEM_CONN, extra, extra_len);
     int queued = 0;
     if (it) {
@@ -182,9 +196,10 @@ void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
         wake(srv);
         return;
     }
+    struct item gone = {.fd = fd, .urh = urh};
+    ws_item_close(&gone);
     if (it) free(it->data);
     free(it);
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 void ws_server_dirty(struct ws_conn *c) {
@@ -208,6 +223,7 @@ int ws_server_start(struct gateway *gw) {
     /* without it every socket keeps MHD's connection: more memory, still correct */
     srv->placeholder_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     srv->max_queue = (int)config_int("QW_WS_MAX_QUEUE");
+    srv->per_student = (int)config_int("QW_WS_PER_STUDENT");
     srv->ping_ms = config_int("QW_PING_INTERVAL_MS");
     srv->rtt_cap_ms = config_int("QW_RTT_CAP_MS");
     pthread_mutex_init(&srv->lock, NULL);
@@ -274,7 +290,7 @@ void ws_server_stop(struct gateway *gw) {
     pthread_mutex_unlock(&srv->lock);
     while (it) {
         struct item *next = it->next;
-        if (it->kind == ITEM_CONN) MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (it->kind == ITEM_CONN) ws_item_close(it);
         free(it->data);
         free(it);
         it = next;
@@ -290,6 +306,7 @@ void ws_server_free(struct gateway *gw) {
     if (srv->evfd >= 0) close(srv->evfd);
     if (srv->placeholder_fd >= 0) close(srv->placeholder_fd);
     ws_frame_rx_free(srv->spare_rx);
+    free(srv->timers);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
     gw->ws = NULL;

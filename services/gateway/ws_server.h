@@ -41,6 +41,14 @@ struct fan_turn {
     int64_t rendered_us; /* the last one was queued to every socket */
 };
 
+/* One socket's entry in the tick's array: when the tick must look at it
+ * next. The array is dense, so the tick reads 16 bytes a socket in order
+ * and touches only the sockets that are due (ws_loop.c). */
+struct ws_timer {
+    int64_t due_ms; /* monotonic; 0 = at the next tick */
+    struct ws_conn *c;
+};
+
 struct ws_server {
     struct gateway *gw;
     int epfd, evfd;
@@ -61,11 +69,14 @@ struct ws_server {
     int reverify_todo;     /* sockets whose token is to be checked again */
     int reverify_inflight; /* of those, checks sent and not answered */
     int max_queue;
+    int per_student; /* QW_WS_PER_STUDENT, read once at start */
     int64_t ping_ms;
     int64_t rtt_cap_ms;
     struct ws_rx *spare_rx; /* the read state a socket borrows while it reads (ws_frame.c) */
     int placeholder_fd;     /* an unconnected socket MHD closes in our sockets' stead (ws_conn.c) */
     struct fan_turn fan;    /* this turn's events, logged after the sweep */
+    struct ws_timer *timers; /* one per socket in `conns`, owned (ws_loop.c) */
+    size_t ntimers, timers_cap;
 };
 
 /* The placeholder socket (-1 when there is none). */
@@ -73,6 +84,16 @@ int ws_server_placeholder_fd(struct ws_server *srv);
 
 /* The server's spare read state (NULL when lent out or not made yet). */
 struct ws_rx **ws_server_spare_rx(struct ws_server *srv);
+
+/* Gives up libmicrohttpd's upgraded connection `*urh` (see ws_conn.c):
+ * on success *fd is a descriptor of our own and *urh NULL; else both are
+ * left as they were. Any thread: ws_server_adopt calls it on the upgrade
+ * callback's thread, ws_conn_open again for a socket that still has it. */
+void ws_release_mhd(int placeholder, int *fd, struct MHD_UpgradeResponseHandle **urh);
+
+/* Closes the socket of an ITEM_CONN that never became a ws_conn:
+ * through libmicrohttpd while it still holds it, else our descriptor. */
+void ws_item_close(struct item *it);
 
 /* ws_loop.c: the loop thread's body (arg: the server). */
 void *ws_loop_run(void *arg);
