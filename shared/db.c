@@ -35,15 +35,33 @@ static void quiet_notice(void *arg, const char *message) {
 #define KEEPALIVES_COUNT "3"
 #define TCP_USER_TIMEOUT_MS "10000"
 
+/* Custom plans for every execution (PostgreSQL 12 and later). */
+#define PLAN_OPTIONS "-c plan_cache_mode=force_custom_plan"
+
 static PGconn *connect_once(const char *conninfo) {
-    /* expand_dbname: QW_DB_URL's own fields come after, so they win */
-    const char *const keys[] = {
-        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
-        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, "1",
-                                KEEPALIVES_IDLE_S, KEEPALIVES_INTERVAL_S,
-                                KEEPALIVES_COUNT,  TCP_USER_TIMEOUT_MS,
-                                conninfo,          NULL};
+    /* expand_dbname: QW_DB_URL's own fields come after, so they win.
+     * `options` sets plan_cache_mode in the start-up packet (no round trip
+     * of its own): every execution of a prepared statement is planned for
+     * its own parameters (see the cache above run()); a URL with its own
+     * `options` replaces it. */
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "options",
+                                "dbname",
+                                NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S,
+                                "1",
+                                KEEPALIVES_IDLE_S,
+                                KEEPALIVES_INTERVAL_S,
+                                KEEPALIVES_COUNT,
+                                TCP_USER_TIMEOUT_MS,
+                                PLAN_OPTIONS,
+                                conninfo,
+                                NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host/socket but never the password. */
@@ -56,11 +74,6 @@ static PGconn *connect_once(const char *conninfo) {
         return NULL;
     }
     PQsetNoticeProcessor(c, quiet_notice, NULL);
-    /* Every execution planned for its own parameters (see the cache
-     * above run()). A server before PostgreSQL 12 refuses the SET, which
-     * is ignored: it keeps its default (a generic plan after five
-     * executions when that looks no costlier). */
-    PQclear(PQexec(c, "SET plan_cache_mode = force_custom_plan"));
     return c;
 }
 
