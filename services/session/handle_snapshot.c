@@ -147,7 +147,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                 json_integer(quiz_rank_from_higher(atoll(db_val(r, 0, 0)))));
         }
     }
-    if (tx.state == DB_TX_OPEN && db_tx_commit(&tx) != 0) goto db_down;
+    if (tx.state != DB_TX_DONE && db_tx_commit(&tx) != 0) goto db_down; /* not lobby */
     goto cleanup;
 db_down: /* any query failed: nothing half-built goes out */
     json_decref(out);
