@@ -35,15 +35,33 @@ static void quiet_notice(void *arg, const char *message) {
 #define KEEPALIVES_COUNT "3"
 #define TCP_USER_TIMEOUT_MS "10000"
 
+/* Custom plans for every execution (PostgreSQL 12 and later). */
+#define PLAN_OPTIONS "-c plan_cache_mode=force_custom_plan"
+
 static PGconn *connect_once(const char *conninfo) {
-    /* expand_dbname: QW_DB_URL's own fields come after, so they win */
-    const char *const keys[] = {
-        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
-        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, "1",
-                                KEEPALIVES_IDLE_S, KEEPALIVES_INTERVAL_S,
-                                KEEPALIVES_COUNT,  TCP_USER_TIMEOUT_MS,
-                                conninfo,          NULL};
+    /* expand_dbname: QW_DB_URL's own fields come after, so they win.
+     * `options` sets plan_cache_mode in the start-up packet (no round trip
+     * of its own): every execution of a prepared statement is planned for
+     * its own parameters (see the cache above run()); a URL with its own
+     * `options` replaces it. */
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "options",
+                                "dbname",
+                                NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S,
+                                "1",
+                                KEEPALIVES_IDLE_S,
+                                KEEPALIVES_INTERVAL_S,
+                                KEEPALIVES_COUNT,
+                                TCP_USER_TIMEOUT_MS,
+                                PLAN_OPTIONS,
+                                conninfo,
+                                NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host/socket but never the password. */
@@ -74,8 +92,11 @@ struct db *db_open(const char *conninfo) {
     return db;
 }
 
+static void stmts_forget(struct db *db);
+
 void db_free(struct db *db) {
     if (!db) return;
+    stmts_forget(db);
     if (db->conn) PQfinish(db->conn);
     free(db->conninfo);
     free(db);
@@ -130,25 +151,126 @@ static int server_gone(const char *state) {
            strcmp(state, "25006") == 0;
 }
 
-/* Runs `sql` on the current connection as it is (no reconnect). Returns
- * the result or NULL after logging the error (never the parameters). */
-static PGresult *run(struct db *db, const char *sql, int nparams, const char *const *params) {
-    if (!db->conn) return NULL; /* dropped by an earlier statement (server_gone) */
-    PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+/* ---- the prepared-statement cache --------------------------------------
+ *
+ * Every statement is prepared once per connection (PQprepare) and then
+ * only executed (PQexecPrepared): PostgreSQL parses and analyses it once
+ * instead of at every call. The key is the SQL text, not the pointer, so
+ * SQL built at run time (a table name, a list) shares its entry with equal
+ * text. The cache is bounded (DB_STMT_MAX): past it, a new text runs
+ * unnamed, as before. It belongs to one connection: when conn_gen changed
+ * (a reconnect, a failover to another server) the entries are forgotten,
+ * since the new server has none of them.
+ *
+ * Plans: a prepared statement may switch to a generic plan (one plan for
+ * any parameters) after five executions when PostgreSQL estimates it no
+ * costlier. A skewed parameter (one session of 10,000 students among many
+ * of 30) can make that plan a bad one: a nested loop like the one that
+ * once stalled the session end (docs/BENCHMARKS.md). Every connection is
+ * therefore set to plan_cache_mode = force_custom_plan: each execution is
+ * still planned for its own parameters, exactly as an unnamed statement
+ * was, and what the cache saves is the parse and analysis. Most of the
+ * hot statements are primary-key look-ups whose planning is cheap. */
+
+static void stmts_forget(struct db *db) {
+    for (int i = 0; i < db->nstmts; i++)
+        free(db->stmts[i].sql);
+    db->nstmts = 0;
+    db->stmt_seq = 0;
+    db->stmt_gen = db->conn_gen;
+}
+
+static unsigned long sql_hash(const char *sql) {
+    unsigned long h = 1469598103934665603UL; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++)
+        h = (h ^ *c) * 1099511628211UL;
+    return h;
+}
+
+static void stmt_drop(struct db *db, struct db_stmt *st) {
+    free(st->sql);
+    *st = db->stmts[--db->nstmts];
+}
+
+/* Logs a failed result and drops a connection whose server is gone;
+ * returns the SQLSTATE's copy in `state` (empty when none). */
+static void note_error(struct db *db, PGresult *r, char state[6]) {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn));
     for (char *p = msg; *p; p++)
         if (*p == '"' || *p == '\n') *p = ' ';
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    LOG_WARN("db_error", "sqlstate=%s error=\"%s\"", state ? state : "-", msg);
-    if (server_gone(state)) { /* db_broken() is true from here on */
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(state, 6, "%s", s ? s : "");
+    LOG_WARN("db_error", "sqlstate=%s error=\"%s\"", s ? s : "-", msg);
+    if (server_gone(s)) { /* db_broken() is true from here on */
         PQfinish(db->conn);
         db->conn = NULL;
     }
+}
+
+static int result_ok(PGresult *r) {
+    ExecStatusType st = PQresultStatus(r);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* The cache entry for `sql` on the current connection, prepared now when
+ * new; NULL when the cache is full (run it unnamed). On a failed prepare
+ * sets *failed (the error is logged, the connection dropped if gone). */
+static struct db_stmt *stmt_for(struct db *db, const char *sql, int nparams, int *failed) {
+    if (db->stmt_gen != db->conn_gen) stmts_forget(db);
+    unsigned long h = sql_hash(sql);
+    for (int i = 0; i < db->nstmts; i++)
+        if (db->stmts[i].hash == h && strcmp(db->stmts[i].sql, sql) == 0) return &db->stmts[i];
+    if (db->nstmts == DB_STMT_MAX) return NULL;
+    struct db_stmt *st = &db->stmts[db->nstmts];
+    if (!(st->sql = strdup(sql))) return NULL;
+    st->hash = h;
+    snprintf(st->name, sizeof(st->name), "qw%lu", ++db->stmt_seq);
+    PGresult *r = PQprepare(db->conn, st->name, sql, nparams, NULL);
+    if (!result_ok(r)) {
+        char state[6];
+        note_error(db, r, state);
+        PQclear(r);
+        free(st->sql);
+        *failed = 1;
+        return NULL;
+    }
     PQclear(r);
+    db->nstmts++;
+    db->prepared++;
+    return st;
+}
+
+/* Runs `sql` on the current connection as it is (no reconnect). Returns
+ * the result or NULL after logging the error (never the parameters).
+ * `again`: whether a statement a migration invalidated may run once more. */
+static PGresult *run_once(struct db *db, const char *sql, int nparams, const char *const *params,
+                          int again) {
+    if (!db->conn) return NULL; /* dropped by an earlier statement (server_gone) */
+    int failed = 0;
+    struct db_stmt *st = stmt_for(db, sql, nparams, &failed);
+    if (failed) return NULL;
+    PGresult *r = st ? PQexecPrepared(db->conn, st->name, nparams, params, NULL, NULL, 0)
+                     : PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (result_ok(r)) return r;
+    char state[6];
+    note_error(db, r, state);
+    PQclear(r);
+    /* "cached plan must not change result type": a migration changed a
+     * table under the statement. Forget it (its name is never reused) and,
+     * outside a transaction, run it once more, prepared anew: as an
+     * unnamed statement would have run. Inside one, the transaction has
+     * failed, as after any error. */
+    if (st && db->conn && strcmp(state, "0A000") == 0) {
+        stmt_drop(db, st);
+        if (again && PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+            return run_once(db, sql, nparams, params, 0);
+    }
     return NULL;
+}
+
+static PGresult *run(struct db *db, const char *sql, int nparams, const char *const *params) {
+    return run_once(db, sql, nparams, params, 1);
 }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params) {

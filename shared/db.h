@@ -2,8 +2,9 @@
  * db: the PostgreSQL side of every daemon (libpq).
  *
  * One connection per thread: a `struct db` is never shared between threads.
- * Every query is parameterised (PQexecParams); nothing a client sends is
- * ever pasted into SQL text. A broken connection is re-established with
+ * Every query is parameterised (a prepared statement, or PQexecParams once
+ * the per-connection cache is full); nothing a client sends is ever pasted
+ * into SQL text. A broken connection is re-established with
  * backoff by db_ensure(); the caller decides whether its work may be retried.
  * Work that must be atomic runs in a `struct db_tx` (below): it stays on the
  * connection its BEGIN ran on and fails as a whole after any error or
@@ -15,12 +16,33 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 
+/* One statement prepared on the current connection: its SQL text (the
+ * cache's key, so SQL built at run time is cached by what it says) and the
+ * server-side name it was prepared under. */
+struct db_stmt {
+    char *sql;          /* owned copy */
+    unsigned long hash; /* of sql, to skip most strcmp()s */
+    char name[24];      /* "qw<n>", never reused on one connection */
+};
+
+/* At most this many statements are prepared per connection; past it a new
+ * text runs unnamed (parsed and planned each time), as every statement
+ * did before the cache. */
+#define DB_STMT_MAX 128
+
 struct db {
     PGconn *conn;           /* NULL until connected */
     char *conninfo;         /* owned copy of the connection string */
     long long next_try_ms;  /* monotonic ms before which no reconnect is tried */
     int backoff_ms;         /* current reconnect backoff */
     unsigned long conn_gen; /* bumped at every (re)connect: which connection this is */
+    /* The prepared-statement cache (db.c): valid only for the connection
+     * of generation stmt_gen; a new connection has none of them. */
+    struct db_stmt stmts[DB_STMT_MAX];
+    int nstmts;             /* used entries of stmts */
+    unsigned long stmt_gen; /* conn_gen the entries were prepared on */
+    unsigned long stmt_seq; /* last name number handed out on this connection */
+    unsigned long prepared; /* statements prepared since db_open (tests, logs) */
 };
 
 /* Connects once. Returns a new handle (free with db_free) or NULL after

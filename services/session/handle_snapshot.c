@@ -8,7 +8,13 @@
  * student's `points` for it, so a reload shows the live chart or the reveal;
  * after the end, the student's final `rank`. Every read runs in one
  * read-only snapshot transaction, so nothing mixes a moment before a close
- * with one after it. What a state shows, counts and ranks are shared/quiz's.
+ * with one after it. A lobby needs only the session's row, read by one
+ * statement (which sees one moment by itself), with no transaction: a
+ * lobby shows no question, and nobody has an answer in it, since a reset
+ * deletes the answers in the transaction that sets the lobby and scoring
+ * inserts only while the row it holds FOR SHARE is open. That row is read
+ * first, alone; any other state reads it again inside the transaction.
+ * What a state shows, counts and ranks are shared/quiz's.
  * A student with extra time on the shown question is given their own
  * `time_limit_ms` and `deadline_ms` (and `time_factor`), nobody else's.
  */
@@ -22,31 +28,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SESSION_ROW                                                                                \
+    "SELECT s.state, s.question_idx, z.question_count, s.opened_at_ms, s.deadline_ms,"             \
+    " s.players, s.quiz_id, s.seq, s.epoch, COALESCE((s.time_factors->>$2::text)::int, 100)"       \
+    " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1"
+
 json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     (void)ctx;
     PGresult *s = NULL, *q = NULL, *a = NULL, *r = NULL;
     json_t *out = NULL;
-    struct db_tx tx;
+    struct db_tx tx = {0}; /* done until a state other than lobby begins it */
     const char *sid = json_string_value(json_object_get(req, "sid"));
     json_t *jstudent = json_object_get(req, "student_id");
     const char *student = json_string_value(jstudent);
     if (!sid || (jstudent && !json_is_null(jstudent) && !student))
         return reply_error(400, "bad_field", "sid (and student_id when given) must be strings");
     const char *p[2] = {sid, student};
-    if (db_tx_begin_snapshot(db, &tx) != 0) goto db_down;
-    s = db_tx_exec(
-        &tx,
-        "SELECT s.state, s.question_idx, z.question_count, s.opened_at_ms, s.deadline_ms,"
-        " s.players, s.quiz_id, s.seq, s.epoch, COALESCE((s.time_factors->>$2::text)::int, 100)"
-        " FROM sessions s JOIN quizzes z USING (quiz_id) WHERE s.sid = $1",
-        2, p);
-    if (!s) goto db_down;
+    enum quiz_state st = QUIZ_LOBBY;
+    if (!(s = db_exec(db, SESSION_ROW, 2, p))) goto db_down;
+    if (PQntuples(s) == 1 && quiz_state_parse(db_val(s, 0, 0), &st) != 0) goto db_down;
+    if (PQntuples(s) == 1 && st != QUIZ_LOBBY) { /* the rest reads the same moment */
+        PQclear(s);
+        s = NULL;
+        if (db_tx_begin_snapshot(db, &tx) != 0 || !(s = db_tx_exec(&tx, SESSION_ROW, 2, p)))
+            goto db_down;
+        if (PQntuples(s) == 1 && quiz_state_parse(db_val(s, 0, 0), &st) != 0) goto db_down;
+    }
     if (PQntuples(s) != 1) {
         out = reply_error(404, "unknown_session", "no such session");
         goto cleanup;
     }
-    enum quiz_state st = QUIZ_LOBBY;
-    if (quiz_state_parse(db_val(s, 0, 0), &st) != 0) goto db_down;
     const char *state = quiz_state_name(st);
     int idx = atoi(db_val(s, 0, 1));
     int shows = quiz_state_shows_question(st), reveals = quiz_state_reveals_answer(st);
@@ -103,7 +114,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
     }
     json_object_set_new(out, "my_choice", json_null());
     json_object_set_new(out, "score", json_integer(0));
-    if (student) {
+    if (student && st != QUIZ_LOBBY) { /* a lobby's student has no answer: score 0 */
         char sidx[16];
         snprintf(sidx, sizeof(sidx), "%d", shows ? idx : -1);
         /* While a question is open its points are left out of the score:
@@ -136,7 +147,7 @@ json_t *handle_snapshot(void *ctx, struct db *db, json_t *req) {
                                 json_integer(quiz_rank_from_higher(atoll(db_val(r, 0, 0)))));
         }
     }
-    if (db_tx_commit(&tx) != 0) goto db_down;
+    if (tx.state != DB_TX_DONE && db_tx_commit(&tx) != 0) goto db_down; /* not lobby */
     goto cleanup;
 db_down: /* any query failed: nothing half-built goes out */
     json_decref(out);

@@ -4,7 +4,11 @@
  * stack: a commit lands; after an error, a killed backend, a silent
  * reconnect or a stray COMMIT no further statement runs and nothing of the
  * transaction is in the record; a snapshot sees one moment and writes
- * nothing. Works in a table of its own, dropped at the end. Prints one line
+ * nothing. The prepared-statement cache: a reconnect forgets it (a
+ * statement prepared on the old connection runs again on the new one),
+ * it is keyed by the SQL text, bounded, survives a table changed under a
+ * statement, and plans every execution for its parameters. Works in a
+ * table of its own, dropped at the end. Prints one line
  * per case and "N passed, N failed"; exits 1 on any failure.
  */
 #include "db.h"
@@ -151,6 +155,78 @@ static void snapshot_sees_one_moment(struct db *db) {
     report("a snapshot writes nothing", ok && visible(12) == 0);
 }
 
+/* One statement run through db_exec; returns its first value as a
+ * number, or -1 on failure. */
+static long long value(struct db *db, const char *sql, const char *param) {
+    const char *p[1] = {param};
+    PGresult *r = db_exec(db, sql, param ? 1 : 0, param ? p : NULL);
+    long long v = r && PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return v;
+}
+
+/* A new server has none of the old connection's statements: a cache that
+ * outlived the reconnect would send "qw1" to a backend that never saw it
+ * (26000 prepared statement does not exist). */
+static void cache_forgotten_at_reconnect(struct db *db) {
+    const char *sql = "SELECT $1::int + 40";
+    int ok = value(db, sql, "2") == 42 && value(db, sql, "3") == 43;
+    unsigned long before = db->prepared;
+    unsigned long gen = db->conn_gen;
+    ok = ok && kill_backend(db) == 0;
+    long long v = -1;
+    for (int i = 0; i < 50 && v != 44; i++) { /* the first may find the dead socket */
+        v = value(db, sql, "4");
+        if (v != 44) usleep(100 * 1000);
+    }
+    ok = ok && v == 44 && db->conn_gen != gen;
+    report("a statement prepared before a reconnect runs on the new connection, prepared again",
+           ok && db->prepared == before + 1);
+    struct db_tx tx;
+    ok = db_tx_begin(db, &tx) == 0 && tx_cmdf(&tx, "INSERT INTO %s VALUES (13)") == 0;
+    ok = ok && db_tx_commit(&tx) == 0;
+    report("a transaction after the reconnect commits", ok && visible(13) == 1);
+}
+
+static void cache_keyed_by_text(struct db *db) {
+    char a[64], b[64];
+    snprintf(a, sizeof(a), "SELECT $1::int * %d", 2);
+    snprintf(b, sizeof(b), "SELECT $1::int * %d", 2); /* same text, another buffer */
+    unsigned long before = db->prepared;
+    int ok = value(db, a, "5") == 10 && value(db, b, "6") == 12;
+    report("the cache is keyed by the SQL text, not its address", ok && db->prepared == before + 1);
+}
+
+static void cache_bounded(struct db *db) {
+    int ok = 1;
+    for (int i = 0; ok && i < DB_STMT_MAX + 3; i++) {
+        char sql[64], want[16];
+        snprintf(sql, sizeof(sql), "SELECT %d + $1::int", i);
+        snprintf(want, sizeof(want), "%d", i + 1);
+        ok = value(db, sql, "1") == i + 1;
+    }
+    report("past DB_STMT_MAX texts statements run unnamed", ok && db->nstmts == DB_STMT_MAX);
+}
+
+/* A migration (another connection) changes a table under a prepared
+ * SELECT *: outside a transaction the statement is prepared anew. */
+static void table_changed_under_statement(struct db *db) {
+    struct db *fresh = db_open(db->conninfo); /* a cache with room */
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE k = $1::int", table);
+    int ok = fresh && value(fresh, sql, "1") == 1;
+    ok = ok && cmdf(other, "ALTER TABLE %s ADD COLUMN extra int") == 0;
+    PGresult *r = ok ? db_exec(fresh, sql, 1, (const char *const[]){"1"}) : NULL;
+    ok = ok && r && PQnfields(r) == 2;
+    PQclear(r);
+    report("a table changed under a prepared statement: it runs again, prepared anew", ok);
+    PGresult *m = fresh ? db_exec(fresh, "SHOW plan_cache_mode", 0, NULL) : NULL;
+    report("every execution is planned for its own parameters",
+           m && strcmp(PQgetvalue(m, 0, 0), "force_custom_plan") == 0);
+    PQclear(m);
+    db_free(fresh);
+}
+
 int main(void) {
     const char *url = getenv("QW_DB_URL");
     struct db *db = url ? db_open(url) : NULL;
@@ -171,6 +247,10 @@ int main(void) {
     stray_commit_is_seen(db);
     aborted_commit_fails(db);
     snapshot_sees_one_moment(db);
+    cache_forgotten_at_reconnect(db);
+    cache_keyed_by_text(db);
+    table_changed_under_statement(db);
+    cache_bounded(db);
     cmdf(other, "DROP TABLE %s");
     printf("%d passed, %d failed\n", passed, failed);
     db_free(db);

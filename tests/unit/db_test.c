@@ -22,7 +22,7 @@
 
 static void begin_without_database(void) {
     char info[] = "host=/nonexistent/qw-db-test dbname=none connect_timeout=1";
-    struct db db = {NULL, info, 0, 100, 1};
+    struct db db = {.conninfo = info, .backoff_ms = 100, .conn_gen = 1};
     struct db_tx tx;
     CHECK(db_tx_begin(&db, &tx) == -1);
     CHECK(tx.state == DB_TX_DONE && tx.db == &db);
@@ -36,7 +36,7 @@ static void begin_without_database(void) {
 /* A transaction begun on connection 1 when the handle is on connection 2
  * (someone reconnected it) fails without touching either. */
 static void reconnected_runs_nothing(void) {
-    struct db db = {NULL, NULL, 0, 100, 2};
+    struct db db = {.backoff_ms = 100, .conn_gen = 2};
     struct db_tx tx = {&db, 1, DB_TX_OPEN};
     CHECK(db_tx_exec(&tx, "INSERT INTO x VALUES (1)", 0, NULL) == NULL);
     CHECK(tx.state == DB_TX_FAILED);
