@@ -5,14 +5,17 @@
 // before anything is stored; adds the good rows, saves, and downloads the
 // quiz as CSV and as pool JSON, duplicates it and deletes the copy; a
 // picture uploaded with the console's picture control lands in a question. Question text stays text, the page keeps
-// its CSP (no violations) and fits a 360 px screen.
+// its CSP (no violations) and fits a 360 px screen. A console whose list
+// still shows a version replaced since (edited after it was played) is
+// refused its start, reloads the list, says so, and starts the new version.
 // QW_SCREENSHOTS=1 saves docs/screenshots/editor.png and editor-import.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { env, http, adminLogin } from '../lib/stack.mjs';
+import { env, http, adminLogin, makePool } from '../lib/stack.mjs';
+import { sql } from '../lib/fixtures.mjs';
 import { launch, watchPage, shot } from './05_web_browser.mjs';
 
 const gw = env.gateways[0];
@@ -176,6 +179,54 @@ test('write a quiz in the editor, see an inline error, reload to the draft, save
   await host.locator('#ed-q0-text').waitFor();
   const overflow = await host.evaluate(() => document.scrollingElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the editor scrolls sideways by ${overflow} px at 360 px`);
+
+  assert.deepEqual(w.problems(), []);
+  await ctx.close();
+});
+
+test('a start from a stale list (the quiz was edited after it was played) reloads the list, says so, and the new version starts', async () => {
+  const admin = await adminLogin(gw);
+  const title = `Stale list #${Date.now() % 100000}`;
+  const made = await http(gw, 'POST', '/admin/api/quizzes', { cookie: admin, body: makePool(2, { title }) });
+  assert.equal(made.status, 200, made.text);
+  const id = made.json.quiz_id;
+
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const host = await ctx.newPage();
+  const w = watchPage(host, { ignore: [/status of 409 \(Conflict\)/] });
+  await host.goto(`${gw}/host`);
+  await host.locator('#view-login').waitFor({ state: 'visible' });
+  await host.fill('#login-pass', env.adminPassword);
+  await host.click('#login-button');
+  await host.locator(`#quiz-list li[data-quiz-id="${id}"]`).waitFor();
+
+  // behind the console's back: the quiz is played, then edited (a new version)
+  assert.equal((await http(gw, 'POST', '/admin/api/sessions', { cookie: admin, body: { quiz_id: id } })).status, 200);
+  const put = await http(gw, 'PUT', `/admin/api/quizzes/${id}`, { cookie: admin, body: makePool(3, { title }) });
+  assert.equal(put.status, 200, put.text);
+  const nid = put.json.quiz_id;
+  assert.deepEqual([put.json.new_version, put.json.replaces], [true, id]);
+  const sessionsOfOld = () => sql(`SELECT count(*) FROM sessions WHERE quiz_id = ${Number(id)}`)[0][0];
+  const before = sessionsOfOld();
+
+  // the stale row's Start is refused: the list is reloaded and says why
+  await host.locator(`#quiz-list li[data-quiz-id="${id}"] button`).click();
+  await host.locator('#setup-error', { hasText: 'edited after it was played' }).waitFor();
+  assert.match(await host.textContent('#setup-error'), /The list now shows its new version: start that one\./);
+  await host.locator(`#quiz-list li[data-quiz-id="${nid}"]`).waitFor();
+  assert.equal(await host.locator(`#quiz-list li[data-quiz-id="${id}"]`).count(), 0, 'the replaced version left the list');
+  assert.match(await host.textContent(`#quiz-list li[data-quiz-id="${nid}"]`), /3 questions · version 2/);
+  assert.equal(await host.evaluate(() => document.activeElement.closest('li')?.dataset.quizId), String(nid),
+    'the focus is on the new version\'s Start button');
+  assert.equal(sessionsOfOld(), before, 'nothing was started on the old questions');
+
+  // Enter on the focused button starts the new version
+  await host.keyboard.press('Enter');
+  await host.locator('#stage-lobby').waitFor({ state: 'visible' });
+  const sid = decodeURIComponent(/sid=([^&]+)/.exec(new URL(host.url()).hash)[1]);
+  const info = await http(gw, 'GET', `/admin/api/sessions/${encodeURIComponent(sid)}`, { cookie: admin });
+  assert.equal(info.json.quiz_id, nid);
+  assert.equal(info.json.question_count, 3);
 
   assert.deepEqual(w.problems(), []);
   await ctx.close();

@@ -8,8 +8,9 @@
 // per question the share right, the answers per choice and the median time,
 // hardest first, and per student the answers and score, as the results
 // route computes them. The stored quizzes are listed with Start session and
-// Edit; #edit=ID (or #edit=new) opens the quiz editor (editor.js), which
-// also duplicates and deletes.
+// Edit (a start refused because the quiz was edited after it was played
+// reloads the list, which shows the new version); #edit=ID (or #edit=new)
+// opens the quiz editor (editor.js), which also duplicates and deletes.
 // Text from users (names, questions, server messages) goes in with
 // textContent only.
 'use strict';
@@ -293,8 +294,23 @@
       location.hash = 'sid=' + encodeURIComponent(r.json.sid);
       return;
     }
+    if (r.status === 409 && r.error === 'quiz_replaced') return onQuizReplaced(r.json.replaced_by);
     setText('setup-error', r.message || 'Could not create the session.');
     $('setup-error').hidden = false;
+  }
+
+  // The list was stale (another tab or instructor saved the quiz after it
+  // was played): the old version cannot start and the server names the new
+  // one. Reload the list, which holds the new version in the old one's
+  // place, say so, and put the focus on the new version's Start button.
+  async function onQuizReplaced(newId) {
+    await loadQuizzes();
+    if (document.body.dataset.view !== 'setup' || !$('setup-error').hidden) return; // left, or the list failed
+    const row = [...$('quiz-list').children].find((li) => li.dataset.quizId === String(newId));
+    setText('setup-error', 'This quiz was edited after it was played, so that version cannot start. ' +
+      (row ? 'The list now shows its new version: start that one.' : 'The list is now up to date: start its current version.'));
+    $('setup-error').hidden = false;
+    if (row) row.querySelector('button').focus();
   }
 
   // ---- console ---------------------------------------------------------------
