@@ -218,6 +218,12 @@ void daemon_finish(struct daemon *d) {
     d->nc = NULL;
     db_free(d->health_db);
     d->health_db = NULL;
-    nats_Close();
+    /* nats_Close() returns while the library's own threads (timers, the
+     * reader and flusher of the connection just destroyed) may still be
+     * running, and exit() then frees what they use: a gateway once died
+     * with a SEGV after `stopped`. Wait for them, bounded, so a daemon's
+     * exit never races them; a thread still out after 5 s is logged. */
+    natsStatus ns = nats_CloseAndWait(5000);
+    if (ns != NATS_OK) LOG_WARN("nats_close_slow", "status=\"%s\"", natsStatus_GetText(ns));
     LOG_INFO("stopped", "");
 }
