@@ -1,9 +1,12 @@
 /*
- * qw-session: wiring only. Starts the daemon frame, the query workers
- * (any instance answers them), the picture workers and the lifecycle
- * thread (commands and timers of the sessions of the shards this instance
- * holds, lease.c), then answers health (ready); stops cleanly on
- * SIGTERM/SIGINT.
+ * qw-session: wiring only. Starts the daemon frame, the lifecycle thread
+ * (commands and timers of the sessions of the shards this instance holds,
+ * lease.c), the query workers (any instance answers them) and the picture
+ * workers, then answers health (ready); stops cleanly on SIGTERM/SIGINT.
+ * The lifecycle comes first: a restart takes its shards and re-arms their
+ * timers before the workers' Postgres logins (six by default, over a
+ * second on a loaded machine), so a question open across a crash closes
+ * sooner.
  */
 #include "service.h"
 #include "session.h"
@@ -47,13 +50,13 @@ int main(void) {
     int rc = 1;
     if (daemon_start(&sd.d, "session", CFG_SESSION, SUBJ_HEALTH_SESSION, 1) != 0) goto out;
     sd.db_url = config_str("QW_DB_URL");
+    if (!(sd.lc = lifecycle_start(&sd))) goto out;
     queries = service_start(sd.d.nc, SUBJ_SESSION_QUERY_ALL, QUEUE_SESSION_QUERY, query_routes,
                             (int)config_int("QW_WORKERS"), sd.db_url, &sd);
     if (!queries) goto out;
     images = service_start(sd.d.nc, SUBJ_IMAGE_ALL, QUEUE_IMAGE, image_routes, IMAGE_WORKERS,
                            sd.db_url, &sd);
     if (!images) goto out;
-    if (!(sd.lc = lifecycle_start(&sd))) goto out;
     if (daemon_ready(&sd.d) != 0) goto out;
     rc = 0;
     daemon_wait(&sd.d);

@@ -5,6 +5,8 @@
 // statements of a batch over many sessions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { env, http, waitFor, pidOf, alive } from '../lib/stack.mjs';
 import { Bus, sql, createQuiz, createSession, addStudents, sessionRow, answerRows } from '../lib/fixtures.mjs';
 
@@ -186,24 +188,45 @@ test('a 5 s question closes by itself within 1 s of its deadline', async () => {
   } finally { log.close(); }
 });
 
-test('kill -9 of the session daemon mid-question: the question still closes at its original deadline', async () => {
+test('kill -9 of the session daemon mid-question: the question closes at its original deadline, or at once when the restart takes its shard after it', async (t) => {
   const sid = createSession(createQuiz([{ time_limit_s: 5 }, {}]));
-  const log = bus.events(sid);
+  const events = bus.events(sid);
+  const log = path.join(env.logDir, 'session.log');
   try {
     await bus.cmd(sid, 'next');
-    const open = await log.next('question_open');
+    const open = await events.next('question_open');
     const pid = pidOf('session');
+    const logFrom = fs.statSync(log).size;
     process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
     await waitFor('the session daemon to be restarted', () => { const p = pidOf('session'); return p && p !== pid && alive(p); });
-    const closed = await log.next('question_closed', { timeout: 10000 });
-    assert.ok(closed._at - open.deadline_ms <= 1000, `closed ${closed._at - open.deadline_ms} ms after the deadline`);
+    const closed = await events.next('question_closed', { timeout: 30000 });
+    // This stack runs one session daemon, so no other instance takes the
+    // killed one's shards: its restart does (the supervisor's backoff, the
+    // start, then its first lease tick, logged `lease_taken`), re-arming the
+    // timer at the stored deadline and closing at once a question whose
+    // deadline already passed (ARCHITECTURE "The path of a close"). That
+    // is the promise: the close comes within 1 s of the later of the
+    // deadline and the taking. The taking itself is not bounded: on a
+    // loaded machine the restart can take longer than the 5 s left.
+    const lines = fs.readFileSync(log, 'utf8').slice(logFrom).split('\n');
+    const at = (event) => lines.filter((l) => l.includes(` event=${event} `)).map((l) => Date.parse(l.split(' ')[0]));
+    const taken = at('lease_taken').filter((ms) => ms <= closed._at);
+    assert.ok(taken.length > 0, `no lease_taken before the close in the restarted daemon's log:\n${lines.join('\n')}`);
+    const due = Math.max(open.deadline_ms, taken[taken.length - 1]);
+    const rel = (ms) => `${ms >= open.deadline_ms ? '+' : ''}${ms - open.deadline_ms} ms`;
+    const timeline = `from the deadline: killed ${rel(killedAt)}, restarted daemon started ${rel(at('started')[0])},` +
+      ` ready ${rel(at('ready')[0])}, shard taken ${rel(taken[taken.length - 1])}, closed ${rel(closed._at)}`;
+    t.diagnostic(timeline);
+    assert.ok(closed._at >= open.deadline_ms - 20, `closed before its deadline: ${timeline}`);
+    assert.ok(closed._at - due <= 1000, `closed ${closed._at - due} ms after it was due: ${timeline}`);
     const row = sessionRow(sid);
     assert.equal(row.state, 'closed');
-    assert.ok(row.closed_at_ms - open.deadline_ms <= 1000);
+    assert.ok(row.closed_at_ms >= open.deadline_ms && row.closed_at_ms - due <= 1000, `closed_at_ms: ${timeline}`);
     assert.ok(closed.seq > open.seq);
     const r = await bus.cmd(sid, 'next', 10000);
     assert.equal(r.question_idx, 1, 'the new instance drives commands');
-  } finally { log.close(); }
+  } finally { events.close(); }
 });
 
 test('reset returns to the lobby, deletes students and answers, bumps epoch and publishes session_reset', async () => {

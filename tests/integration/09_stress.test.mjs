@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, http, waitFor, pidOf } from '../lib/stack.mjs';
+import { env, http, waitFor, pidOf, adminLogin } from '../lib/stack.mjs';
 
 const LIVE = path.join(env.root, 'stress/live');
 
@@ -104,13 +104,27 @@ test('stress/live --sessions fails within its bounds naming the late close when 
   const pid = pidOf('session');
   assert.ok(pid, 'session.pid must exist');
   const log = path.join(env.logDir, 'session.log');
-  const opened = () => (fs.readFileSync(log, 'utf8').match(/event=question_opened /g) || []).length;
-  const before = opened();
+  const opened = () => [...fs.readFileSync(log, 'utf8').matchAll(/event=question_opened sid=(\S+)/g)].map((m) => m[1]);
+  const before = opened().length;
+  const cookie = await adminLogin();
   const run = live(['--sessions', '2', '--students', '4', '--questions', '1', '--time-limit', '5', '--spread', '1'], { limit: 60000 });
   let r;
   try {
-    // once both sessions' questions are open, their timers cannot fire
-    await waitFor('both questions of the run open', async () => opened() >= before + 2, { timeout: 30000 });
+    const sids = await waitFor('both questions of the run open', async () => {
+      const s = opened().slice(before);
+      return s.length >= 2 && s;
+    }, { timeout: 30000 });
+    // question_opened is logged before the daemon answers the instructor's
+    // `next`: a stop right then would fail the run with the instructor's
+    // "unavailable", not the late close. An `open` (a no-op on an open
+    // question) of each session goes to the same lifecycle thread, which
+    // answers commands one at a time on one NATS connection: once it is
+    // answered, the `next`'s answer has left the daemon before it.
+    for (const sid of sids) {
+      const o = await http(env.gateways[0], 'POST', `/admin/api/sessions/${sid}/open`, { cookie, body: {}, timeout: 15000 });
+      assert.equal(o.status, 200, o.text);
+      assert.equal(o.json.state, 'question', o.text);
+    }
     process.kill(pid, 'SIGSTOP');
     r = await run;
   } finally {
