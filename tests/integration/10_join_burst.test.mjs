@@ -121,11 +121,11 @@ test('200 joins at once: every 200 is one durable student row, players counts ea
   }
   let late = 0;
   for (const a of answered) {
+    // a commit not found up to the flush position read after the burst is not on disk yet either
     const commit = commits.get(a.xmin);
-    assert.ok(commit, `${a.body.student_id}: no commit record of its transaction ${a.xmin} in the WAL`);
-    if (lsn(commit) > lsn(a.flushed)) {
+    if (!commit || lsn(commit) > lsn(a.flushed)) {
       late++;
-      console.log(`not durable when answered: ${a.body.student_id} commit ends ${commit}, flushed ${a.flushed}`);
+      console.log(`not durable when answered: ${a.body.student_id} (xid ${a.xmin}) commit ends ${commit || 'past the WAL on disk'}, flushed ${a.flushed}`);
     }
   }
   assert.equal(late, 0, `${late} of 200 joins answered before their commit was on disk`);
