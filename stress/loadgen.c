@@ -108,10 +108,12 @@ struct lg {
     const char *use_sid;
     const char *pool_file; /* --pool: the pool to upload and play */
     int reset;
+    int by_code; /* --by-code: students join with the session's join code, as the page does */
     char label[64];
     /* state */
     char admin_cookie[1024];
     char sid[128];
+    char join_code[16];
     char prefix[32];
     enum phase phase;
     int cur_q;
@@ -546,7 +548,8 @@ static void join_done(struct hc *c, const struct hc_resp *r, const char *err, vo
 static void join_next(struct hc *c) {
     if (L.next_join >= L.n || L.error[0]) return;
     struct student *s = &L.st[L.next_join++];
-    json_t *b = json_pack("{s:s, s:s, s:s}", "student_id", s->id, "name", s->id, "sid", L.sid);
+    json_t *b = json_pack("{s:s, s:s, s:s}", "student_id", s->id, "name", s->id,
+                          L.by_code ? "join_code" : "sid", L.by_code ? L.join_code : L.sid);
     char *body = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     if (hc_request(c, "POST", "/api/join", NULL, body, LG_HTTP_TIMEOUT_MS, join_done, s) != 0)
@@ -674,6 +677,8 @@ static int setup_session(void) {
             goto fail;
         }
         L.q = (int)json_integer_value(json_object_get(s, "question_count"));
+        const char *code = json_string_value(json_object_get(s, "join_code"));
+        snprintf(L.join_code, sizeof(L.join_code), "%s", code ? code : "");
         json_decref(s);
         free(body);
         return L.q > 0 ? 0 : (lg_fail("session %s has no questions", L.sid), -1);
@@ -722,6 +727,8 @@ static int setup_session(void) {
         goto fail;
     }
     snprintf(L.sid, sizeof(L.sid), "%s", sid);
+    const char *code = json_string_value(json_object_get(r, "join_code"));
+    snprintf(L.join_code, sizeof(L.join_code), "%s", code ? code : "");
     json_decref(r);
     free(body);
     return 0;
@@ -1022,7 +1029,9 @@ static void usage(void) {
         "                  [--pids DIR] [--idle HOLD_S] [--sid SID --reset] [--label TEXT] "
         "[--quiet]\n"
         "                  [--ca FILE | --insecure] [--pool FILE]\n"
-        "                  [--sessions K [--spread S]]\n"
+        "                  [--sessions K [--spread S]] [--by-code]\n"
+        "  --by-code: students join with the session's 6-digit join code (as the student\n"
+        "  page does), not its sid.\n"
         "  --sessions K: a district: K sessions of N/K students each, every one driven by\n"
         "  its own instructor socket; first questions open over S seconds (default 60),\n"
         "  every question closes by its timer (--time-limit); not with --mode, --sid,\n"
@@ -1040,6 +1049,10 @@ static void usage(void) {
 
 static int run(void) {
     if (setup_session() != 0) return -1;
+    if (L.by_code && strlen(L.join_code) != 6) {
+        lg_fail("session %s has no join code to join by", L.sid);
+        return -1;
+    }
     L.cells = calloc((size_t)L.n * (size_t)L.q, sizeof(struct cell));
     L.answer = calloc((size_t)L.q + 1, 1);
     L.t_next = calloc((size_t)L.q, sizeof(double));
@@ -1142,6 +1155,7 @@ int main(int argc, char **argv) {
                                          {"idle", required_argument, 0, 'i'},
                                          {"sid", required_argument, 0, 's'},
                                          {"reset", no_argument, 0, 'r'},
+                                         {"by-code", no_argument, 0, 'J'},
                                          {"label", required_argument, 0, 'l'},
                                          {"quiet", no_argument, 0, 'Q'},
                                          {"seed", required_argument, 0, 'S'},
@@ -1197,6 +1211,9 @@ int main(int argc, char **argv) {
         case 's':
             L.use_sid = optarg;
             break;
+        case 'J':
+            L.by_code = 1;
+            break;
         case 'r':
             L.reset = 1;
             break;
@@ -1233,7 +1250,8 @@ int main(int argc, char **argv) {
     if (!gateways || L.n < 1 || L.q < 1 || L.concurrency < 1 || L.time_limit_s < 5 ||
         L.time_limit_s > 600 || (L.reset && !L.use_sid) || (L.pool_file && L.use_sid) ||
         sessions < 0 || (sessions_given && sessions < 1) || spread_s < 0 || spread_s > 3600 ||
-        sessions > L.n || (sessions && (L.use_sid || L.pool_file || L.idle || mode_given))) {
+        sessions > L.n ||
+        (sessions && (L.by_code || L.use_sid || L.pool_file || L.idle || mode_given))) {
         usage();
         return 2;
     }

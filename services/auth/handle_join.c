@@ -86,21 +86,24 @@ static int same_join_key(struct db *db, const char *sid, const char *st, const c
     return same;
 }
 
-/* The sid the request names (borrowed from req or copied into buf); NULL
- * with *err set to the refusal (an unknown code is 404 unknown_session, a
- * malformed request 400; *err NULL for those is never the case). *by_code
- * tells whether the join code named it. */
-static const char *find_session(struct db *db, json_t *req, char *buf, size_t n, int *by_code,
-                                json_t **err) {
-    const char *sid = json_string_value(json_object_get(req, "sid"));
-    const char *code = json_string_value(json_object_get(req, "join_code"));
-    *by_code = 0;
-    if (sid && *sid && strlen(sid) <= 64) return sid;
-    if (!code || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
-        *err = reply_error(400, "bad_field", "give a sid or a 6-digit join_code");
-        return NULL;
+/* Which session the request names: *sid (borrowed from req) when it gives
+ * one, else *code, its 6-digit join code. Returns 0, or -1 when it names
+ * neither (a 400). */
+static int session_named(json_t *req, const char **sid, const char **code) {
+    *sid = json_string_value(json_object_get(req, "sid"));
+    *code = json_string_value(json_object_get(req, "join_code"));
+    if (*sid && **sid && strlen(*sid) <= 64) {
+        *code = NULL;
+        return 0;
     }
-    *by_code = 1;
+    *sid = NULL;
+    return *code && strlen(*code) == 6 && strspn(*code, "0123456789") == 6 ? 0 : -1;
+}
+
+/* The sid of the running session whose join code is `code`, copied into
+ * buf; NULL with *err set to the refusal (404 unknown_session, or 503). */
+static const char *find_session(struct db *db, const char *code, char *buf, size_t n,
+                                json_t **err) {
     PGresult *r = db_exec(db, "SELECT sid FROM sessions WHERE join_code = $1 AND state <> 'ended'",
                           1, (const char *[]){code});
     if (!r) {
@@ -142,15 +145,19 @@ static void count_refusal(struct db *db, const char *sid, const char *why) {
     LOG_INFO("join_refused", "sid=%s reason=%s", sid, why);
 }
 
+/* How long an IP's join of a session lets that IP past limit_gate. */
+#define JOIN_KNOWN_MS (3600 * 1000LL)
+
 /* While `key`'s failed joins are over the limit, a join to a session this
- * IP has not joined within the hour is refused like a failure. Returns 0
+ * IP has not joined within the hour is refused like a failure (admit()
+ * by code holds the same rule in its statement). Returns 0
  * to go on, a positive retry-after, or -1 when Postgres failed. */
 static long limit_gate(struct auth *a, struct db *db, const char *key, const char *ip,
                        const char *sid) {
     long wait = rate_limit_try(db, key, a->join_fail_limit, 0);
     if (wait <= 0) return wait;
     char since[24];
-    snprintf(since, sizeof(since), "%lld", (long long)clock_wall_ms() - 3600 * 1000LL);
+    snprintf(since, sizeof(since), "%lld", (long long)clock_wall_ms() - JOIN_KNOWN_MS);
     PGresult *r = db_exec(db,
                           "SELECT 1 FROM join_known WHERE ip = $1 AND sid = $2 "
                           "AND at_ms > $3::bigint",
@@ -161,48 +168,85 @@ static long limit_gate(struct auth *a, struct db *db, const char *key, const cha
     return known ? 0 : wait;
 }
 
-/* One statement, committed on its own: it locks the session row while
- * the session is open, unlocked, below the cap and (unless `two_step_ok`,
- * the shapes already checked) not a two-step one, inserts the student with
- * the row's epoch, counts the player only if that insert happened and
- * notes the IP's join for limit_gate (rewritten at most once a minute per
- * IP and session). The row lock lines up the joins of one session (and a
- * reset, a lock) until its COMMIT, so the cap and the lock hold exactly;
- * no round trip to this daemon happens while it is held, so a join holds
- * it for one execution and its commit only. That commit does not wait for
- * the WAL flush (synchronous_commit off for this statement's transaction
- * alone), so the lock is not held across an fsync either: the next join
- * of the session goes on while this one's flush waits in
- * join_flush_wait(), whose rounds serve many joins each. The caller answers only
- * once durable. Returns 1 when the session took new students (*counted
- * then says whether this one was inserted, with its player count and
- * epoch copied into players and epoch, 24 bytes each), 0 when it did not
- * (no such session, ended, locked, full or two-step), -1 when Postgres
- * failed. */
-static int admit(struct auth *a, struct db *db, const char *sid, const char *st, const char *name,
-                 const char *keyhash, const char *ip, int two_step_ok, char *players, char *epoch,
+/* The admitting statement after its `s` (the session row it admits to,
+ * locked): inserts the student with the row's epoch, counts the player
+ * only if that insert happened and notes the IP's join for limit_gate
+ * (rewritten at most once a minute per IP and session). */
+#define ADMIT_TAIL                                                                                 \
+    " FOR UPDATE),"                                                                                \
+    " i AS (INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"                    \
+    "   SELECT sid, $3, $4, epoch, $5 FROM s ON CONFLICT DO NOTHING"                               \
+    "   RETURNING sid, epoch),"                                                                    \
+    " u AS (UPDATE sessions SET players = players + 1 FROM i"                                      \
+    "   WHERE sessions.sid = i.sid RETURNING sessions.players),"                                   \
+    " k AS (INSERT INTO join_known (ip, sid, at_ms) SELECT $6, sid, $7::bigint FROM i"             \
+    "   ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms"                                \
+    "   WHERE join_known.at_ms < EXCLUDED.at_ms - 60000),"                                         \
+    " c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"                            \
+    " SELECT (SELECT count(*) FROM s), (SELECT players FROM u), (SELECT epoch FROM i),"            \
+    " (SELECT v FROM c), (SELECT sid FROM i)"
+
+/* Which rows `s` may admit to: open, unlocked, below the cap and (unless
+ * $8, the shapes already checked) not a two-step session. */
+#define ADMIT_OPEN                                                                                 \
+    " state <> 'ended' AND NOT locked AND players < $2::int AND (NOT two_step OR $8::bool)"
+
+/* One statement, committed on its own: it locks the session row (named
+ * by its sid, or with `by_code` by its live join code) while the session
+ * admits (ADMIT_OPEN) and inserts the student (ADMIT_TAIL). By code it
+ * also holds limit_gate's rule in the same statement: the row is taken
+ * only while `key`'s failed tries are below the limit or this IP joined
+ * the session within the hour, so a code is never admitted where
+ * limit_gate would refuse it. The row lock lines up the joins of one
+ * session (and a reset, a lock) until its COMMIT, so the cap and the lock
+ * hold exactly; no round trip to this daemon happens while it is held, so
+ * a join holds it for one execution and its commit only. That commit does
+ * not wait for the WAL flush (synchronous_commit off for this statement's
+ * transaction alone), so the lock is not held across an fsync either: the
+ * next join of the session goes on while this one's flush waits in
+ * join_flush_wait(), whose rounds serve many joins each. The caller
+ * answers only once durable. Returns 1 when the session took new students
+ * (*counted then says whether this one was inserted, with its player
+ * count, epoch and sid copied into players and epoch, 24 bytes each, and
+ * sidbuf, 80 bytes), 0 when it did not (no such session, ended, locked,
+ * full, two-step or, by code, rate limited), -1 when Postgres failed. */
+static int admit(struct auth *a, struct db *db, const char *sid_or_code, int by_code,
+                 const char *st, const char *name, const char *keyhash, const char *key,
+                 const char *ip, int two_step_ok, char *players, char *epoch, char *sidbuf,
                  int *counted) {
-    char max[24], now[24];
+    char max[24], now[24], limit[24], since[24], hour[24];
+    long long t = clock_wall_ms();
     snprintf(max, sizeof(max), "%ld", a->max_students);
-    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-    const char *p[] = {
-        sid, max, st, name, *keyhash ? keyhash : NULL, ip, now, two_step_ok ? "t" : "f"};
-    PGresult *r = db_exec(
-        db,
-        "WITH s AS (SELECT sid, epoch FROM sessions WHERE sid = $1 AND state <> 'ended'"
-        "   AND NOT locked AND players < $2::int AND (NOT two_step OR $8::bool) FOR UPDATE),"
-        " i AS (INSERT INTO students (sid, student_id, name, epoch, join_key_hash)"
-        "   SELECT sid, $3, $4, epoch, $5 FROM s ON CONFLICT DO NOTHING"
-        "   RETURNING sid, epoch),"
-        " u AS (UPDATE sessions SET players = players + 1 FROM i"
-        "   WHERE sessions.sid = i.sid RETURNING sessions.players),"
-        " k AS (INSERT INTO join_known (ip, sid, at_ms) SELECT $6, sid, $7::bigint FROM i"
-        "   ON CONFLICT (ip, sid) DO UPDATE SET at_ms = EXCLUDED.at_ms"
-        "   WHERE join_known.at_ms < EXCLUDED.at_ms - 60000),"
-        " c AS (SELECT set_config('synchronous_commit', 'off', true) AS v)"
-        " SELECT (SELECT count(*) FROM s), (SELECT players FROM u), (SELECT epoch FROM i),"
-        " (SELECT v FROM c)",
-        8, p);
+    snprintf(now, sizeof(now), "%lld", t);
+    snprintf(limit, sizeof(limit), "%ld", a->join_fail_limit);
+    snprintf(since, sizeof(since), "%lld", t - RATE_LIMIT_WINDOW_MS);
+    snprintf(hour, sizeof(hour), "%lld", t - JOIN_KNOWN_MS);
+    const char *p[] = {sid_or_code,
+                       max,
+                       st,
+                       name,
+                       *keyhash ? keyhash : NULL,
+                       ip,
+                       now,
+                       two_step_ok ? "t" : "f",
+                       key,
+                       since,
+                       limit,
+                       hour};
+    PGresult *r =
+        by_code
+            ? db_exec(
+                  db,
+                  "WITH s AS (SELECT sid, epoch FROM sessions WHERE join_code = $1 AND" ADMIT_OPEN
+                  "   AND ((SELECT count(*) FROM login_attempts"
+                  "     WHERE ip = $9 AND at_ms > $10::bigint) < $11::int"
+                  "   OR EXISTS (SELECT 1 FROM join_known j WHERE j.ip = $6"
+                  "     AND j.sid = sessions.sid AND j.at_ms > $12::bigint))" ADMIT_TAIL,
+                  12, p)
+            : db_exec(db,
+                      "WITH s AS (SELECT sid, epoch FROM sessions WHERE sid = $1 AND" ADMIT_OPEN
+                          ADMIT_TAIL,
+                      8, p);
     *counted = 0;
     if (!r) return -1;
     int open = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
@@ -210,6 +254,7 @@ static int admit(struct auth *a, struct db *db, const char *sid, const char *st,
     if (*counted) {
         snprintf(players, 24, "%s", PQgetvalue(r, 0, 1));
         snprintf(epoch, 24, "%s", PQgetvalue(r, 0, 2));
+        snprintf(sidbuf, 80, "%s", PQgetvalue(r, 0, 4));
     }
     PQclear(r);
     return open;
@@ -245,21 +290,31 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
                            JOIN_KEY_MIN, JOIN_KEY_MAX);
     if (!ip || !*ip || strlen(ip) > 64) ip = "unknown";
     snprintf(key, sizeof(key), "join %s", ip);
-    const char *sid = find_session(db, req, sidbuf, sizeof(sidbuf), &by_code, &reply);
-    if (!sid)
-        return json_integer_value(json_object_get(reply, "status")) == 404
-                   ? failed_try(a, db, key, reply)
-                   : reply;
+    const char *sid = NULL, *code = NULL;
+    if (session_named(req, &sid, &code) != 0)
+        return reply_error(400, "bad_field", "give a sid or a 6-digit join_code");
 
-    /* A new student by sid, the common case, in one statement: admitted
-     * only where every check below would pass (no rate gate applies to a
-     * sid; the id is free, so neither removed nor taken; a two-step
-     * session goes the long way for its shapes). Anything else is read
-     * below to say why, exactly as if this had not been tried. */
-    if (!by_code) {
-        open = admit(a, db, sid, st, name, keyhash, ip, 0, players, epoch, &counted);
-        if (open < 0) goto unavailable;
-        if (counted) goto sign;
+    /* A new student, the common case, in one statement: admitted only
+     * where every check below would pass (the id is free, so neither
+     * removed nor taken; a two-step session goes the long way for its
+     * shapes; by code, admit() holds limit_gate's rule itself, and no
+     * rate gate applies to a sid). Anything else is read below to say
+     * why, exactly as if this had not been tried: a statement that did
+     * not admit changed nothing. */
+    open = admit(a, db, sid ? sid : code, !sid, st, name, keyhash, key, ip, 0, players, epoch,
+                 sidbuf, &counted);
+    if (open < 0) goto unavailable;
+    if (counted) {
+        sid = sidbuf;
+        goto sign;
+    }
+    if (code) {
+        by_code = 1;
+        sid = find_session(db, code, sidbuf, sizeof(sidbuf), &reply);
+        if (!sid)
+            return json_integer_value(json_object_get(reply, "status")) == 404
+                       ? failed_try(a, db, key, reply)
+                       : reply;
     }
 
     r = db_exec(db,
@@ -345,7 +400,7 @@ json_t *handle_join(void *ctx, struct db *db, json_t *req) {
         }
     }
 
-    open = admit(a, db, sid, st, name, keyhash, ip, 1, players, epoch, &counted);
+    open = admit(a, db, sid, 0, st, name, keyhash, key, ip, 1, players, epoch, sidbuf, &counted);
     if (open < 0) goto unavailable;
     if (!open) { /* ended, locked or full: read which to say so */
         r = db_exec(db, "SELECT state, locked FROM sessions WHERE sid = $1", 1,

@@ -2,7 +2,7 @@
  * join_flush: one WAL flush for many joins. A join commits its row
  * without waiting for the flush and is answered only once the WAL is on
  * disk past that commit; instead of every worker sending its own
- * synchronously committed `SELECT txid_current()`, the workers take turns:
+ * synchronously committed flush statement, the workers take turns:
  * flush rounds run one at a time, and a round begun after a join's commit
  * covers that join (its commit record is in the WAL before the round's
  * own). A worker whose join needs a round either runs it on its own
@@ -45,9 +45,15 @@ int join_flush_wait(struct join_flush *f, struct db *db) {
         f->running = 1;
         unsigned long round = ++f->started;
         pthread_mutex_unlock(&f->mu);
-        /* a transaction with an xid, committed synchronously, flushes the
-         * WAL up to its own commit record */
-        int ok = db_cmd(db, "SELECT txid_current()", 0, NULL) == 0;
+        /* a commit flushes the WAL up to its own record only when its
+         * transaction wrote WAL besides: PostgreSQL commits one that only
+         * took an xid (`SELECT txid_current()`) without the flush, as if
+         * synchronous_commit were off. A transactional logical message
+         * takes an xid and writes one small record (no table, no
+         * privilege needed), so its commit waits for the fsync (and a
+         * synchronous standby) past every join committed before it. */
+        int ok =
+            db_cmd(db, "SELECT pg_logical_emit_message(true, 'qw.join_flush', '')", 0, NULL) == 0;
         pthread_mutex_lock(&f->mu);
         f->finished = round;
         if (ok) f->last_ok = round;

@@ -13,13 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define WINDOW_MS 60000
-
 /* Seconds until the oldest of `n` tries (the oldest at `oldest` ms) leaves
  * the window when n >= limit, else 0. */
 static long wait_s(long n, long limit, long long oldest, long long t) {
     if (n < limit) return 0;
-    long long wait_ms = oldest + WINDOW_MS - t;
+    long long wait_ms = oldest + RATE_LIMIT_WINDOW_MS - t;
     long w = (long)((wait_ms + 999) / 1000);
     return w < 1 ? 1 : w;
 }
@@ -31,7 +29,7 @@ long rate_limit_try(struct db *db, const char *key, long limit, int count) {
     char now[24], since[24];
     long long t = clock_wall_ms();
     snprintf(now, sizeof(now), "%lld", t);
-    snprintf(since, sizeof(since), "%lld", t - WINDOW_MS);
+    snprintf(since, sizeof(since), "%lld", t - RATE_LIMIT_WINDOW_MS);
     const char *p[] = {key, since, now};
     if (!count) { /* only asking: one read, no lock, so a NAT's joins never line up here */
         r = db_exec(db,
