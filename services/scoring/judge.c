@@ -7,10 +7,11 @@
  * against that student's own limit (a time factor of the open question),
  * inserts the candidates of every session with one multi-row INSERT ...
  * ON CONFLICT DO NOTHING, and settles each as accepted (inserted) or
- * duplicate (the first answer stands, its choice returned) from one read.
- * So a batch costs the same four statements whether it touches one
- * session or three hundred. Translates only between SQL and quiz_*: no
- * rule is decided here. Never answers, never commits.
+ * duplicate (the first answer stands, its choice returned) from one read
+ * of the rows that stand, made only for the candidates the insert did not
+ * take. So a batch costs the same three or four statements whether it
+ * touches one session or three hundred. Translates only between SQL and
+ * quiz_*: no rule is decided here. Never answers, never commits.
  */
 #include "reply.h"
 #include "submit.h"
@@ -121,6 +122,8 @@ static void settle_items(struct item *items, int n, PGresult *ins, PGresult *sto
         if (r >= 0) {
             snprintf(it->stored, sizeof(it->stored), "%s", PQgetvalue(stored, r, 2));
             ours |= strcmp(PQgetvalue(stored, r, 3), "t") == 0;
+        } else if (ours) { /* not read: its own choice is what stands (for its duplicates) */
+            snprintf(it->stored, sizeof(it->stored), "%s", it->choice);
         }
         it->verdict = quiz_settle(ours);
     }
@@ -163,12 +166,14 @@ cleanup:
 int judge_batch_items(struct db_tx *tx, struct item *items, int n, const char *batch_id,
                       int *statements) {
     PGresult *s = NULL, *known = NULL, *ins = NULL, *stored = NULL;
-    struct db_array pairs[2], col[8];
+    struct db_array pairs[2], col[8], miss[3];
     struct session_row *rows = calloc((size_t)n + 1, sizeof(*rows)); /* owned */
     int *sess = calloc((size_t)n + 1, sizeof(*sess));                /* owned */
     int rc = -1, pending = 0;
     for (int c = 0; c < 2; c++)
         db_array_open(&pairs[c]);
+    for (int c = 0; c < 3; c++)
+        db_array_open(&miss[c]);
     for (int c = 0; c < 8; c++)
         db_array_open(&col[c]);
     if (!rows || !sess) goto cleanup;
@@ -220,22 +225,42 @@ int judge_batch_items(struct db_tx *tx, struct item *items, int n, const char *b
                      " ON CONFLICT DO NOTHING RETURNING sid, student_id",
                      9, p9);
     if (!ins) goto cleanup;
-    /* a row this same batch wrote in an earlier try counts as inserted:
-     * the batcher resolves an unknown commit before it tries again, so
-     * this only guards that resolution */
-    const char *p4[4] = {p9[0], p9[1], p9[2], batch_id};
-    ++*statements;
-    stored = db_tx_exec(tx,
-                        "SELECT sid, student_id, choice, batch_id IS NOT DISTINCT FROM $4::bigint"
-                        " FROM answers WHERE (sid, student_id, question_idx) IN"
-                        " (SELECT * FROM unnest($1::text[], $2::text[], $3::int[]))",
-                        4, p4);
-    if (!stored) goto cleanup;
+    /* Only a candidate the insert did not return needs the row that
+     * stands (a duplicate of an earlier batch, or a row this same batch
+     * wrote in an earlier try, which counts as inserted: the batcher
+     * resolves an unknown commit before it tries again). Usually there is
+     * none, and the read is skipped: read for every candidate, it made
+     * PostgreSQL hash the whole answers table per batch (a seq scan that
+     * grows with every session ever played) whenever its statistics were
+     * stale, as they are through a lecture hall's first questions. */
+    for (int i = 0; i < n; i++) {
+        struct item *it = &items[i];
+        if (!item_pending(it) || it->dup_of >= 0 || find_pair(ins, it->sid, it->student) >= 0)
+            continue;
+        db_array_text(&miss[0], it->sid);
+        db_array_text(&miss[1], it->student);
+        db_array_num(&miss[2], rows[sess[i]].view.question_idx);
+    }
+    if (miss[0].n > 0) {
+        const char *p4[4] = {db_array_close(&miss[0]), db_array_close(&miss[1]),
+                             db_array_close(&miss[2]), batch_id};
+        if (!p4[0] || !p4[1] || !p4[2]) goto cleanup;
+        ++*statements;
+        stored =
+            db_tx_exec(tx,
+                       "SELECT sid, student_id, choice, batch_id IS NOT DISTINCT FROM $4::bigint"
+                       " FROM answers WHERE (sid, student_id, question_idx) IN"
+                       " (SELECT * FROM unnest($1::text[], $2::text[], $3::int[]))",
+                       4, p4);
+        if (!stored) goto cleanup;
+    }
     settle_items(items, n, ins, stored);
     rc = 0;
 cleanup:
     for (int c = 0; c < 2; c++)
         db_array_free(&pairs[c]);
+    for (int c = 0; c < 3; c++)
+        db_array_free(&miss[c]);
     for (int c = 0; c < 8; c++)
         db_array_free(&col[c]);
     free(rows);
