@@ -163,17 +163,18 @@ void ws_conn_ping(struct ws_conn *c) {
  * only the placeholder. MHD holds a suspended upgraded connection outside
  * its epoll set, so nothing of it watches our socket any more. Without a
  * spare descriptor, MHD's connection is simply kept. */
-void ws_release_mhd(int placeholder, int *fd, struct MHD_UpgradeResponseHandle **urh) {
-    if (placeholder < 0 || !*urh) return;
-    int mine = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+static void release_mhd(struct ws_conn *c) {
+    int placeholder = ws_server_placeholder_fd(c->srv);
+    if (placeholder < 0) return;
+    int mine = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
     if (mine < 0) return;
-    if (dup3(placeholder, *fd, O_CLOEXEC) < 0) {
+    if (dup3(placeholder, c->fd, O_CLOEXEC) < 0) {
         close(mine);
         return;
     }
-    MHD_upgrade_action(*urh, MHD_UPGRADE_ACTION_CLOSE);
-    *urh = NULL;
-    *fd = mine;
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    c->urh = NULL;
+    c->fd = mine;
 }
 
 struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws_claims *who,
@@ -214,7 +215,7 @@ struct ws_conn *ws_conn_open(struct ws_server *srv, uint64_t id, const struct ws
     /* the kernel's share of a socket's memory is bounded too (see ws.h) */
     int sndbuf = WS_SNDBUF;
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-    ws_release_mhd(ws_server_placeholder_fd(srv), &c->fd, &c->urh); /* when adopt could not */
+    release_mhd(c);
     if (c->urh) metric_add(&ws_metric_mhd_held, 1);
     return c;
 fail:

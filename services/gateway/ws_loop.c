@@ -96,7 +96,7 @@ fail:
     if (c)
         ws_conn_free(c); /* the socket is c's (MHD's handle, or released from it) */
     else
-        ws_item_close(it);
+        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 /* Loop: frees a socket that is dead. */
@@ -155,7 +155,7 @@ static void drain_inbox(struct ws_server *srv) {
         struct item *next = it->next;
         if (it->kind == ITEM_CONN) {
             if (atomic_load(&srv->stopping))
-                ws_item_close(it);
+                MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
             else
                 conn_adopt(srv, it);
         } else if (it->kind == ITEM_EVENT) {

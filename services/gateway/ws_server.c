@@ -163,19 +163,8 @@ static void on_reconnected(void *ctx) {
     if (it) push(ctx, it);
 }
 
-void ws_item_close(struct item *it) {
-    if (it->urh)
-        MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
-    else if (it->fd >= 0)
-        close(it->fd);
-}
-
 void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
                      struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len) {
-    /* Released here, on the libmicrohttpd thread that is running anyway:
-     * from the loop, MHD_upgrade_action() wakes that thread once more for
-     * every socket (perf: a context switch per socket in the upgrade burst). */
-    ws_release_mhd(srv->placeholder_fd, &fd, &urh);
     struct item *it = item_new(ITEM_CONN, extra, extra_len);
     int queued = 0;
     if (it) {
@@ -196,10 +185,9 @@ void ws_server_adopt(struct ws_server *srv, const struct ws_claims *cl, int fd,
         wake(srv);
         return;
     }
-    struct item gone = {.fd = fd, .urh = urh};
-    ws_item_close(&gone);
     if (it) free(it->data);
     free(it);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 void ws_server_dirty(struct ws_conn *c) {
@@ -290,7 +278,7 @@ void ws_server_stop(struct gateway *gw) {
     pthread_mutex_unlock(&srv->lock);
     while (it) {
         struct item *next = it->next;
-        if (it->kind == ITEM_CONN) ws_item_close(it);
+        if (it->kind == ITEM_CONN) MHD_upgrade_action(it->urh, MHD_UPGRADE_ACTION_CLOSE);
         free(it->data);
         free(it);
         it = next;

@@ -85,16 +85,6 @@ int ws_server_placeholder_fd(struct ws_server *srv);
 /* The server's spare read state (NULL when lent out or not made yet). */
 struct ws_rx **ws_server_spare_rx(struct ws_server *srv);
 
-/* Gives up libmicrohttpd's upgraded connection `*urh` (see ws_conn.c):
- * on success *fd is a descriptor of our own and *urh NULL; else both are
- * left as they were. Any thread: ws_server_adopt calls it on the upgrade
- * callback's thread, ws_conn_open again for a socket that still has it. */
-void ws_release_mhd(int placeholder, int *fd, struct MHD_UpgradeResponseHandle **urh);
-
-/* Closes the socket of an ITEM_CONN that never became a ws_conn:
- * through libmicrohttpd while it still holds it, else our descriptor. */
-void ws_item_close(struct item *it);
-
 /* ws_loop.c: the loop thread's body (arg: the server). */
 void *ws_loop_run(void *arg);
 
