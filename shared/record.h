@@ -28,6 +28,13 @@
     "SELECT q.idx, q.text, q.answer, q.choices::text, q.kind FROM questions q"                     \
     " JOIN sessions s ON s.quiz_id = q.quiz_id WHERE s.sid = $1 ORDER BY q.idx"
 
+/* How a question's answers count, per recorded choice: (choice, n), for
+ * the SQL expressions SID and IDX (record_counts, and answer_stats, which
+ * reads every due session's counts in one statement). */
+#define RECORD_COUNTS(SID, IDX)                                                                    \
+    "SELECT choice, count(*) AS n FROM answers WHERE sid = " SID " AND question_idx = " IDX        \
+    " GROUP BY choice"
+
 /* Adds the answers to question `idx` of `sid`, per choice, to `c` (which
  * the caller initialised for the question's labels). Returns 0, or -1 when
  * the read failed (the transaction has then failed). */

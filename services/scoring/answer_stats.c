@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "log.h"
+#include "record.h"
 #include "submit.h"
 
 #include <stdio.h>
@@ -47,9 +48,7 @@ void answer_stats_touch(struct answer_stats *as, const char *sid, int idx) {
     " FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS u(sid, idx, k)"                        \
     " JOIN sessions s ON s.sid = u.sid AND s.state = 'question' AND s.question_idx = u.idx"        \
     " JOIN questions q ON q.quiz_id = s.quiz_id AND q.idx = s.question_idx"                        \
-    " LEFT JOIN LATERAL (SELECT choice, count(*) AS n FROM answers"                                \
-    " WHERE sid = u.sid AND question_idx = u.idx GROUP BY choice) a ON true"                       \
-    " ORDER BY u.k"
+    " LEFT JOIN LATERAL (" RECORD_COUNTS("u.sid", "u.idx") ") a ON true ORDER BY u.k"
 
 /* Publishes the answer_stats of the entries due[0, ndue) from one read
  * (nothing for an entry whose question is no longer open, nothing at all
