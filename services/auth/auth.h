@@ -60,10 +60,10 @@ int join_flush_wait(struct join_flush *f, struct db *db);
 int password_hash(const char *password, char *out, size_t n);
 int password_check(const char *password, const char *hash);
 
-/* rate_limit.c: the sliding window's length, and one try of `key` in its sliding 60 s window, at
- * most `limit` counted. Returns 0 when the try may go on (counted when `count` is set; count 0 only
- * asks), a positive retry-after in seconds when the window is full (the try is not counted), or -1
- * when Postgres failed. */
+/* rate_limit.c: one try of `key` in its sliding window (RATE_LIMIT_WINDOW_MS,
+ * which admit() in handle_join.c also reads), at most `limit` counted. Returns 0 when the try may
+ * go on (counted when `count` is set; count 0 only asks), a positive retry-after in seconds when
+ * the window is full (the try is not counted), or -1 when Postgres failed. */
 #define RATE_LIMIT_WINDOW_MS 60000
 long rate_limit_try(struct db *db, const char *key, long limit, int count);
 
